@@ -1,0 +1,140 @@
+/*
+ * layerbraid MGRIT engine: the XBraid C interface (the subset layerbraid implements).
+ *
+ * MGRIT (multigrid reduction in time) solves all time steps of u_{i+1} = Phi(u_i), i = 0..ntime-1,
+ * at once: F/C relaxation on a hierarchy of coarser time grids, with a full-approximation-scheme
+ * (FAS) coarse-grid correction, distributed over the ranks of `comm` along time.
+ *
+ * Every function returns 0 on success and a nonzero braid_ERROR_* code on failure, after
+ * printing a message to stderr that names the bad value and what is accepted.
+ */
+#ifndef LAYERBRAID_BRAID_H
+#define LAYERBRAID_BRAID_H
+
+#include <stdio.h>
+
+#include "braid_defs.h"
+#include "braid_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The user's types, defined by the application. */
+typedef struct _braid_App_struct    *braid_App;
+typedef struct _braid_Vector_struct *braid_Vector;
+
+/* The engine's solver object. */
+typedef struct _braid_Core_struct *braid_Core;
+
+/* ---- Callbacks (all return 0 on success; a nonzero return stops the solve) ---- */
+
+/** Advance u from tstart to tstop (braid_StepStatusGetTstartTstop). ustop is the stored
+ *  value at tstop, an initial guess for implicit solvers; it may be u itself. fstop is
+ *  always NULL here: the engine adds the FAS right-hand side itself. */
+typedef braid_Int (*braid_PtFcnStep)(braid_App app, braid_Vector ustop, braid_Vector fstop,
+                                     braid_Vector u, braid_StepStatus status);
+/** Allocate a vector holding the initial guess at time t (the initial condition at tstart). */
+typedef braid_Int (*braid_PtFcnInit)(braid_App app, braid_Real t, braid_Vector *u_ptr);
+/** Allocate a deep copy of u. */
+typedef braid_Int (*braid_PtFcnClone)(braid_App app, braid_Vector u, braid_Vector *v_ptr);
+typedef braid_Int (*braid_PtFcnFree)(braid_App app, braid_Vector u);
+/** y = alpha x + beta y */
+typedef braid_Int (*braid_PtFcnSum)(braid_App app, braid_Real alpha, braid_Vector x,
+                                    braid_Real beta, braid_Vector y);
+typedef braid_Int (*braid_PtFcnSpatialNorm)(braid_App app, braid_Vector u,
+                                            braid_Real *norm_ptr);
+typedef braid_Int (*braid_PtFcnAccess)(braid_App app, braid_Vector u,
+                                       braid_AccessStatus status);
+/** An upper bound on the bytes bufpack writes for one vector. */
+typedef braid_Int (*braid_PtFcnBufSize)(braid_App app, braid_Int *size_ptr,
+                                        braid_BufferStatus status);
+typedef braid_Int (*braid_PtFcnBufPack)(braid_App app, braid_Vector u, void *buffer,
+                                        braid_BufferStatus status);
+/** Allocate a vector and fill it from buffer. */
+typedef braid_Int (*braid_PtFcnBufUnpack)(braid_App app, void *buffer, braid_Vector *u_ptr,
+                                          braid_BufferStatus status);
+/** Optional: allocate / free MPI message buffers (e.g. device or pinned memory). */
+typedef braid_Int (*braid_PtFcnBufAlloc)(braid_App app, void **buffer, braid_Int nbytes,
+                                         braid_BufferStatus status);
+typedef braid_Int (*braid_PtFcnBufFree)(braid_App app, void **buffer);
+/** Optional: called once per iteration on every rank, and once after the solve. */
+typedef braid_Int (*braid_PtFcnSync)(braid_App app, braid_SyncStatus status);
+/** Used by braid_TestAll only (spatial coarsening and user residuals are not implemented
+ *  in the solver). */
+typedef braid_Int (*braid_PtFcnSCoarsen)(braid_App app, braid_Vector fu, braid_Vector *cu_ptr,
+                                         braid_CoarsenRefStatus status);
+typedef braid_Int (*braid_PtFcnSRefine)(braid_App app, braid_Vector cu, braid_Vector *fu_ptr,
+                                        braid_CoarsenRefStatus status);
+typedef braid_Int (*braid_PtFcnResidual)(braid_App app, braid_Vector ustop, braid_Vector r,
+                                         braid_StepStatus status);
+
+/* ---- Life cycle ---- */
+
+/** Create a solver for ntime steps on [tstart, tstop] (ntime + 1 time points, split in
+ *  blocks over the ranks of comm). On failure *core_ptr is set to NULL. */
+braid_Int braid_Init(MPI_Comm comm_world, MPI_Comm comm, braid_Real tstart, braid_Real tstop,
+                     braid_Int ntime, braid_App app, braid_PtFcnStep step,
+                     braid_PtFcnInit init, braid_PtFcnClone clone, braid_PtFcnFree free,
+                     braid_PtFcnSum sum, braid_PtFcnSpatialNorm spatialnorm,
+                     braid_PtFcnAccess access, braid_PtFcnBufSize bufsize,
+                     braid_PtFcnBufPack bufpack, braid_PtFcnBufUnpack bufunpack,
+                     braid_Core *core_ptr);
+/** Solve. Calling it again on the same core warm-starts from the stored solution
+ *  (the value at tstart is taken anew from init). */
+braid_Int braid_Drive(braid_Core core);
+/** Free the solver; safe whether or not braid_Drive ran, and for NULL. */
+braid_Int braid_Destroy(braid_Core core);
+braid_Int braid_PrintStats(braid_Core core);
+/** Split comm_world into px-sized spatial groups (comm_x) and the temporal comm_t. */
+braid_Int braid_SplitCommworld(const MPI_Comm *comm_world, braid_Int px, MPI_Comm *comm_x,
+                               MPI_Comm *comm_t);
+
+/* ---- Options (level = -1 sets every level) ---- */
+braid_Int braid_SetMaxLevels(braid_Core core, braid_Int max_levels);
+braid_Int braid_SetMinCoarse(braid_Core core, braid_Int min_coarse);
+braid_Int braid_SetCFactor(braid_Core core, braid_Int level, braid_Int cfactor);
+braid_Int braid_SetNRelax(braid_Core core, braid_Int level, braid_Int nrelax);
+braid_Int braid_SetCRelaxWt(braid_Core core, braid_Int level, braid_Real Cwt);
+braid_Int braid_SetMaxIter(braid_Core core, braid_Int max_iter);
+braid_Int braid_SetAbsTol(braid_Core core, braid_Real atol);
+braid_Int braid_SetRelTol(braid_Core core, braid_Real rtol);
+braid_Int braid_SetTemporalNorm(braid_Core core, braid_Int tnorm);
+braid_Int braid_SetSkip(braid_Core core, braid_Int skip);
+braid_Int braid_SetFMG(braid_Core core);
+braid_Int braid_SetNFMG(braid_Core core, braid_Int k);
+braid_Int braid_SetNFMGVcyc(braid_Core core, braid_Int n);
+braid_Int braid_SetStorage(braid_Core core, braid_Int storage);
+braid_Int braid_SetSeqSoln(braid_Core core, braid_Int seq_soln);
+braid_Int braid_SetFinalFCRelax(braid_Core core);
+braid_Int braid_SetResidualComputation(braid_Core core, braid_Int residual_computation);
+braid_Int braid_SetRevertedRanks(braid_Core core, braid_Int reverted_ranks);
+braid_Int braid_SetBufAllocFree(braid_Core core, braid_PtFcnBufAlloc bufalloc,
+                                braid_PtFcnBufFree buffree);
+braid_Int braid_SetSync(braid_Core core, braid_PtFcnSync sync);
+braid_Int braid_SetPrintLevel(braid_Core core, braid_Int print_level);
+braid_Int braid_SetPrintFile(braid_Core core, const char *printfile_name);
+braid_Int braid_SetDefaultPrintFile(braid_Core core);
+braid_Int braid_SetFileIOLevel(braid_Core core, braid_Int io_level);
+braid_Int braid_SetAccessLevel(braid_Core core, braid_Int access_level);
+braid_Int braid_SetTimings(braid_Core core, braid_Int timing_level);
+
+/* ---- Results ---- */
+braid_Int braid_GetNumIter(braid_Core core, braid_Int *niter_ptr);
+/** Residual history r_0 .. r_niter (-1 where not computed; the last entry repeats the last
+ *  printed residual). *nrequest_ptr > 0 asks for the first n, < 0 for the last |n|; on
+ *  return it holds the number copied. */
+braid_Int braid_GetRNorms(braid_Core core, braid_Int *nrequest_ptr, braid_Real *rnorms);
+braid_Int braid_GetNLevels(braid_Core core, braid_Int *nlevels_ptr);
+/** This rank's index in the temporal communicator. */
+braid_Int braid_GetMyID(braid_Core core, braid_Int *myid_ptr);
+braid_Int braid_WriteConvHistory(braid_Core core, const char *filename);
+
+/** The C standard's example generator (state starts at 1; one state per process). */
+braid_Int braid_Rand(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,267 @@
+/*
+ * Communication between ranks: the boundary vector of a sweep travels one way, from a rank to
+ * the rank holding the next time point, as a non-blocking message posted early so that it
+ * overlaps the sweep's computation; and the temporal norm of the residual, reduced so that
+ * the result is the same, bit for bit, whatever the number of ranks.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_internal.h"
+
+/* Message tags: one per level, so a message can only match a receive of its own level. */
+static int level_tag(braid_Int level)
+{
+   return 100 + (int) level;
+}
+
+static braid_Int buffer_status_call_size(braid_Core core, braid_Int level, braid_Int *size)
+{
+   _braid_Status *s = _braid_StatusFor(core, level, -1, 0.0, 0.0, braid_ASCaller_Drive_AfterInit);
+   braid_Int err = core->bufsize(core->app, size, (braid_BufferStatus) s);
+   if (err) return _braid_CallbackFailed(core, "bufsize", err);
+   return 0;
+}
+
+static braid_Int alloc_buffer(braid_Core core, void **buffer)
+{
+   if (core->bufalloc != NULL)
+   {
+      _braid_Status *s = _braid_StatusFor(core, 0, -1, 0.0, 0.0, braid_ASCaller_Drive_AfterInit);
+      braid_Int err = core->bufalloc(core->app, buffer, core->msg_bytes, (braid_BufferStatus) s);
+      if (err) return _braid_CallbackFailed(core, "bufalloc", err);
+   }
+   else
+   {
+      *buffer = malloc((size_t) core->msg_bytes);
+   }
+   if (*buffer == NULL)
+   {
+      _braid_Error("braid_Drive", "cannot allocate a message buffer of %d bytes",
+                   (int) core->msg_bytes);
+      return braid_ERROR_MEMORY;
+   }
+   return 0;
+}
+
+/* The message size is the largest bound bufsize gives over all levels. */
+static braid_Int ensure_buffers(braid_Core core)
+{
+   braid_Int level, size, err;
+   if (core->send_msg.buffer != NULL) return 0;
+   core->msg_bytes = 1;
+   for (level = 0; level < core->nlevels; level++)
+   {
+      if ((err = buffer_status_call_size(core, level, &size))) return err;
+      if (size < 0)
+      {
+         _braid_Error("braid_Drive", "bufsize returned %d bytes; it must be >= 0", (int) size);
+         return braid_ERROR_ARG;
+      }
+      if (size > core->msg_bytes) core->msg_bytes = size;
+   }
+   if ((err = alloc_buffer(core, &core->send_msg.buffer))) return err;
+   return alloc_buffer(core, &core->recv_msg.buffer);
+}
+
+braid_Int _braid_RecvLeft(braid_Core core, braid_Int level)
+{
+   const _braid_Grid *g = &core->grids[level];
+   braid_Int err;
+   if ((err = ensure_buffers(core))) return err;
+   MPI_Irecv(core->recv_msg.buffer, (int) core->msg_bytes, MPI_BYTE,
+             _braid_Owner(core, level, g->ilower - 1), level_tag(level), core->comm,
+             &core->recv_msg.request);
+   core->recv_msg.active = 1;
+   return 0;
+}
+
+braid_Int _braid_RecvLeftWait(braid_Core core, braid_Int level, braid_Vector *u_ptr)
+{
+   const _braid_Grid *g = &core->grids[level];
+   _braid_Status *s;
+   braid_Int err;
+   MPI_Wait(&core->recv_msg.request, MPI_STATUS_IGNORE);
+   core->recv_msg.active = 0;
+   s = _braid_StatusFor(core, level, g->ilower - 1, _braid_Time(core, level, g->ilower - 1),
+                        0.0, core->status.calling_function);
+   err = core->bufunpack(core->app, core->recv_msg.buffer, u_ptr, (braid_BufferStatus) s);
+   if (err) return _braid_CallbackFailed(core, "bufunpack", err);
+   return 0;
+}
+
+braid_Int _braid_SendRight(braid_Core core, braid_Int level, braid_Vector u)
+{
+   const _braid_Grid *g = &core->grids[level];
+   _braid_Status *s;
+   braid_Int err, bytes;
+   if ((err = ensure_buffers(core))) return err;
+   s = _braid_StatusFor(core, level, g->iupper, _braid_Time(core, level, g->iupper), 0.0,
+                        core->status.calling_function);
+   s->size = -1.0;
+   err = core->bufpack(core->app, u, core->send_msg.buffer, (braid_BufferStatus) s);
+   if (err) return _braid_CallbackFailed(core, "bufpack", err);
+   bytes = s->size >= 0.0 ? (braid_Int) s->size : core->msg_bytes;
+   if (bytes > core->msg_bytes)
+   {
+      _braid_Error("braid_Drive", "bufpack reported %d bytes, more than the %d that bufsize "
+                   "allowed", (int) bytes, (int) core->msg_bytes);
+      return braid_ERROR_ARG;
+   }
+   MPI_Isend(core->send_msg.buffer, (int) bytes, MPI_BYTE,
+             _braid_Owner(core, level, g->iupper + 1), level_tag(level), core->comm,
+             &core->send_msg.request);
+   core->send_msg.active = 1;
+   return 0;
+}
+
+braid_Int _braid_SendWait(braid_Core core)
+{
+   if (core->send_msg.active)
+   {
+      MPI_Wait(&core->send_msg.request, MPI_STATUS_IGNORE);
+      core->send_msg.active = 0;
+   }
+   return 0;
+}
+
+static void release_buffer(braid_Core core, _braid_Message *msg)
+{
+   if (msg->active)
+   {
+      /* only after a failure: the partner may never match this message */
+      MPI_Cancel(&msg->request);
+      MPI_Request_free(&msg->request);
+      msg->active = 0;
+   }
+   if (msg->buffer == NULL) return;
+   if (core->buffree != NULL)
+   {
+      core->buffree(core->app, &msg->buffer);
+   }
+   else
+   {
+      free(msg->buffer);
+   }
+   msg->buffer = NULL;
+}
+
+void _braid_CommCleanup(braid_Core core)
+{
+   release_buffer(core, &core->send_msg);
+   release_buffer(core, &core->recv_msg);
+   core->msg_bytes = 0;
+}
+
+/* ---- reproducible temporal norm ----
+ *
+ * The sum over points 1..N is defined as a pairwise sum over a fixed binary tree of the point
+ * indices. Each rank sums the largest subtrees that lie inside its own points; rank 0 gathers
+ * those partial sums and completes the tree. Every addition happens in the same order as on a
+ * single rank, so the result does not depend on how points are distributed. */
+
+typedef struct {
+   double lo, hi, value; /* a subtree [lo, hi] and its sum; doubles so one MPI type suffices */
+} subtree_sum;
+
+static double tree_sum_local(const braid_Real *norms, braid_Int first, braid_Int lo, braid_Int hi)
+{
+   braid_Int mid;
+   if (lo == hi) return norms[lo - first];
+   mid = lo + (hi - lo) / 2;
+   return tree_sum_local(norms, first, lo, mid) + tree_sum_local(norms, first, mid + 1, hi);
+}
+
+/* Collect the maximal subtrees of [lo, hi] inside [a, b]. */
+static void collect_subtrees(const braid_Real *norms, braid_Int a, braid_Int b, braid_Int lo,
+                             braid_Int hi, subtree_sum *out, int *nout)
+{
+   braid_Int mid;
+   if (hi < a || lo > b) return;
+   if (a <= lo && hi <= b)
+   {
+      out[*nout].lo = (double) lo;
+      out[*nout].hi = (double) hi;
+      out[*nout].value = tree_sum_local(norms, a, lo, hi);
+      (*nout)++;
+      return;
+   }
+   mid = lo + (hi - lo) / 2;
+   collect_subtrees(norms, a, b, lo, mid, out, nout);
+   collect_subtrees(norms, a, b, mid + 1, hi, out, nout);
+}
+
+static double tree_sum_gathered(const subtree_sum *parts, int nparts, braid_Int lo, braid_Int hi)
+{
+   braid_Int mid;
+   int k;
+   for (k = 0; k < nparts; k++)
+   {
+      if (parts[k].lo == (double) lo && parts[k].hi == (double) hi) return parts[k].value;
+   }
+   mid = lo + (hi - lo) / 2;
+   return tree_sum_gathered(parts, nparts, lo, mid) + tree_sum_gathered(parts, nparts, mid + 1, hi);
+}
+
+braid_Int _braid_TemporalNorm(braid_Core core, const braid_Real *norms, braid_Int first,
+                              braid_Int count, braid_Int npoints_global, braid_Real *result)
+{
+   braid_Int k;
+   if (core->tnorm == 3)
+   {
+      double local = 0.0;
+      for (k = 0; k < count; k++)
+      {
+         /* NaN must survive the reduction: fmax would drop it */
+         if (norms[k] != norms[k] || norms[k] > local) local = norms[k];
+      }
+      MPI_Allreduce(&local, result, 1, MPI_DOUBLE, MPI_MAX, core->comm);
+      return 0;
+   }
+   else
+   {
+      /* squares for the l2 norm, plain norms for the sum */
+      braid_Real *terms = (braid_Real *) malloc(sizeof(braid_Real) * (size_t) (count > 0 ? count : 1));
+      subtree_sum mine[2 * 64], *all = NULL;
+      int nmine = 0, nall = 0, p, *counts = NULL, *displs = NULL;
+      double total = 0.0;
+      if (terms == NULL) return braid_ERROR_MEMORY;
+      for (k = 0; k < count; k++)
+      {
+         terms[k] = core->tnorm == 2 ? norms[k] * norms[k] : norms[k];
+      }
+      if (count > 0)
+      {
+         collect_subtrees(terms, first, first + count - 1, 1, npoints_global, mine, &nmine);
+      }
+      free(terms);
+      nmine *= 3;
+      if (core->myid == 0)
+      {
+         counts = (int *) malloc(sizeof(int) * (size_t) core->nprocs);
+         displs = (int *) malloc(sizeof(int) * (size_t) core->nprocs);
+      }
+      MPI_Gather(&nmine, 1, MPI_INT, counts, 1, MPI_INT, 0, core->comm);
+      if (core->myid == 0)
+      {
+         for (p = 0; p < core->nprocs; p++)
+         {
+            displs[p] = nall;
+            nall += counts[p];
+         }
+         all = (subtree_sum *) malloc(sizeof(double) * (size_t) (nall > 0 ? nall : 3));
+      }
+      MPI_Gatherv(mine, nmine, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, core->comm);
+      if (core->myid == 0)
+      {
+         total = npoints_global > 0 ? tree_sum_gathered(all, nall / 3, 1, npoints_global) : 0.0;
+         free(all);
+         free(counts);
+         free(displs);
+      }
+      MPI_Bcast(&total, 1, MPI_DOUBLE, 0, core->comm);
+      *result = core->tnorm == 2 ? sqrt(total) : total;
+   }
+   return 0;
+}

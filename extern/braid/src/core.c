@@ -1,0 +1,620 @@
+/*
+ * Creating and destroying the solver, its options and the results it reports.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_internal.h"
+
+braid_Int _braid_Error(const char *function, const char *fmt, ...)
+{
+   va_list args;
+   int rank = 0, initialized = 0;
+   MPI_Initialized(&initialized);
+   if (initialized)
+   {
+      MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+   }
+   fprintf(stderr, "braid error (rank %d): %s: ", rank, function);
+   va_start(args, fmt);
+   vfprintf(stderr, fmt, args);
+   va_end(args);
+   fputc('\n', stderr);
+   fflush(stderr);
+   return braid_ERROR_ARG;
+}
+
+braid_Int _braid_CallbackFailed(braid_Core core, const char *callback, braid_Int code)
+{
+   _braid_Error("braid_Drive", "the %s callback returned %d at level %d, time index %d, "
+                "iteration %d; stopping the solve", callback, (int) code,
+                (int) core->status.level, (int) core->status.tindex, (int) core->iter);
+   return code;
+}
+
+#define CHECK_CORE(fn)                                                        \
+   do {                                                                       \
+      if (core == NULL)                                                       \
+      {                                                                       \
+         return _braid_Error(fn, "core is NULL (braid_Init failed or was not called)"); \
+      }                                                                       \
+   } while (0)
+
+/* Options that shape the grid hierarchy cannot change once it is built. */
+#define CHECK_NOT_BUILT(fn)                                                   \
+   do {                                                                       \
+      if (core->grids != NULL)                                                \
+      {                                                                       \
+         return _braid_Error(fn, "cannot change the grid hierarchy after braid_Drive; " \
+                             "create a new core instead");                    \
+      }                                                                       \
+   } while (0)
+
+braid_Int braid_Init(MPI_Comm comm_world, MPI_Comm comm, braid_Real tstart, braid_Real tstop,
+                     braid_Int ntime, braid_App app, braid_PtFcnStep step,
+                     braid_PtFcnInit init, braid_PtFcnClone clone, braid_PtFcnFree free_fn,
+                     braid_PtFcnSum sum, braid_PtFcnSpatialNorm spatialnorm,
+                     braid_PtFcnAccess access, braid_PtFcnBufSize bufsize,
+                     braid_PtFcnBufPack bufpack, braid_PtFcnBufUnpack bufunpack,
+                     braid_Core *core_ptr)
+{
+   const char *fn = "braid_Init";
+   const char *missing = NULL;
+   braid_Core core;
+   int l;
+
+   if (core_ptr == NULL)
+   {
+      return _braid_Error(fn, "core_ptr is NULL; pass the address of a braid_Core");
+   }
+   *core_ptr = NULL;
+   if (comm == MPI_COMM_NULL || comm_world == MPI_COMM_NULL)
+   {
+      return _braid_Error(fn, "comm and comm_world must be valid communicators, not MPI_COMM_NULL");
+   }
+   if (ntime < 1)
+   {
+      return _braid_Error(fn, "ntime = %d is invalid; it must be >= 1 (the number of time steps)",
+                          (int) ntime);
+   }
+   if (!isfinite(tstart) || !isfinite(tstop) || tstart == tstop)
+   {
+      return _braid_Error(fn, "tstart = %g, tstop = %g are invalid; they must be finite and differ",
+                          tstart, tstop);
+   }
+   if (step == NULL) missing = "step";
+   else if (init == NULL) missing = "init";
+   else if (clone == NULL) missing = "clone";
+   else if (free_fn == NULL) missing = "free";
+   else if (sum == NULL) missing = "sum";
+   else if (spatialnorm == NULL) missing = "spatialnorm";
+   else if (bufsize == NULL) missing = "bufsize";
+   else if (bufpack == NULL) missing = "bufpack";
+   else if (bufunpack == NULL) missing = "bufunpack";
+   if (missing != NULL)
+   {
+      return _braid_Error(fn, "the %s callback is NULL; step, init, clone, free, sum, "
+                          "spatialnorm, bufsize, bufpack and bufunpack are required "
+                          "(access may be NULL)", missing);
+   }
+
+   core = (braid_Core) calloc(1, sizeof(*core));
+   if (core == NULL)
+   {
+      _braid_Error(fn, "out of memory");
+      return braid_ERROR_MEMORY;
+   }
+   core->comm_world = comm_world;
+   core->comm = comm;
+   MPI_Comm_rank(comm, &core->myid);
+   MPI_Comm_size(comm, &core->nprocs);
+   MPI_Comm_rank(comm_world, &core->myid_world);
+   core->tstart = tstart;
+   core->tstop = tstop;
+   core->ntime = ntime;
+   core->app = app;
+
+   core->step = step;
+   core->init = init;
+   core->clone = clone;
+   core->free = free_fn;
+   core->sum = sum;
+   core->spatialnorm = spatialnorm;
+   core->access = access;
+   core->bufsize = bufsize;
+   core->bufpack = bufpack;
+   core->bufunpack = bufunpack;
+
+   /* defaults of the interface */
+   core->max_levels = 30;
+   core->min_coarse = 2;
+   core->cfactor_default = 2;
+   core->nrelax_default = 1;
+   core->cwt_default = 1.0;
+   for (l = 0; l < _BRAID_MAX_LEVELS; l++)
+   {
+      core->cfactor[l] = 0;
+      core->nrelax[l] = -1;
+      core->cwt[l] = 0.0;
+   }
+   core->max_iter = 100;
+   core->tol = 1.0e-09;
+   core->rtol = 1;
+   core->tnorm = 2;
+   core->skip = 1;
+   core->fmg = 0;
+   core->nfmg = -1;
+   core->nfmg_vcyc = 1;
+   core->storage = -1;
+   core->residual_computation = 1;
+   core->print_level = 2;
+   core->access_level = 1;
+   core->io_level = 1;
+   core->timings = 1;
+   core->outfile = stdout;
+   core->rnorm = braid_INVALID_RNORM;
+   core->rnorm0 = braid_INVALID_RNORM;
+   _braid_StatusInit(&core->status);
+   core->status.core = core;
+
+   *core_ptr = core;
+   return 0;
+}
+
+braid_Int braid_Destroy(braid_Core core)
+{
+   if (core == NULL)
+   {
+      return 0;
+   }
+   _braid_CommCleanup(core);
+   _braid_FreeHierarchy(core);
+   free(core->rnorms);
+   free(core->local_norms);
+   if (core->outfile_owned)
+   {
+      fclose(core->outfile);
+   }
+   free(core);
+   return 0;
+}
+
+braid_Int braid_SplitCommworld(const MPI_Comm *comm_world, braid_Int px, MPI_Comm *comm_x,
+                               MPI_Comm *comm_t)
+{
+   int rank, size;
+   if (comm_world == NULL || comm_x == NULL || comm_t == NULL)
+   {
+      return _braid_Error("braid_SplitCommworld", "comm_world, comm_x and comm_t must not be NULL");
+   }
+   MPI_Comm_rank(*comm_world, &rank);
+   MPI_Comm_size(*comm_world, &size);
+   if (px < 1 || size % px != 0)
+   {
+      return _braid_Error("braid_SplitCommworld", "px = %d is invalid; it must be >= 1 and "
+                          "divide the number of ranks (%d)", (int) px, size);
+   }
+   /* ranks with the same rank / px share a spatial group; same rank % px share time */
+   MPI_Comm_split(*comm_world, rank / px, rank, comm_x);
+   MPI_Comm_split(*comm_world, rank % px, rank, comm_t);
+   return 0;
+}
+
+/* ---- per-level option lookup ---- */
+
+braid_Int _braid_LevelCFactor(braid_Core core, braid_Int level)
+{
+   if (level < _BRAID_MAX_LEVELS && core->cfactor[level] > 0)
+   {
+      return core->cfactor[level];
+   }
+   return core->cfactor_default;
+}
+
+braid_Int _braid_LevelNRelax(braid_Core core, braid_Int level)
+{
+   if (level < _BRAID_MAX_LEVELS && core->nrelax[level] >= 0)
+   {
+      return core->nrelax[level];
+   }
+   return core->nrelax_default;
+}
+
+braid_Real _braid_LevelCRelaxWt(braid_Core core, braid_Int level)
+{
+   if (level < _BRAID_MAX_LEVELS && core->cwt[level] > 0.0)
+   {
+      return core->cwt[level];
+   }
+   return core->cwt_default;
+}
+
+/* ---- options ---- */
+
+static braid_Int check_level(const char *fn, braid_Int level)
+{
+   if (level < -1)
+   {
+      return _braid_Error(fn, "level = %d is invalid; use -1 for every level or a level >= 0",
+                          (int) level);
+   }
+   return 0;
+}
+
+braid_Int braid_SetMaxLevels(braid_Core core, braid_Int max_levels)
+{
+   CHECK_CORE("braid_SetMaxLevels");
+   CHECK_NOT_BUILT("braid_SetMaxLevels");
+   if (max_levels < 1)
+   {
+      return _braid_Error("braid_SetMaxLevels", "max_levels = %d is invalid; it must be >= 1",
+                          (int) max_levels);
+   }
+   core->max_levels = max_levels;
+   return 0;
+}
+
+braid_Int braid_SetMinCoarse(braid_Core core, braid_Int min_coarse)
+{
+   CHECK_CORE("braid_SetMinCoarse");
+   CHECK_NOT_BUILT("braid_SetMinCoarse");
+   if (min_coarse < 1)
+   {
+      return _braid_Error("braid_SetMinCoarse", "min_coarse = %d is invalid; it must be >= 1",
+                          (int) min_coarse);
+   }
+   core->min_coarse = min_coarse;
+   return 0;
+}
+
+braid_Int braid_SetCFactor(braid_Core core, braid_Int level, braid_Int cfactor)
+{
+   CHECK_CORE("braid_SetCFactor");
+   CHECK_NOT_BUILT("braid_SetCFactor");
+   if (check_level("braid_SetCFactor", level)) return braid_ERROR_ARG;
+   if (cfactor < 2)
+   {
+      return _braid_Error("braid_SetCFactor", "cfactor = %d is invalid; it must be >= 2",
+                          (int) cfactor);
+   }
+   if (level == -1)
+   {
+      core->cfactor_default = cfactor;
+   }
+   else if (level < _BRAID_MAX_LEVELS)
+   {
+      core->cfactor[level] = cfactor;
+   }
+   return 0;
+}
+
+braid_Int braid_SetNRelax(braid_Core core, braid_Int level, braid_Int nrelax)
+{
+   CHECK_CORE("braid_SetNRelax");
+   if (check_level("braid_SetNRelax", level)) return braid_ERROR_ARG;
+   if (nrelax < 0)
+   {
+      return _braid_Error("braid_SetNRelax", "nrelax = %d is invalid; it must be >= 0 "
+                          "(0 = F-relaxation, 1 = FCF, 2 = FCFCF, ...)", (int) nrelax);
+   }
+   if (level == -1)
+   {
+      int l;
+      core->nrelax_default = nrelax;
+      for (l = 0; l < _BRAID_MAX_LEVELS; l++)
+      {
+         core->nrelax[l] = -1;
+      }
+   }
+   else if (level < _BRAID_MAX_LEVELS)
+   {
+      core->nrelax[level] = nrelax;
+   }
+   return 0;
+}
+
+braid_Int braid_SetCRelaxWt(braid_Core core, braid_Int level, braid_Real Cwt)
+{
+   CHECK_CORE("braid_SetCRelaxWt");
+   if (check_level("braid_SetCRelaxWt", level)) return braid_ERROR_ARG;
+   if (!(Cwt > 0.0 && Cwt <= 2.0))
+   {
+      return _braid_Error("braid_SetCRelaxWt", "Cwt = %g is invalid; it must be in (0, 2]", Cwt);
+   }
+   if (level == -1)
+   {
+      core->cwt_default = Cwt;
+   }
+   else if (level < _BRAID_MAX_LEVELS)
+   {
+      core->cwt[level] = Cwt;
+   }
+   return 0;
+}
+
+braid_Int braid_SetMaxIter(braid_Core core, braid_Int max_iter)
+{
+   CHECK_CORE("braid_SetMaxIter");
+   if (max_iter < 1)
+   {
+      return _braid_Error("braid_SetMaxIter", "max_iter = %d is invalid; it must be >= 1",
+                          (int) max_iter);
+   }
+   core->max_iter = max_iter;
+   return 0;
+}
+
+static braid_Int set_tol(braid_Core core, const char *fn, braid_Real tol, braid_Int relative)
+{
+   CHECK_CORE(fn);
+   if (!(tol >= 0.0) || !isfinite(tol))
+   {
+      return _braid_Error(fn, "tolerance = %g is invalid; it must be finite and >= 0", tol);
+   }
+   core->tol = tol;
+   core->rtol = relative;
+   return 0;
+}
+
+braid_Int braid_SetAbsTol(braid_Core core, braid_Real atol)
+{
+   return set_tol(core, "braid_SetAbsTol", atol, 0);
+}
+
+braid_Int braid_SetRelTol(braid_Core core, braid_Real rtol)
+{
+   return set_tol(core, "braid_SetRelTol", rtol, 1);
+}
+
+/* Setters of a flag or small enumeration share one range check. */
+static braid_Int set_int(braid_Core core, const char *fn, const char *name, braid_Int value,
+                         braid_Int lo, braid_Int hi, braid_Int *field)
+{
+   CHECK_CORE(fn);
+   if (value < lo || value > hi)
+   {
+      return _braid_Error(fn, "%s = %d is invalid; it must be in [%d, %d]", name, (int) value,
+                          (int) lo, (int) hi);
+   }
+   *field = value;
+   return 0;
+}
+
+braid_Int braid_SetTemporalNorm(braid_Core core, braid_Int tnorm)
+{
+   return set_int(core, "braid_SetTemporalNorm", "tnorm (1 sum, 2 l2, 3 max)", tnorm, 1, 3,
+                  core ? &core->tnorm : NULL);
+}
+
+braid_Int braid_SetSkip(braid_Core core, braid_Int skip)
+{
+   return set_int(core, "braid_SetSkip", "skip", skip, 0, 1, core ? &core->skip : NULL);
+}
+
+braid_Int braid_SetFMG(braid_Core core)
+{
+   CHECK_CORE("braid_SetFMG");
+   core->fmg = 1;
+   return 0;
+}
+
+braid_Int braid_SetNFMG(braid_Core core, braid_Int k)
+{
+   CHECK_CORE("braid_SetNFMG");
+   if (k < -1)
+   {
+      return _braid_Error("braid_SetNFMG", "k = %d is invalid; it must be >= 0, or -1 for F-cycles "
+                          "throughout", (int) k);
+   }
+   core->fmg = 1;
+   core->nfmg = k;
+   return 0;
+}
+
+braid_Int braid_SetNFMGVcyc(braid_Core core, braid_Int n)
+{
+   return set_int(core, "braid_SetNFMGVcyc", "n", n, 1, 1000000, core ? &core->nfmg_vcyc : NULL);
+}
+
+braid_Int braid_SetStorage(braid_Core core, braid_Int storage)
+{
+   CHECK_CORE("braid_SetStorage");
+   CHECK_NOT_BUILT("braid_SetStorage");
+   return set_int(core, "braid_SetStorage",
+                  "storage (-1 C-points only, 0 all points, l > 0 all points from level l)",
+                  storage, -2, _BRAID_MAX_LEVELS, &core->storage);
+}
+
+braid_Int braid_SetSeqSoln(braid_Core core, braid_Int seq_soln)
+{
+   return set_int(core, "braid_SetSeqSoln", "seq_soln", seq_soln, 0, 1,
+                  core ? &core->seq_soln : NULL);
+}
+
+braid_Int braid_SetFinalFCRelax(braid_Core core)
+{
+   CHECK_CORE("braid_SetFinalFCRelax");
+   core->final_fcrelax = 1;
+   return 0;
+}
+
+braid_Int braid_SetResidualComputation(braid_Core core, braid_Int residual_computation)
+{
+   return set_int(core, "braid_SetResidualComputation", "residual_computation",
+                  residual_computation, 0, 1, core ? &core->residual_computation : NULL);
+}
+
+braid_Int braid_SetRevertedRanks(braid_Core core, braid_Int reverted_ranks)
+{
+   CHECK_CORE("braid_SetRevertedRanks");
+   CHECK_NOT_BUILT("braid_SetRevertedRanks");
+   return set_int(core, "braid_SetRevertedRanks", "reverted_ranks", reverted_ranks, 0, 1,
+                  &core->reverted_ranks);
+}
+
+braid_Int braid_SetBufAllocFree(braid_Core core, braid_PtFcnBufAlloc bufalloc,
+                                braid_PtFcnBufFree buffree)
+{
+   CHECK_CORE("braid_SetBufAllocFree");
+   if ((bufalloc == NULL) != (buffree == NULL))
+   {
+      return _braid_Error("braid_SetBufAllocFree", "bufalloc and buffree must both be set "
+                          "or both be NULL");
+   }
+   if (core->send_msg.buffer != NULL || core->recv_msg.buffer != NULL)
+   {
+      return _braid_Error("braid_SetBufAllocFree", "buffers are already allocated; set this "
+                          "before braid_Drive");
+   }
+   core->bufalloc = bufalloc;
+   core->buffree = buffree;
+   return 0;
+}
+
+braid_Int braid_SetSync(braid_Core core, braid_PtFcnSync sync)
+{
+   CHECK_CORE("braid_SetSync");
+   core->sync = sync;
+   return 0;
+}
+
+braid_Int braid_SetPrintLevel(braid_Core core, braid_Int print_level)
+{
+   return set_int(core, "braid_SetPrintLevel", "print_level", print_level, 0, 3,
+                  core ? &core->print_level : NULL);
+}
+
+braid_Int braid_SetPrintFile(braid_Core core, const char *printfile_name)
+{
+   FILE *f;
+   CHECK_CORE("braid_SetPrintFile");
+   if (printfile_name == NULL)
+   {
+      return _braid_Error("braid_SetPrintFile", "the file name is NULL");
+   }
+   if (core->myid_world != 0)
+   {
+      return 0; /* only rank 0 prints */
+   }
+   f = fopen(printfile_name, "w");
+   if (f == NULL)
+   {
+      return _braid_Error("braid_SetPrintFile", "cannot open '%s' for writing", printfile_name);
+   }
+   if (core->outfile_owned)
+   {
+      fclose(core->outfile);
+   }
+   core->outfile = f;
+   core->outfile_owned = 1;
+   return 0;
+}
+
+braid_Int braid_SetDefaultPrintFile(braid_Core core)
+{
+   return braid_SetPrintFile(core, "braid_runtime.out");
+}
+
+braid_Int braid_SetFileIOLevel(braid_Core core, braid_Int io_level)
+{
+   /* accepted for compatibility; this engine writes no cycle file */
+   return set_int(core, "braid_SetFileIOLevel", "io_level", io_level, 0, 1,
+                  core ? &core->io_level : NULL);
+}
+
+braid_Int braid_SetAccessLevel(braid_Core core, braid_Int access_level)
+{
+   return set_int(core, "braid_SetAccessLevel", "access_level", access_level, 0, 2,
+                  core ? &core->access_level : NULL);
+}
+
+braid_Int braid_SetTimings(braid_Core core, braid_Int timing_level)
+{
+   return set_int(core, "braid_SetTimings", "timing_level", timing_level, 0, 2,
+                  core ? &core->timings : NULL);
+}
+
+/* ---- results ---- */
+
+braid_Int braid_GetNumIter(braid_Core core, braid_Int *niter_ptr)
+{
+   CHECK_CORE("braid_GetNumIter");
+   if (niter_ptr == NULL) return _braid_Error("braid_GetNumIter", "niter_ptr is NULL");
+   *niter_ptr = core->niter;
+   return 0;
+}
+
+braid_Int braid_GetRNorms(braid_Core core, braid_Int *nrequest_ptr, braid_Real *rnorms)
+{
+   braid_Int n, first, k;
+   CHECK_CORE("braid_GetRNorms");
+   if (nrequest_ptr == NULL || (rnorms == NULL && *nrequest_ptr != 0))
+   {
+      return _braid_Error("braid_GetRNorms", "nrequest_ptr and rnorms must not be NULL");
+   }
+   n = *nrequest_ptr;
+   if (n >= 0)
+   {
+      n = n < core->nrnorms ? n : core->nrnorms;
+      first = 0;
+   }
+   else
+   {
+      n = -n < core->nrnorms ? -n : core->nrnorms;
+      first = core->nrnorms - n;
+   }
+   for (k = 0; k < n; k++)
+   {
+      rnorms[k] = core->rnorms[first + k];
+   }
+   *nrequest_ptr = n;
+   return 0;
+}
+
+braid_Int braid_GetNLevels(braid_Core core, braid_Int *nlevels_ptr)
+{
+   CHECK_CORE("braid_GetNLevels");
+   if (nlevels_ptr == NULL) return _braid_Error("braid_GetNLevels", "nlevels_ptr is NULL");
+   *nlevels_ptr = core->nlevels;
+   return 0;
+}
+
+braid_Int braid_GetMyID(braid_Core core, braid_Int *myid_ptr)
+{
+   CHECK_CORE("braid_GetMyID");
+   if (myid_ptr == NULL) return _braid_Error("braid_GetMyID", "myid_ptr is NULL");
+   *myid_ptr = core->myid;
+   return 0;
+}
+
+braid_Int braid_WriteConvHistory(braid_Core core, const char *filename)
+{
+   FILE *f;
+   braid_Int k;
+   CHECK_CORE("braid_WriteConvHistory");
+   if (filename == NULL) return _braid_Error("braid_WriteConvHistory", "filename is NULL");
+   if (core->myid_world != 0) return 0;
+   f = fopen(filename, "w");
+   if (f == NULL)
+   {
+      return _braid_Error("braid_WriteConvHistory", "cannot open '%s' for writing", filename);
+   }
+   for (k = 0; k < core->nrnorms; k++)
+   {
+      fprintf(f, "%d %1.14e\n", (int) k, core->rnorms[k]);
+   }
+   fclose(f);
+   return 0;
+}
+
+/* The generator of the C standard's rand() example, so that programs that draw initial
+ * guesses from it get the same numbers as with the reference interface. */
+static unsigned long rand_state = 1;
+
+braid_Int braid_Rand(void)
+{
+   rand_state = rand_state * 1103515245UL + 12345UL;
+   return (braid_Int) ((rand_state / 65536UL) % 32768UL);
+}

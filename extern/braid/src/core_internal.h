@@ -1,0 +1,194 @@
+/*
+ * Internal data structures of the layerbraid MGRIT engine and the functions its modules share.
+ *
+ * Notation (Falgout et al., SIAM J. Sci. Comput. 36(6), 2014): level 0 is the fine time grid with
+ * points 0..ntime; level l+1 keeps the C-points of level l (every cfactor-th point); an
+ * interval is the F-points after a C-point plus the next C-point. The problem on level l is
+ * u_i = Phi_l(u_{i-1}) + f_i, with f = 0 on level 0 and the FAS right-hand side below.
+ */
+#ifndef LAYERBRAID_CORE_INTERNAL_H
+#define LAYERBRAID_CORE_INTERNAL_H
+
+#include <stdio.h>
+
+#include "braid.h"
+#include "status_internal.h"
+
+/* Levels beyond this cannot exist: cfactor >= 2 and ntime fits a braid_Int. */
+#define _BRAID_MAX_LEVELS 32
+
+/* One time grid of the hierarchy, as seen by this rank. */
+typedef struct {
+   braid_Int ilower, iupper; /* this rank's points; empty when ilower > iupper */
+   braid_Int gupper;         /* last point of the level */
+   braid_Int cfactor;        /* C-point spacing; gupper + 1 on the coarsest level */
+   braid_Int fine_stride;    /* point i of this level is point i * fine_stride of level 0 */
+   braid_Int store_all;      /* keep F-points too (storage option), not only C-points */
+   braid_Vector *ua;         /* current approximation, [i - ilower]; NULL where not stored */
+   braid_Vector *va;         /* levels > 0: the restricted approximation, every point */
+   braid_Vector *fa;         /* levels > 0: FAS right-hand side; NULL = zero */
+} _braid_Grid;
+
+/* A pending point-to-point message carrying one packed vector. */
+typedef struct {
+   MPI_Request request;
+   void *buffer;
+   braid_Int active;
+} _braid_Message;
+
+struct _braid_Core_struct {
+   /* problem */
+   MPI_Comm comm_world, comm;
+   int myid, nprocs, myid_world;
+   braid_Real tstart, tstop;
+   braid_Int ntime;
+   braid_App app;
+
+   /* callbacks */
+   braid_PtFcnStep step;
+   braid_PtFcnInit init;
+   braid_PtFcnClone clone;
+   braid_PtFcnFree free;
+   braid_PtFcnSum sum;
+   braid_PtFcnSpatialNorm spatialnorm;
+   braid_PtFcnAccess access;
+   braid_PtFcnBufSize bufsize;
+   braid_PtFcnBufPack bufpack;
+   braid_PtFcnBufUnpack bufunpack;
+   braid_PtFcnBufAlloc bufalloc;
+   braid_PtFcnBufFree buffree;
+   braid_PtFcnSync sync;
+
+   /* options */
+   braid_Int max_levels, min_coarse;
+   braid_Int cfactor_default, cfactor[_BRAID_MAX_LEVELS];   /* 0 = use default */
+   braid_Int nrelax_default, nrelax[_BRAID_MAX_LEVELS];     /* -1 = use default */
+   braid_Real cwt_default, cwt[_BRAID_MAX_LEVELS];          /* 0 = use default */
+   braid_Int max_iter;
+   braid_Real tol;
+   braid_Int rtol;                 /* 1: tol is relative to the first residual */
+   braid_Int tnorm;                /* 1 sum, 2 l2, 3 max */
+   braid_Int skip;
+   braid_Int fmg, nfmg, nfmg_vcyc;
+   braid_Int storage;
+   braid_Int seq_soln;
+   braid_Int final_fcrelax;
+   braid_Int residual_computation;
+   braid_Int reverted_ranks;
+   braid_Int print_level, access_level, io_level, timings;
+   FILE *outfile;                  /* rank 0 of comm_world prints here */
+   braid_Int outfile_owned;
+
+   /* hierarchy, built by the first braid_Drive */
+   braid_Int nlevels;
+   _braid_Grid *grids;
+
+   /* solve state */
+   braid_Int ndrives;              /* completed or started calls of braid_Drive */
+   braid_Int iter;                 /* current cycle (top-of-cycle pass), 0-based */
+   braid_Int niter;                /* cycles done by the last braid_Drive */
+   braid_Int done;
+   braid_Real rnorm;               /* residual of the current cycle, -1 if not computed */
+   braid_Real rnorm0;              /* reference for the relative tolerance */
+   braid_Real *rnorms;             /* history, max_iter + 1 entries */
+   braid_Int nrnorms;
+   braid_Real *local_norms;        /* scratch: per-C-point residual norms of this rank */
+   braid_Real wall_start, wall_time;
+
+   /* messages: at most one send and one receive in flight per rank */
+   braid_Int msg_bytes;
+   _braid_Message send_msg, recv_msg;
+   _braid_Status status;           /* filled before each callback */
+};
+
+/* ---- core.c ---- */
+braid_Int _braid_Error(const char *function, const char *fmt, ...)
+#if defined(__GNUC__)
+   __attribute__((format(printf, 2, 3)))
+#endif
+   ;
+/** Report a callback that returned nonzero and pass its code on. */
+braid_Int _braid_CallbackFailed(braid_Core core, const char *callback, braid_Int code);
+braid_Int _braid_LevelCFactor(braid_Core core, braid_Int level);
+braid_Int _braid_LevelNRelax(braid_Core core, braid_Int level);
+braid_Real _braid_LevelCRelaxWt(braid_Core core, braid_Int level);
+
+/* ---- grid.c ---- */
+braid_Int _braid_BuildHierarchy(braid_Core core);
+void _braid_FreeHierarchy(braid_Core core);
+/** Time of point `index` on `level`. */
+braid_Real _braid_Time(braid_Core core, braid_Int level, braid_Int index);
+/** Rank of `comm` that owns point `index` of `level`. */
+int _braid_Owner(braid_Core core, braid_Int level, braid_Int index);
+/** The first and last C-point of this rank on `level` for C-point spacing cfactor. */
+void _braid_CRange(const _braid_Grid *grid, braid_Int cfactor, braid_Int *clower,
+                   braid_Int *cupper);
+/** Stored vector at point `index` of `level` (must be local), or NULL. */
+braid_Vector _braid_Stored(braid_Core core, braid_Int level, braid_Int index);
+/** Set *dst to a copy of src, reusing the vector already there. */
+braid_Int _braid_CopyInto(braid_Core core, braid_Vector src, braid_Vector *dst);
+braid_Int _braid_FreeVector(braid_Core core, braid_Vector *u);
+
+/* ---- comm.c ---- */
+/** Post the receive of point ilower - 1 of `level` from its owner. */
+braid_Int _braid_RecvLeft(braid_Core core, braid_Int level);
+/** Wait for the posted receive and unpack it into a new vector. */
+braid_Int _braid_RecvLeftWait(braid_Core core, braid_Int level, braid_Vector *u_ptr);
+/** Pack u (point iupper of `level`) and send it to the owner of iupper + 1. */
+braid_Int _braid_SendRight(braid_Core core, braid_Int level, braid_Vector u);
+braid_Int _braid_SendWait(braid_Core core);
+/** Cancel pending messages (after a failure) and release the buffers. */
+void _braid_CommCleanup(braid_Core core);
+/** Combine per-point norms into the temporal norm, identically for any number of ranks.
+ *  norms[k] belongs to global point first + k (points 1..npoints_global). */
+braid_Int _braid_TemporalNorm(braid_Core core, const braid_Real *norms, braid_Int first,
+                              braid_Int count, braid_Int npoints_global, braid_Real *result);
+
+/* ---- relax.c ---- */
+/** Advance u from point index - 1 to point `index` of `level`; with_fas adds f_index. */
+braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
+                      braid_Vector u, braid_Int with_fas, braid_Int caller);
+
+/* What a sweep does at each point; any hook may be NULL. */
+typedef struct {
+   /* called with the new value at F-point i (owned by the sweep: read, do not keep) */
+   braid_Int (*fpoint)(braid_Core core, braid_Int level, braid_Int i, braid_Vector u, void *ctx);
+   /* called at C-point ci; uprop = Phi(u_{ci-1}) + f_ci, or NULL when need_cprop is 0 or
+    * ci = 0. The hook may take ownership of uprop by setting *uprop_taken = 1. */
+   braid_Int (*cpoint)(braid_Core core, braid_Int level, braid_Int ci, braid_Vector uprop,
+                       braid_Int *uprop_taken, void *ctx);
+   braid_Int need_cprop;
+   braid_Int caller;         /* braid_ASCaller_* reported to step */
+} _braid_SweepHooks;
+
+/** One F-relaxation sweep over `level` with C-point spacing cfactor, intervals right to left,
+ *  exchanging the boundary point with the neighbouring ranks. */
+braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
+                       const _braid_SweepHooks *hooks, void *ctx);
+/** nrelax sweeps of F- then C-relaxation. */
+braid_Int _braid_FCRelax(braid_Core core, braid_Int level);
+/** F-relaxation that calls access at every point of level 0. */
+braid_Int _braid_FAccess(braid_Core core, braid_Int done, braid_Int caller);
+/** Sequential time stepping over all of level 0 (initial guess option and one-level solve). */
+braid_Int _braid_SequentialSolve(braid_Core core, braid_Int with_access);
+
+/* ---- transfer.c ---- */
+/** F-relax `level`, compute the FAS residual at its C-points and restrict to level + 1.
+ *  On level 0 also computes core->rnorm. */
+braid_Int _braid_FRestrict(braid_Core core, braid_Int level);
+/** F-relax `level` (the sequential solve on the coarsest) and correct level - 1. */
+braid_Int _braid_FInterp(braid_Core core, braid_Int level);
+/** Copy the approximation at the C-points of every level to the next (initial guess). */
+braid_Int _braid_InjectInitialGuess(braid_Core core);
+
+/* ---- print.c ---- */
+void _braid_PrintBegin(braid_Core core);
+void _braid_PrintIteration(braid_Core core);
+void _braid_PrintMessage(braid_Core core, const char *message);
+
+/* ---- status.c ---- */
+/** Fill core->status for a callback and return it. */
+_braid_Status *_braid_StatusFor(braid_Core core, braid_Int level, braid_Int tindex,
+                                braid_Real t, braid_Real tstop, braid_Int caller);
+
+#endif

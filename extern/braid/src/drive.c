@@ -1,0 +1,224 @@
+/*
+ * braid_Drive: the initial guess, the multigrid cycles, and the stopping test.
+ *
+ * A cycle on level l relaxes (FCRelax), restricts (FRestrict), treats level l+1 (recursively,
+ * or by the sequential solve on the coarsest level) and corrects level l (FInterp). Each cycle
+ * is one "iteration"; its residual is the one FRestrict measured on level 0, that is after
+ * the relaxation and before the coarse-grid correction of that cycle.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "core_internal.h"
+
+/* ---- initial guess ---- */
+
+static braid_Int init_point(braid_Core core, braid_Int i)
+{
+   _braid_Grid *g = &core->grids[0];
+   braid_Vector *slot = &g->ua[i - g->ilower];
+   braid_Int err;
+   if ((err = _braid_FreeVector(core, slot))) return err;
+   core->status.calling_function = braid_ASCaller_InitGuess;
+   core->status.tindex = i;
+   err = core->init(core->app, _braid_Time(core, 0, i), slot);
+   if (err) return _braid_CallbackFailed(core, "init", err);
+   if (*slot == NULL)
+   {
+      _braid_Error("braid_Drive", "init returned no vector at time index %d", (int) i);
+      return braid_ERROR_GENERIC;
+   }
+   return 0;
+}
+
+static braid_Int initial_guess(braid_Core core)
+{
+   const _braid_Grid *g = &core->grids[0];
+   braid_Int i, err;
+   if (core->seq_soln)
+   {
+      if (g->ilower == 0 && (err = init_point(core, 0))) return err;
+      return _braid_SequentialSolve(core, 0);
+   }
+   for (i = g->ilower; i <= g->iupper; i++)
+   {
+      if ((g->store_all || i % g->cfactor == 0) && (err = init_point(core, i))) return err;
+   }
+   return 0;
+}
+
+/* ---- cycles ---- */
+
+static braid_Int down(braid_Core core, braid_Int level)
+{
+   braid_Int err;
+   if ((err = _braid_FCRelax(core, level))) return err;
+   return _braid_FRestrict(core, level);
+}
+
+static braid_Int vcycle(braid_Core core, braid_Int level)
+{
+   braid_Int err;
+   if ((err = down(core, level))) return err;
+   if (level + 1 < core->nlevels - 1 && (err = vcycle(core, level + 1))) return err;
+   return _braid_FInterp(core, level + 1);
+}
+
+/* F-cycle: the coarse problem is itself treated by an F-cycle followed by V-cycles. */
+static braid_Int fcycle(braid_Core core, braid_Int level)
+{
+   braid_Int err, k;
+   if ((err = down(core, level))) return err;
+   if (level + 1 < core->nlevels - 1)
+   {
+      if ((err = fcycle(core, level + 1))) return err;
+      for (k = 0; k < core->nfmg_vcyc; k++)
+      {
+         if ((err = vcycle(core, level + 1))) return err;
+      }
+   }
+   return _braid_FInterp(core, level + 1);
+}
+
+/* The first cycle with skip: no relaxation on the way down; the coarse grids start from the
+ * injected initial guess with a zero right-hand side. */
+static braid_Int skip_cycle(braid_Core core)
+{
+   braid_Int level, err;
+   if ((err = _braid_InjectInitialGuess(core))) return err;
+   for (level = core->nlevels - 1; level > 0; level--)
+   {
+      if ((err = _braid_FInterp(core, level))) return err;
+   }
+   return 0;
+}
+
+static braid_Int call_sync(braid_Core core)
+{
+   _braid_Status *s;
+   braid_Int err;
+   if (core->sync == NULL) return 0;
+   s = _braid_StatusFor(core, 0, -1, 0.0, 0.0, braid_ASCaller_Drive_TopCycle);
+   err = core->sync(core->app, (braid_SyncStatus) s);
+   return err ? _braid_CallbackFailed(core, "sync", err) : 0;
+}
+
+static braid_Int record_rnorm(braid_Core core, braid_Real rnorm)
+{
+   if (core->rnorms == NULL)
+   {
+      core->rnorms = (braid_Real *) malloc(sizeof(braid_Real) * (size_t) (core->max_iter + 1));
+      if (core->rnorms == NULL) return braid_ERROR_MEMORY;
+   }
+   core->rnorms[core->nrnorms++] = rnorm;
+   return 0;
+}
+
+static braid_Int converged(braid_Core core)
+{
+   if (core->rnorm < 0.0) return 0;
+   if (core->rtol)
+   {
+      return core->rnorm0 >= 0.0 && core->rnorm < core->tol * core->rnorm0;
+   }
+   return core->rnorm < core->tol;
+}
+
+static braid_Int iterate(braid_Core core, braid_Int skip_first)
+{
+   braid_Int err;
+   for (;;)
+   {
+      core->rnorm = braid_INVALID_RNORM;
+      if (core->iter == 0 && skip_first) err = skip_cycle(core);
+      else if (core->fmg && (core->nfmg < 0 || core->iter < core->nfmg)) err = fcycle(core, 0);
+      else err = vcycle(core, 0);
+      if (err) return err;
+
+      if ((err = record_rnorm(core, core->rnorm))) return err;
+      if (core->rnorm0 < 0.0) core->rnorm0 = core->rnorm;
+      if ((err = call_sync(core))) return err;
+      if (core->access_level >= 2 && (err = _braid_FAccess(core, 0, braid_ASCaller_Drive_TopCycle)))
+      {
+         return err;
+      }
+      _braid_PrintIteration(core);
+      if (core->rnorm != core->rnorm || isinf(core->rnorm))
+      {
+         _braid_PrintMessage(core, "  Braid: Iterations diverged.\n");
+         _braid_Error("braid_Drive", "the residual norm is %g at iteration %d: the iteration "
+                      "diverged", core->rnorm, (int) core->iter);
+         core->iter++;
+         return braid_ERROR_GENERIC;
+      }
+      core->iter++;
+      if (converged(core)) return 0;
+      if (core->iter >= core->max_iter)
+      {
+         _braid_PrintMessage(core, "  Braid: Max. iterations reached.\n");
+         return 0;
+      }
+   }
+}
+
+braid_Int braid_Drive(braid_Core core)
+{
+   braid_Int err = 0, first_drive, skip_first;
+
+   if (core == NULL)
+   {
+      return _braid_Error("braid_Drive", "core is NULL (braid_Init failed or was not called)");
+   }
+   core->wall_start = MPI_Wtime();
+   first_drive = core->grids == NULL;
+   if (first_drive && (err = _braid_BuildHierarchy(core))) return err;
+   core->iter = 0;
+   core->niter = 0;
+   core->nrnorms = 0;
+   free(core->rnorms); /* max_iter may have changed since the last solve */
+   core->rnorms = NULL;
+   core->done = 0;
+   core->rnorm = braid_INVALID_RNORM;
+   core->rnorm0 = braid_INVALID_RNORM;
+   core->ndrives++;
+   _braid_PrintBegin(core);
+
+   if (first_drive) err = initial_guess(core);
+   else if (core->grids[0].ilower == 0) err = init_point(core, 0); /* warm restart */
+   if (err) return err;
+
+   if (core->nlevels == 1)
+   {
+      /* one level: plain sequential time stepping */
+      core->done = 1;
+      err = _braid_SequentialSolve(core, core->access_level >= 1);
+      if (!err) err = record_rnorm(core, braid_INVALID_RNORM);
+   }
+   else
+   {
+      skip_first = first_drive && core->skip && !core->seq_soln;
+      err = iterate(core, skip_first);
+      core->niter = core->iter;
+      if (!err && core->nrnorms > 0)
+      {
+         /* the history ends with a copy of the last residual, as the interface reports it */
+         err = record_rnorm(core, core->rnorms[core->nrnorms - 1]);
+      }
+      core->done = 1;
+      if (!err && core->final_fcrelax)
+      {
+         braid_Int saved = core->nrelax[0];
+         core->nrelax[0] = 1;
+         err = _braid_FCRelax(core, 0);
+         core->nrelax[0] = saved;
+      }
+      if (!err && core->access_level >= 1)
+      {
+         err = _braid_FAccess(core, 1, braid_ASCaller_FAccess);
+      }
+   }
+   if (!err) err = call_sync(core);
+   core->wall_time = MPI_Wtime() - core->wall_start;
+   if (!err && core->print_level >= 2) braid_PrintStats(core);
+   return err;
+}
