@@ -1,0 +1,71 @@
+# layerbraid: the commands a newcomer needs. A clean checkout needs nothing else:
+#   make demo   set up .venv, build the C examples, run them under the mpich wheel's mpiexec -n 2
+#   make test   set up .venv, build, run the C tests (normal and sanitizer builds), then pytest
+
+SHELL      := /bin/bash
+PYTHON     ?= python3
+VENV       := .venv
+VPY        := $(VENV)/bin/python
+STAMP      := $(VENV)/.layerbraid-installed
+NPROC      := $(shell nproc 2>/dev/null || echo 2)
+BUILD      := build
+ASAN_BUILD := build/asan
+SANITIZE   ?= address,undefined
+
+# Everything the pip build of the Python package reads; a change re-runs pip install -e.
+INSTALL_DEPS := pyproject.toml CMakeLists.txt $(wildcard cmake/*) \
+  $(shell find cpp python extern -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null)
+
+# Ninja when there is one, but never switch the generator of an existing build tree.
+NINJA     := $(shell command -v ninja 2>/dev/null)
+generator  = $(if $(wildcard $(1)/CMakeCache.txt),,$(if $(NINJA),-G Ninja,))
+CMAKE_MPI := -DPython_EXECUTABLE=$(CURDIR)/$(VPY)
+
+.DEFAULT_GOAL := help
+.PHONY: help venv examples ctest asan test demo clean distclean
+
+help:
+	@echo "make demo       set up .venv, build the C examples, run them under mpiexec -n 2"
+	@echo "make test       venv + examples + ctest + asan + pytest (what CI runs)"
+	@echo "make venv       create .venv and pip install -e '.[test]' (only when sources changed)"
+	@echo "make examples   plain CMake build into $(BUILD)/ (C library, examples, C tests)"
+	@echo "make ctest      run the C tests of $(BUILD)/"
+	@echo "make asan       sanitizer build ($(SANITIZE)) in $(ASAN_BUILD)/ and its C tests"
+	@echo "make clean      remove build/ ;  make distclean: also .venv"
+
+venv: $(STAMP)
+
+$(STAMP): $(INSTALL_DEPS)
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q -e ".[test]"
+	touch $@
+
+examples: $(STAMP)
+	cmake -S . -B $(BUILD) $(call generator,$(BUILD)) $(CMAKE_MPI)
+	cmake --build $(BUILD) -j $(NPROC)
+
+ctest: examples
+	ctest --test-dir $(BUILD) --output-on-failure --no-tests=error -j $(NPROC)
+
+# Sanitizer build; LeakSanitizer is on in its tests (options and tests/c/lsan.supp set by CMake).
+asan: $(STAMP)
+	cmake -S . -B $(ASAN_BUILD) $(call generator,$(ASAN_BUILD)) $(CMAKE_MPI) \
+	  -DCMAKE_BUILD_TYPE=Debug -DLAYERBRAID_SANITIZE=$(SANITIZE)
+	cmake --build $(ASAN_BUILD) -j $(NPROC)
+	ctest --test-dir $(ASAN_BUILD) --output-on-failure --no-tests=error -j $(NPROC)
+
+test: venv examples ctest asan
+	$(VPY) -m pytest -q tests
+
+# A later issue replaces this with a training run.
+demo: examples
+	@set -e; mpiexec="$$($(VPY) -c 'import layerbraid; print(layerbraid.find_mpiexec())')"; \
+	set -x; \
+	"$$mpiexec" -n 2 $(BUILD)/examples/c/scalar_ode; \
+	"$$mpiexec" -n 2 $(BUILD)/examples/c/heat1d
+
+clean:
+	rm -rf $(BUILD)
+
+distclean: clean
+	rm -rf $(VENV) .pytest_cache

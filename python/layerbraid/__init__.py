@@ -1,0 +1,20 @@
+"""layerbraid: layer-parallel training of residual networks with MGRIT.
+
+Importing layerbraid loads mpi4py's MPI first and then the compiled core, and checks that
+both use the same MPI library (ImportError otherwise).
+"""
+
+from __future__ import annotations
+
+# mpi4py must load libmpi before the compiled core does, so that one MPI serves the process.
+from mpi4py import MPI
+
+from . import _core
+from ._gpu import gpu_available
+from ._mpi import check_same_mpi, find_mpiexec
+
+check_same_mpi(_core.mpi_library_version(), MPI.Get_library_version())
+
+__version__: str = _core.__version__
+
+__all__ = ["__version__", "find_mpiexec", "gpu_available"]
