@@ -7,5 +7,5 @@
 layerbraid_add_mpi_test(NAME bad_input SOURCE test_bad_input.c NPROCS 1 2)
 layerbraid_add_mpi_test(NAME sequential SOURCE test_sequential.c NPROCS 1 2 3 4)
 layerbraid_add_mpi_test(NAME warm_restart SOURCE test_warm_restart.c NPROCS 1 3)
-layerbraid_add_mpi_test(NAME divergence SOURCE test_divergence.c NPROCS 1 2)
+layerbraid_add_mpi_test(NAME divergence SOURCE test_divergence.c NPROCS 1 2 4)
 layerbraid_add_mpi_test(NAME testall SOURCE test_testall.c NPROCS 1 2)

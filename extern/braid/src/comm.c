@@ -10,7 +10,9 @@
 
 #include "core_internal.h"
 
-/* Message tags: one per level, so a message can only match a receive of its own level. */
+/* Message tags: one per level, so a message can only match a receive of its own level.
+ * Failure notices have a tag of their own. All traffic uses the engine's private communicator. */
+#define NOTICE_TAG 7
 static int level_tag(braid_Int level)
 {
    return 100 + (int) level;
@@ -71,7 +73,7 @@ braid_Int _braid_RecvLeft(braid_Core core, braid_Int level)
    braid_Int err;
    if ((err = ensure_buffers(core))) return err;
    MPI_Irecv(core->recv_msg.buffer, (int) core->msg_bytes, MPI_BYTE,
-             _braid_Owner(core, level, g->ilower - 1), level_tag(level), core->comm,
+             _braid_Owner(core, level, g->ilower - 1), level_tag(level), core->tcomm,
              &core->recv_msg.request);
    core->recv_msg.active = 1;
    return 0;
@@ -82,7 +84,7 @@ braid_Int _braid_RecvLeftWait(braid_Core core, braid_Int level, braid_Vector *u_
    const _braid_Grid *g = &core->grids[level];
    _braid_Status *s;
    braid_Int err;
-   MPI_Wait(&core->recv_msg.request, MPI_STATUS_IGNORE);
+   if ((err = _braid_Wait(core, &core->recv_msg.request))) return err;
    core->recv_msg.active = 0;
    s = _braid_StatusFor(core, level, g->ilower - 1, _braid_Time(core, level, g->ilower - 1),
                         0.0, core->status.calling_function);
@@ -110,7 +112,7 @@ braid_Int _braid_SendRight(braid_Core core, braid_Int level, braid_Vector u)
       return braid_ERROR_ARG;
    }
    MPI_Isend(core->send_msg.buffer, (int) bytes, MPI_BYTE,
-             _braid_Owner(core, level, g->iupper + 1), level_tag(level), core->comm,
+             _braid_Owner(core, level, g->iupper + 1), level_tag(level), core->tcomm,
              &core->send_msg.request);
    core->send_msg.active = 1;
    return 0;
@@ -118,12 +120,63 @@ braid_Int _braid_SendRight(braid_Core core, braid_Int level, braid_Vector u)
 
 braid_Int _braid_SendWait(braid_Core core)
 {
+   braid_Int err;
    if (core->send_msg.active)
    {
-      MPI_Wait(&core->send_msg.request, MPI_STATUS_IGNORE);
+      if ((err = _braid_Wait(core, &core->send_msg.request))) return err;
       core->send_msg.active = 0;
    }
    return 0;
+}
+
+void _braid_NotifyFailure(braid_Core core)
+{
+   int p, len = (int) strlen(core->failure_text) + 1;
+   for (p = 0; p < core->nprocs; p++)
+   {
+      MPI_Request request;
+      if (p == core->myid) continue;
+      /* the text lives in the core until braid_Destroy; nobody waits for delivery */
+      MPI_Isend(core->failure_text, len, MPI_CHAR, p, NOTICE_TAG, core->tcomm, &request);
+      MPI_Request_free(&request);
+   }
+}
+
+static braid_Int receive_notice(braid_Core core, const MPI_Status *probe)
+{
+   MPI_Recv(core->failure_text, layerbraid_FAILURE_TEXT_MAX, MPI_CHAR, probe->MPI_SOURCE,
+            NOTICE_TAG, core->tcomm, MPI_STATUS_IGNORE);
+   core->failure_text[layerbraid_FAILURE_TEXT_MAX - 1] = '\0';
+   core->failed = 1;
+   core->failure_rank = probe->MPI_SOURCE;
+   if (!core->quiet_failures)
+   {
+      _braid_Error("braid_Drive", "stopping because another rank failed: %s", core->failure_text);
+   }
+   return layerbraid_ERROR_REMOTE;
+}
+
+braid_Int _braid_Wait(braid_Core core, MPI_Request *request)
+{
+   for (;;)
+   {
+      int done = 0, notice = 0;
+      MPI_Status probe;
+      MPI_Test(request, &done, MPI_STATUS_IGNORE);
+      if (done) return 0;
+      MPI_Iprobe(MPI_ANY_SOURCE, NOTICE_TAG, core->tcomm, &notice, &probe);
+      if (notice) return receive_notice(core, &probe);
+      if (core->poll != NULL)
+      {
+         braid_Real now = MPI_Wtime();
+         if (now - core->last_poll >= 0.05)
+         {
+            braid_Int err;
+            core->last_poll = now;
+            if ((err = core->poll(core->poll_data))) return _braid_CallbackFailed(core, "poll", err);
+         }
+      }
+   }
 }
 
 static void release_buffer(braid_Core core, _braid_Message *msg)
@@ -161,10 +214,6 @@ void _braid_CommCleanup(braid_Core core)
  * those partial sums and completes the tree. Every addition happens in the same order as on a
  * single rank, so the result does not depend on how points are distributed. */
 
-typedef struct {
-   double lo, hi, value; /* a subtree [lo, hi] and its sum; doubles so one MPI type suffices */
-} subtree_sum;
-
 static double tree_sum_local(const braid_Real *norms, braid_Int first, braid_Int lo, braid_Int hi)
 {
    braid_Int mid;
@@ -175,7 +224,7 @@ static double tree_sum_local(const braid_Real *norms, braid_Int first, braid_Int
 
 /* Collect the maximal subtrees of [lo, hi] inside [a, b]. */
 static void collect_subtrees(const braid_Real *norms, braid_Int a, braid_Int b, braid_Int lo,
-                             braid_Int hi, subtree_sum *out, int *nout)
+                             braid_Int hi, _braid_SubtreeSum *out, int *nout)
 {
    braid_Int mid;
    if (hi < a || lo > b) return;
@@ -192,7 +241,7 @@ static void collect_subtrees(const braid_Real *norms, braid_Int a, braid_Int b, 
    collect_subtrees(norms, a, b, mid + 1, hi, out, nout);
 }
 
-static double tree_sum_gathered(const subtree_sum *parts, int nparts, braid_Int lo, braid_Int hi)
+static double tree_sum_gathered(const _braid_SubtreeSum *parts, int nparts, braid_Int lo, braid_Int hi)
 {
    braid_Int mid;
    int k;
@@ -207,61 +256,74 @@ static double tree_sum_gathered(const subtree_sum *parts, int nparts, braid_Int 
 braid_Int _braid_TemporalNorm(braid_Core core, const braid_Real *norms, braid_Int first,
                               braid_Int count, braid_Int npoints_global, braid_Real *result)
 {
-   braid_Int k;
+   /* buffers of the collectives live in the core: after another rank failed, a collective
+    * that never completes may still touch them until braid_Destroy */
+   _braid_NormScratch *ns = &core->norm_scratch;
+   MPI_Request request;
+   braid_Int k, err;
+   int p;
+
    if (core->tnorm == 3)
    {
-      double local = 0.0;
+      ns->total = 0.0;
       for (k = 0; k < count; k++)
       {
          /* NaN must survive the reduction: fmax would drop it */
-         if (norms[k] != norms[k] || norms[k] > local) local = norms[k];
+         if (norms[k] != norms[k] || norms[k] > ns->total) ns->total = norms[k];
       }
-      MPI_Allreduce(&local, result, 1, MPI_DOUBLE, MPI_MAX, core->comm);
+      MPI_Iallreduce(&ns->total, &ns->result, 1, MPI_DOUBLE, MPI_MAX, core->tcomm, &request);
+      if ((err = _braid_Wait(core, &request))) return err;
+      *result = ns->result;
       return 0;
    }
-   else
+
+   /* squares for the l2 norm, plain norms for the sum */
+   if (count > 0)
    {
-      /* squares for the l2 norm, plain norms for the sum */
-      braid_Real *terms = (braid_Real *) malloc(sizeof(braid_Real) * (size_t) (count > 0 ? count : 1));
-      subtree_sum mine[2 * 64], *all = NULL;
-      int nmine = 0, nall = 0, p, *counts = NULL, *displs = NULL;
-      double total = 0.0;
+      braid_Real *terms = (braid_Real *) malloc(sizeof(braid_Real) * (size_t) count);
       if (terms == NULL) return braid_ERROR_MEMORY;
       for (k = 0; k < count; k++)
       {
          terms[k] = core->tnorm == 2 ? norms[k] * norms[k] : norms[k];
       }
-      if (count > 0)
-      {
-         collect_subtrees(terms, first, first + count - 1, 1, npoints_global, mine, &nmine);
-      }
+      ns->nmine = 0;
+      collect_subtrees(terms, first, first + count - 1, 1, npoints_global, ns->mine, &ns->nmine);
       free(terms);
-      nmine *= 3;
-      if (core->myid == 0)
-      {
-         counts = (int *) malloc(sizeof(int) * (size_t) core->nprocs);
-         displs = (int *) malloc(sizeof(int) * (size_t) core->nprocs);
-      }
-      MPI_Gather(&nmine, 1, MPI_INT, counts, 1, MPI_INT, 0, core->comm);
-      if (core->myid == 0)
-      {
-         for (p = 0; p < core->nprocs; p++)
-         {
-            displs[p] = nall;
-            nall += counts[p];
-         }
-         all = (subtree_sum *) malloc(sizeof(double) * (size_t) (nall > 0 ? nall : 3));
-      }
-      MPI_Gatherv(mine, nmine, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, core->comm);
-      if (core->myid == 0)
-      {
-         total = npoints_global > 0 ? tree_sum_gathered(all, nall / 3, 1, npoints_global) : 0.0;
-         free(all);
-         free(counts);
-         free(displs);
-      }
-      MPI_Bcast(&total, 1, MPI_DOUBLE, 0, core->comm);
-      *result = core->tnorm == 2 ? sqrt(total) : total;
    }
+   else
+   {
+      ns->nmine = 0;
+   }
+   ns->nmine *= 3; /* counted in doubles */
+   if (core->myid == 0 && ns->counts == NULL)
+   {
+      ns->counts = (int *) malloc(sizeof(int) * (size_t) core->nprocs);
+      ns->displs = (int *) malloc(sizeof(int) * (size_t) core->nprocs);
+      ns->all = (_braid_SubtreeSum *) malloc(sizeof(_braid_SubtreeSum) * (size_t) core->nprocs
+                                             * _BRAID_MAX_SUBTREES);
+      if (ns->counts == NULL || ns->displs == NULL || ns->all == NULL) return braid_ERROR_MEMORY;
+   }
+   MPI_Igather(&ns->nmine, 1, MPI_INT, ns->counts, 1, MPI_INT, 0, core->tcomm, &request);
+   if ((err = _braid_Wait(core, &request))) return err;
+   ns->nall = 0;
+   if (core->myid == 0)
+   {
+      for (p = 0; p < core->nprocs; p++)
+      {
+         ns->displs[p] = ns->nall;
+         ns->nall += ns->counts[p];
+      }
+   }
+   MPI_Igatherv(ns->mine, ns->nmine, MPI_DOUBLE, ns->all, ns->counts, ns->displs, MPI_DOUBLE, 0,
+                core->tcomm, &request);
+   if ((err = _braid_Wait(core, &request))) return err;
+   ns->total = 0.0;
+   if (core->myid == 0 && npoints_global > 0)
+   {
+      ns->total = tree_sum_gathered(ns->all, ns->nall / 3, 1, npoints_global);
+   }
+   MPI_Ibcast(&ns->total, 1, MPI_DOUBLE, 0, core->tcomm, &request);
+   if ((err = _braid_Wait(core, &request))) return err;
+   *result = core->tnorm == 2 ? sqrt(ns->total) : ns->total;
    return 0;
 }

@@ -28,9 +28,19 @@ braid_Int _braid_Error(const char *function, const char *fmt, ...)
 
 braid_Int _braid_CallbackFailed(braid_Core core, const char *callback, braid_Int code)
 {
-   _braid_Error("braid_Drive", "the %s callback returned %d at level %d, time index %d, "
-                "iteration %d; stopping the solve", callback, (int) code,
-                (int) core->status.level, (int) core->status.tindex, (int) core->iter);
+   if (core->failed) return code; /* already reported (a failure inside a failure path) */
+   core->failed = 1;
+   core->failure_rank = core->myid;
+   snprintf(core->failure_text, sizeof(core->failure_text),
+            "rank %d: the %s callback failed (returned %d) at level %d, time index %d, "
+            "iteration %d%s%.1900s", core->myid, callback, (int) code, (int) core->status.level,
+            (int) core->status.tindex, (int) core->iter, core->pending_text[0] ? ": " : "",
+            core->pending_text);
+   if (!core->quiet_failures)
+   {
+      _braid_Error("braid_Drive", "%s; stopping the solve", core->failure_text);
+   }
+   _braid_NotifyFailure(core);
    return code;
 }
 
@@ -111,6 +121,7 @@ braid_Int braid_Init(MPI_Comm comm_world, MPI_Comm comm, braid_Real tstart, brai
    MPI_Comm_rank(comm, &core->myid);
    MPI_Comm_size(comm, &core->nprocs);
    MPI_Comm_rank(comm_world, &core->myid_world);
+   MPI_Comm_dup(comm, &core->tcomm);
    core->tstart = tstart;
    core->tstop = tstop;
    core->ntime = ntime;
@@ -173,6 +184,10 @@ braid_Int braid_Destroy(braid_Core core)
    _braid_FreeHierarchy(core);
    free(core->rnorms);
    free(core->local_norms);
+   free(core->norm_scratch.counts);
+   free(core->norm_scratch.displs);
+   free(core->norm_scratch.all);
+   MPI_Comm_free(&core->tcomm);
    if (core->outfile_owned)
    {
       fclose(core->outfile);
@@ -617,4 +632,39 @@ braid_Int braid_Rand(void)
 {
    rand_state = rand_state * 1103515245UL + 12345UL;
    return (braid_Int) ((rand_state / 65536UL) % 32768UL);
+}
+
+/* ---- layerbraid extensions (braid_layerbraid.h) ---- */
+
+braid_Int layerbraid_SetFailureText(braid_Core core, const char *text)
+{
+   CHECK_CORE("layerbraid_SetFailureText");
+   snprintf(core->pending_text, sizeof(core->pending_text), "%s", text != NULL ? text : "");
+   return 0;
+}
+
+braid_Int layerbraid_GetFailure(braid_Core core, braid_Int *rank_ptr, char *text, braid_Int len)
+{
+   CHECK_CORE("layerbraid_GetFailure");
+   if (rank_ptr != NULL) *rank_ptr = core->failed ? core->failure_rank : -1;
+   if (text != NULL && len > 0)
+   {
+      snprintf(text, (size_t) len, "%s", core->failed ? core->failure_text : "");
+   }
+   return 0;
+}
+
+braid_Int layerbraid_SetPollHook(braid_Core core, layerbraid_PtFcnPoll poll, void *data)
+{
+   CHECK_CORE("layerbraid_SetPollHook");
+   core->poll = poll;
+   core->poll_data = data;
+   return 0;
+}
+
+braid_Int layerbraid_SetQuietFailures(braid_Core core, braid_Int quiet)
+{
+   CHECK_CORE("layerbraid_SetQuietFailures");
+   core->quiet_failures = quiet != 0;
+   return 0;
 }

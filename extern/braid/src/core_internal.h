@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "braid.h"
+#include "braid_layerbraid.h"
 #include "status_internal.h"
 
 /* Levels beyond this cannot exist: cfactor >= 2 and ntime fits a braid_Int. */
@@ -29,6 +30,21 @@ typedef struct {
    braid_Vector *fa;         /* levels > 0: FAS right-hand side; NULL = zero */
 } _braid_Grid;
 
+/* A subtree [lo, hi] of the reproducible norm reduction and its partial sum (doubles, so one
+ * MPI datatype carries it). A rank has at most two maximal subtrees per tree level. */
+typedef struct {
+   double lo, hi, value;
+} _braid_SubtreeSum;
+#define _BRAID_MAX_SUBTREES 128
+
+typedef struct {
+   _braid_SubtreeSum mine[_BRAID_MAX_SUBTREES];
+   int nmine, nall;
+   int *counts, *displs;       /* rank 0 only */
+   _braid_SubtreeSum *all;     /* rank 0 only */
+   double total, result;
+} _braid_NormScratch;
+
 /* A pending point-to-point message carrying one packed vector. */
 typedef struct {
    MPI_Request request;
@@ -39,6 +55,7 @@ typedef struct {
 struct _braid_Core_struct {
    /* problem */
    MPI_Comm comm_world, comm;
+   MPI_Comm tcomm;                 /* private duplicate of comm: all engine messages go here */
    int myid, nprocs, myid_world;
    braid_Real tstart, tstop;
    braid_Int ntime;
@@ -93,7 +110,18 @@ struct _braid_Core_struct {
    braid_Real *rnorms;             /* history, max_iter + 1 entries */
    braid_Int nrnorms;
    braid_Real *local_norms;        /* scratch: per-C-point residual norms of this rank */
+   _braid_NormScratch norm_scratch;
    braid_Real wall_start, wall_time;
+
+   /* failures: a failed callback here, or a notice that another rank's failed */
+   braid_Int failed;
+   int failure_rank;
+   char failure_text[layerbraid_FAILURE_TEXT_MAX];
+   char pending_text[layerbraid_FAILURE_TEXT_MAX]; /* set by the host before a failure */
+   layerbraid_PtFcnPoll poll;
+   void *poll_data;
+   braid_Real last_poll;
+   braid_Int quiet_failures;
 
    /* messages: at most one send and one receive in flight per rank */
    braid_Int msg_bytes;
@@ -107,7 +135,7 @@ braid_Int _braid_Error(const char *function, const char *fmt, ...)
    __attribute__((format(printf, 2, 3)))
 #endif
    ;
-/** Report a callback that returned nonzero and pass its code on. */
+/** Report a callback that returned nonzero, tell the other ranks, and pass its code on. */
 braid_Int _braid_CallbackFailed(braid_Core core, const char *callback, braid_Int code);
 braid_Int _braid_LevelCFactor(braid_Core core, braid_Int level);
 braid_Int _braid_LevelNRelax(braid_Core core, braid_Int level);
@@ -137,6 +165,11 @@ braid_Int _braid_RecvLeftWait(braid_Core core, braid_Int level, braid_Vector *u_
 /** Pack u (point iupper of `level`) and send it to the owner of iupper + 1. */
 braid_Int _braid_SendRight(braid_Core core, braid_Int level, braid_Vector u);
 braid_Int _braid_SendWait(braid_Core core);
+/** Wait for a request while listening for failure notices of other ranks (returns
+ *  layerbraid_ERROR_REMOTE if one arrives) and calling the host's poll hook. */
+braid_Int _braid_Wait(braid_Core core, MPI_Request *request);
+/** Send this rank's failure text to every other rank. */
+void _braid_NotifyFailure(braid_Core core);
 /** Cancel pending messages (after a failure) and release the buffers. */
 void _braid_CommCleanup(braid_Core core);
 /** Combine per-point norms into the temporal norm, identically for any number of ranks.

@@ -169,6 +169,11 @@ braid_Int braid_Drive(braid_Core core)
    {
       return _braid_Error("braid_Drive", "core is NULL (braid_Init failed or was not called)");
    }
+   if (core->failed)
+   {
+      return _braid_Error("braid_Drive", "an earlier solve on this core failed (%s); create a "
+                          "new core", core->failure_text);
+   }
    core->wall_start = MPI_Wtime();
    first_drive = core->grids == NULL;
    if (first_drive && (err = _braid_BuildHierarchy(core))) return err;

@@ -1,0 +1,48 @@
+/*
+ * layerbraid extensions to the XBraid C interface. Programs that use only braid.h do not need
+ * them; everything here is additive and prefixed layerbraid_.
+ *
+ * Failure handling: when a callback returns nonzero on one rank, the engine sends a notice
+ * to every other rank of the temporal communicator. Every wait inside the engine listens for
+ * such notices, so the other ranks stop too: their braid_Drive returns
+ * layerbraid_ERROR_REMOTE instead of waiting forever for the failed rank.
+ */
+#ifndef LAYERBRAID_BRAID_LAYERBRAID_H
+#define LAYERBRAID_BRAID_LAYERBRAID_H
+
+#include "braid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** braid_Drive's return value on a rank that stopped because another rank failed. */
+#define layerbraid_ERROR_REMOTE 8
+
+/** The longest failure text that travels between ranks (bytes, including the final NUL). */
+#define layerbraid_FAILURE_TEXT_MAX 2048
+
+/** Text describing the failure of the callback that is about to return nonzero (for example
+ *  a formatted exception); it is sent to the other ranks with the failure notice. */
+braid_Int layerbraid_SetFailureText(braid_Core core, const char *text);
+
+/** After braid_Drive failed: the rank (in the temporal communicator) whose callback failed,
+ *  and its failure text, truncated to len bytes. */
+braid_Int layerbraid_GetFailure(braid_Core core, braid_Int *rank_ptr, char *text,
+                                braid_Int len);
+
+/** A function the engine calls about every 50 ms while it waits for other ranks, so that a
+ *  host (an interpreter) can react to signals such as Ctrl-C. A nonzero return stops the
+ *  solve like a failed callback. */
+typedef braid_Int (*layerbraid_PtFcnPoll)(void *data);
+braid_Int layerbraid_SetPollHook(braid_Core core, layerbraid_PtFcnPoll poll, void *data);
+
+/** When set (nonzero), messages about failed callbacks are not printed to stderr: the host
+ *  reports them itself. */
+braid_Int layerbraid_SetQuietFailures(braid_Core core, braid_Int quiet);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
