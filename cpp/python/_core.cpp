@@ -1,14 +1,16 @@
 // layerbraid._core: the compiled half of the Python package.
 //
-// Conversion only: no algorithm lives here. For now it reports which MPI library it was
-// linked against, so that layerbraid/__init__.py can check that mpi4py loaded the same one.
-// The engine binding (Solver, callback trampolines) is added here later.
+// Conversion only: no algorithm lives here. It reports which MPI library it was linked
+// against, so that layerbraid/__init__.py can check that mpi4py loaded the same one, and binds
+// the MGRIT engine (engine.cpp).
 #include <mpi.h>
 #include <pybind11/pybind11.h>
 
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+
+#include "engine.hpp"
 
 namespace {
 
@@ -30,4 +32,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("mpi_library_version", &mpi_library_version,
         "Version string of the MPI library this module is linked against "
         "(MPI_Get_library_version).");
+  layerbraid::bind_engine(m);
 }

@@ -1,0 +1,418 @@
+// layerbraid._core.Engine: the MGRIT engine driven by a Python app.
+//
+// Conversion only. A braid_Vector is a box around one Python object (the user's state); the
+// trampolines below turn engine callbacks into calls of the app's methods. The GIL is released
+// while the engine runs its own C code and taken back inside each callback. An exception in a
+// callback is kept, the engine stops (telling the other ranks), and drive() raises it again.
+#include "engine.hpp"
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+extern "C" {
+#include "braid.h"
+#include "braid_layerbraid.h"
+}
+
+namespace py = pybind11;
+
+struct _braid_Vector_struct {
+  py::object state;
+};
+
+namespace layerbraid {
+namespace {
+
+// Python views of the engine's status objects. One instance of each lives as long as the
+// Engine and is handed to every callback: read it inside the callback, do not keep it.
+struct StepStatus {
+  braid_StepStatus s = nullptr;
+};
+struct AccessStatus {
+  braid_AccessStatus s = nullptr;
+};
+struct BufferStatus {
+  braid_BufferStatus s = nullptr;
+};
+
+template <typename T, typename Status, typename Getter>
+T get(Status s, Getter getter) {
+  T value{};
+  if (s == nullptr) throw std::runtime_error("status used outside of its callback");
+  getter(s, &value);
+  return value;
+}
+
+py::object g_remote_error;      // layerbraid RemoteRankError
+py::object g_divergence_error;  // layerbraid DivergenceError
+
+}  // namespace
+
+class Engine {
+ public:
+  Engine(py::object app, long comm_f, double tstart, double tstop, int ntime)
+      : app_(std::move(app)) {
+    f_init_ = method("init");
+    f_step_ = method("step");
+    f_clone_ = method("clone");
+    f_sum_ = method("sum");
+    f_norm_ = method("norm");
+    f_access_ = method("access");
+    f_bufsize_ = method("bufsize");
+    f_pack_ = method("pack");
+    f_unpack_ = method("unpack");
+    step_status_ = py::cast(StepStatus{});
+    access_status_ = py::cast(AccessStatus{});
+    buffer_status_ = py::cast(BufferStatus{});
+    step_status_ptr_ = step_status_.cast<StepStatus *>();
+    access_status_ptr_ = access_status_.cast<AccessStatus *>();
+    buffer_status_ptr_ = buffer_status_.cast<BufferStatus *>();
+
+    MPI_Comm comm = MPI_Comm_f2c(static_cast<MPI_Fint>(comm_f));
+    int err = braid_Init(comm, comm, tstart, tstop, ntime, reinterpret_cast<braid_App>(this),
+                         step_cb, init_cb, clone_cb, free_cb, sum_cb, norm_cb, access_cb,
+                         bufsize_cb, pack_cb, unpack_cb, &core_);
+    if (err != 0 || core_ == nullptr) {
+      throw py::value_error("braid_Init refused the problem (tstart=" + std::to_string(tstart) +
+                            ", tstop=" + std::to_string(tstop) +
+                            ", ntime=" + std::to_string(ntime) + "); see the message above");
+    }
+    layerbraid_SetQuietFailures(core_, 1);
+    layerbraid_SetPollHook(core_, poll_cb, this);
+  }
+
+  Engine(const Engine &) = delete;
+  Engine &operator=(const Engine &) = delete;
+  ~Engine() { close(); }
+
+  void close() {
+    if (core_ != nullptr) {
+      braid_Destroy(core_);  // frees every stored state (free_cb needs the GIL: we hold it)
+      core_ = nullptr;
+    }
+  }
+
+  braid_Core core() const {
+    if (core_ == nullptr) throw std::runtime_error("the solver is closed");
+    return core_;
+  }
+
+  // Run braid_Drive without the GIL; turn a failure into the right Python exception.
+  void drive() {
+    braid_Core c = core();
+    int err;
+    {
+      py::gil_scoped_release release;
+      err = braid_Drive(c);
+    }
+    if (err == 0) return;
+    if (error_) {
+      py::error_already_set e = std::move(*error_);
+      error_.reset();
+      throw e;  // the callback's own exception, traceback included
+    }
+    braid_Int rank = -1;
+    std::string text(layerbraid_FAILURE_TEXT_MAX, '\0');
+    layerbraid_GetFailure(c, &rank, text.data(), static_cast<braid_Int>(text.size()));
+    text.resize(text.find('\0'));
+    if (err == layerbraid_ERROR_REMOTE) {
+      PyErr_SetString(g_remote_error.ptr(),
+                      ("stopped because another rank failed: " + text).c_str());
+      throw py::error_already_set();
+    }
+    std::vector<double> history = rnorms();
+    if (!history.empty() && !std::isfinite(history.back())) {
+      PyErr_SetString(g_divergence_error.ptr(),
+                      ("MGRIT diverged: the residual norm is " + std::to_string(history.back()) +
+                       " at iteration " + std::to_string(history.size() - 1))
+                          .c_str());
+      throw py::error_already_set();
+    }
+    throw std::runtime_error("braid_Drive failed with code " + std::to_string(err) +
+                             (text.empty() ? std::string() : ": " + text));
+  }
+
+  std::vector<double> rnorms() const {
+    braid_Int n = 0;
+    braid_GetNumIter(core(), &n);
+    std::vector<double> out(static_cast<size_t>(n) + 1);
+    braid_Int count = static_cast<braid_Int>(out.size());
+    braid_GetRNorms(core(), &count, out.data());
+    out.resize(static_cast<size_t>(count));
+    return out;
+  }
+
+ private:
+  py::object method(const char *name) {
+    if (!py::hasattr(app_, name)) {
+      throw py::type_error(std::string("the app has no '") + name +
+                           "' method; derive it from layerbraid.App or implement the "
+                           "layerbraid.AppProtocol methods");
+    }
+    return app_.attr(name);
+  }
+
+  static Engine *self(braid_App app) { return reinterpret_cast<Engine *>(app); }
+
+  // Keep the exception of a failed callback and describe it to the other ranks.
+  int fail(py::error_already_set &&e) {
+    if (core_ != nullptr) {
+      std::string what = e.what();
+      layerbraid_SetFailureText(core_, what.c_str());
+    }
+    if (!error_) error_.emplace(std::move(e));
+    return 1;
+  }
+
+  // Every trampoline: take the GIL, call, keep any Python exception.
+  template <typename F>
+  static braid_Int guarded(braid_App app, F &&body) {
+    Engine *engine = self(app);
+    py::gil_scoped_acquire gil;
+    try {
+      body(engine);
+      return 0;
+    } catch (py::error_already_set &e) {
+      return engine->fail(std::move(e));
+    } catch (const std::exception &e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+      return engine->fail(py::error_already_set());
+    }
+  }
+
+  static braid_Vector box(py::object state, const char *callback) {
+    if (state.is_none()) {
+      throw py::type_error(std::string("the app's ") + callback + " returned None; it must "
+                           "return a state");
+    }
+    return new _braid_Vector_struct{std::move(state)};
+  }
+
+  static braid_Int init_cb(braid_App app, braid_Real t, braid_Vector *u_ptr) {
+    return guarded(app, [&](Engine *e) { *u_ptr = box(e->f_init_(t), "init"); });
+  }
+
+  static braid_Int step_cb(braid_App app, braid_Vector ustop, braid_Vector, braid_Vector u,
+                           braid_StepStatus status) {
+    return guarded(app, [&](Engine *e) {
+      e->step_status_ptr_->s = status;
+      py::object out = e->f_step_(u->state, ustop->state, e->step_status_);
+      e->step_status_ptr_->s = nullptr;
+      if (!out.is_none()) u->state = std::move(out);
+    });
+  }
+
+  static braid_Int clone_cb(braid_App app, braid_Vector u, braid_Vector *v_ptr) {
+    return guarded(app, [&](Engine *e) { *v_ptr = box(e->f_clone_(u->state), "clone"); });
+  }
+
+  static braid_Int free_cb(braid_App app, braid_Vector u) {
+    return guarded(app, [&](Engine *) { delete u; });
+  }
+
+  static braid_Int sum_cb(braid_App app, braid_Real alpha, braid_Vector x, braid_Real beta,
+                          braid_Vector y) {
+    return guarded(app, [&](Engine *e) {
+      py::object out = e->f_sum_(alpha, x->state, beta, y->state);
+      if (!out.is_none()) y->state = std::move(out);
+    });
+  }
+
+  static braid_Int norm_cb(braid_App app, braid_Vector u, braid_Real *norm_ptr) {
+    return guarded(app, [&](Engine *e) { *norm_ptr = e->f_norm_(u->state).cast<double>(); });
+  }
+
+  static braid_Int access_cb(braid_App app, braid_Vector u, braid_AccessStatus status) {
+    return guarded(app, [&](Engine *e) {
+      e->access_status_ptr_->s = status;
+      e->f_access_(u->state, e->access_status_);
+      e->access_status_ptr_->s = nullptr;
+    });
+  }
+
+  static braid_Int bufsize_cb(braid_App app, braid_Int *size_ptr, braid_BufferStatus status) {
+    return guarded(app, [&](Engine *e) {
+      e->buffer_status_ptr_->s = status;
+      long size = e->f_bufsize_(e->buffer_status_).cast<long>();
+      e->buffer_status_ptr_->s = nullptr;
+      if (size < 0) throw py::value_error("bufsize returned " + std::to_string(size) +
+                                          " bytes; it must be >= 0");
+      *size_ptr = static_cast<braid_Int>(size);
+      if (size > e->buffer_bytes_) e->buffer_bytes_ = size;
+    });
+  }
+
+  static braid_Int pack_cb(braid_App app, braid_Vector u, void *buffer,
+                           braid_BufferStatus status) {
+    return guarded(app, [&](Engine *e) {
+      e->buffer_status_ptr_->s = status;
+      py::object written = e->f_pack_(u->state, e->view(buffer), e->buffer_status_);
+      e->buffer_status_ptr_->s = nullptr;
+      if (!written.is_none()) braid_BufferStatusSetSize(status, written.cast<double>());
+    });
+  }
+
+  static braid_Int unpack_cb(braid_App app, void *buffer, braid_Vector *u_ptr,
+                             braid_BufferStatus status) {
+    return guarded(app, [&](Engine *e) {
+      e->buffer_status_ptr_->s = status;
+      py::object state = e->f_unpack_(e->view(buffer), e->buffer_status_);
+      e->buffer_status_ptr_->s = nullptr;
+      *u_ptr = box(std::move(state), "unpack");
+    });
+  }
+
+  // Called by the engine while it waits for other ranks: lets Ctrl-C through.
+  static braid_Int poll_cb(void *data) {
+    return guarded(reinterpret_cast<braid_App>(data), [](Engine *) {
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    });
+  }
+
+  py::memoryview view(void *buffer) const {
+    return py::memoryview::from_memory(buffer, static_cast<py::ssize_t>(buffer_bytes_));
+  }
+
+  py::object app_;
+  py::object f_init_, f_step_, f_clone_, f_sum_, f_norm_, f_access_, f_bufsize_, f_pack_,
+      f_unpack_;
+  py::object step_status_, access_status_, buffer_status_;
+  StepStatus *step_status_ptr_ = nullptr;
+  AccessStatus *access_status_ptr_ = nullptr;
+  BufferStatus *buffer_status_ptr_ = nullptr;
+  long buffer_bytes_ = 0;
+  std::optional<py::error_already_set> error_;
+  braid_Core core_ = nullptr;
+};
+
+// Option setters: each forwards to one braid_Set* call and raises ValueError if the engine
+// refuses the value (Python validates first, so this is a second line of defence).
+namespace {
+
+void check(int err, const char *what) {
+  if (err != 0) throw py::value_error(std::string(what) + " was refused by the engine");
+}
+
+template <typename... Args>
+void bind_setter(py::class_<Engine> &cls, const char *name, int (*fn)(braid_Core, Args...)) {
+  cls.def(name, [fn, name](Engine &e, Args... args) { check(fn(e.core(), args...), name); });
+}
+
+}  // namespace
+
+void bind_engine(py::module_ &m) {
+  py::class_<StepStatus>(m, "StepStatus",
+                         "Where a step happens; valid only inside the step callback.")
+      .def_property_readonly("tstart", [](const StepStatus &st) {
+        double a = 0, b = 0;
+        if (st.s == nullptr) throw std::runtime_error("status used outside of its callback");
+        braid_StepStatusGetTstartTstop(st.s, &a, &b);
+        return a;
+      })
+      .def_property_readonly("tstop", [](const StepStatus &st) {
+        return get<double>(st.s, braid_StepStatusGetTstop);
+      })
+      .def_property_readonly("level", [](const StepStatus &st) {
+        return get<int>(st.s, braid_StepStatusGetLevel);
+      })
+      .def_property_readonly("nlevels", [](const StepStatus &st) {
+        return get<int>(st.s, braid_StepStatusGetNLevels);
+      })
+      .def_property_readonly("iteration", [](const StepStatus &st) {
+        return get<int>(st.s, braid_StepStatusGetIter);
+      })
+      .def_property_readonly("tindex", [](const StepStatus &st) {
+        return get<int>(st.s, braid_StepStatusGetTIndex);
+      })
+      .def_property_readonly("calling_function", [](const StepStatus &st) {
+        return get<int>(st.s, braid_StepStatusGetCallingFunction);
+      });
+
+  py::class_<AccessStatus>(m, "AccessStatus",
+                           "Which point access sees; valid only inside the access callback.")
+      .def_property_readonly("t", [](const AccessStatus &st) {
+        return get<double>(st.s, braid_AccessStatusGetT);
+      })
+      .def_property_readonly("tindex", [](const AccessStatus &st) {
+        return get<int>(st.s, braid_AccessStatusGetTIndex);
+      })
+      .def_property_readonly("iteration", [](const AccessStatus &st) {
+        return get<int>(st.s, braid_AccessStatusGetIter);
+      })
+      .def_property_readonly("level", [](const AccessStatus &st) {
+        return get<int>(st.s, braid_AccessStatusGetLevel);
+      })
+      .def_property_readonly("nlevels", [](const AccessStatus &st) {
+        return get<int>(st.s, braid_AccessStatusGetNLevels);
+      })
+      .def_property_readonly("done", [](const AccessStatus &st) {
+        return get<int>(st.s, braid_AccessStatusGetDone) != 0;
+      })
+      .def_property_readonly("wrapper_test", [](const AccessStatus &st) {
+        return get<int>(st.s, braid_AccessStatusGetWrapperTest) != 0;
+      });
+
+  py::class_<BufferStatus>(m, "BufferStatus",
+                           "Which message a buffer callback serves; valid only inside it.")
+      .def_property_readonly("level", [](const BufferStatus &st) {
+        return get<int>(st.s, braid_BufferStatusGetLevel);
+      })
+      .def_property_readonly("tindex", [](const BufferStatus &st) {
+        return get<int>(st.s, braid_BufferStatusGetTIndex);
+      })
+      .def_property_readonly("message_type", [](const BufferStatus &st) {
+        return get<int>(st.s, braid_BufferStatusGetMessageType);
+      });
+
+  py::class_<Engine> cls(m, "Engine", "The MGRIT engine over a Python app (use layerbraid.Solver).");
+  cls.def(py::init<py::object, long, double, double, int>(), py::arg("app"), py::arg("comm_f"),
+          py::arg("tstart"), py::arg("tstop"), py::arg("ntime"))
+      .def("drive", &Engine::drive)
+      .def("close", &Engine::close)
+      .def("rnorms", &Engine::rnorms)
+      .def("num_iter", [](const Engine &e) {
+        braid_Int n = 0;
+        braid_GetNumIter(e.core(), &n);
+        return n;
+      })
+      .def("nlevels", [](const Engine &e) {
+        braid_Int n = 0;
+        braid_GetNLevels(e.core(), &n);
+        return n;
+      })
+      .def("set_fmg", [](Engine &e) { check(braid_SetFMG(e.core()), "set_fmg"); })
+      .def("set_final_fcrelax",
+           [](Engine &e) { check(braid_SetFinalFCRelax(e.core()), "set_final_fcrelax"); })
+      .def("set_print_file", [](Engine &e, const std::string &path) {
+        check(braid_SetPrintFile(e.core(), path.c_str()), "set_print_file");
+      });
+  bind_setter(cls, "set_max_levels", braid_SetMaxLevels);
+  bind_setter(cls, "set_min_coarse", braid_SetMinCoarse);
+  bind_setter(cls, "set_cfactor", braid_SetCFactor);
+  bind_setter(cls, "set_nrelax", braid_SetNRelax);
+  bind_setter(cls, "set_crelax_wt", braid_SetCRelaxWt);
+  bind_setter(cls, "set_max_iter", braid_SetMaxIter);
+  bind_setter(cls, "set_abs_tol", braid_SetAbsTol);
+  bind_setter(cls, "set_rel_tol", braid_SetRelTol);
+  bind_setter(cls, "set_temporal_norm", braid_SetTemporalNorm);
+  bind_setter(cls, "set_skip", braid_SetSkip);
+  bind_setter(cls, "set_nfmg", braid_SetNFMG);
+  bind_setter(cls, "set_nfmg_vcyc", braid_SetNFMGVcyc);
+  bind_setter(cls, "set_storage", braid_SetStorage);
+  bind_setter(cls, "set_seq_soln", braid_SetSeqSoln);
+  bind_setter(cls, "set_residual_computation", braid_SetResidualComputation);
+  bind_setter(cls, "set_reverted_ranks", braid_SetRevertedRanks);
+  bind_setter(cls, "set_print_level", braid_SetPrintLevel);
+  bind_setter(cls, "set_access_level", braid_SetAccessLevel);
+
+  g_remote_error = py::exception<void>(m, "RemoteRankError", PyExc_RuntimeError);
+  g_divergence_error = py::exception<void>(m, "DivergenceError", PyExc_ArithmeticError);
+}
+
+}  // namespace layerbraid
