@@ -15,6 +15,19 @@ from ._mpi import check_same_mpi, find_mpiexec
 
 check_same_mpi(_core.mpi_library_version(), MPI.Get_library_version())
 
+from .app import App, AppProtocol  # noqa: E402  (after the MPI check)
+from .braid import DivergenceError, RemoteRankError, SolveResult, Solver  # noqa: E402
+
 __version__: str = _core.__version__
 
-__all__ = ["__version__", "find_mpiexec", "gpu_available"]
+__all__ = [
+    "App",
+    "AppProtocol",
+    "DivergenceError",
+    "RemoteRankError",
+    "SolveResult",
+    "Solver",
+    "__version__",
+    "find_mpiexec",
+    "gpu_available",
+]

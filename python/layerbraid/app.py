@@ -1,0 +1,206 @@
+"""The App protocol: what the MGRIT engine calls back, and a base class that supplies it.
+
+An app describes one time-stepping problem. The engine asks it for initial guesses (``init``),
+to advance a state over one time step (``step``), and for vector operations (``clone``,
+``sum``, ``norm``) and message packing (``bufsize``, ``pack``, ``unpack``). For states that
+are arrays (NumPy or CuPy) or tuples of arrays, :class:`App` provides everything except
+``init`` and ``step``::
+
+    class Decay(layerbraid.App):
+        def init(self, t):
+            return np.ones(1) if t == self.tstart else np.zeros(1)
+
+        def step(self, u, ustop, status):
+            u /= 1.0 + (status.tstop - status.tstart)     # backward Euler for u' = -u
+
+States are updated in place when possible: ``step`` and ``sum`` may modify their target and
+return None, or return a new state that replaces it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Protocol, Sequence, Union, runtime_checkable
+
+import numpy as np
+
+__all__ = ["App", "AppProtocol", "StepStatus", "AccessStatus", "BufferStatus", "State"]
+
+#: A state: an array (NumPy or CuPy), a tuple of arrays, or any object the app's methods handle.
+State = Any
+
+
+class StepStatus(Protocol):
+    """What ``step`` knows about its time step (valid only during the call)."""
+
+    tstart: float
+    tstop: float
+    level: int
+    nlevels: int
+    iteration: int
+    tindex: int
+
+
+class AccessStatus(Protocol):
+    """What ``access`` knows about the point it sees (valid only during the call)."""
+
+    t: float
+    tindex: int
+    iteration: int
+    level: int
+    nlevels: int
+    done: bool
+
+
+class BufferStatus(Protocol):
+    """Which message a buffer callback serves (valid only during the call)."""
+
+    level: int
+    tindex: int
+    message_type: int
+
+
+@runtime_checkable
+class AppProtocol(Protocol):
+    """Every method the engine calls. :class:`App` implements all but ``init`` and ``step``."""
+
+    def init(self, t: float) -> State: ...
+
+    def step(self, u: State, ustop: State, status: StepStatus) -> State | None: ...
+
+    def clone(self, u: State) -> State: ...
+
+    def sum(self, alpha: float, x: State, beta: float, y: State) -> State | None: ...
+
+    def norm(self, u: State) -> float: ...
+
+    def access(self, u: State, status: AccessStatus) -> None: ...
+
+    def bufsize(self, status: BufferStatus) -> int: ...
+
+    def pack(self, u: State, buffer: memoryview, status: BufferStatus) -> int | None: ...
+
+    def unpack(self, buffer: memoryview, status: BufferStatus) -> State: ...
+
+
+_Arrays = Union[Any, Sequence[Any]]
+
+
+class App:
+    """Base class for apps whose states are arrays or tuples of arrays.
+
+    Args:
+        backend: ``"numpy"`` (default) or ``"cupy"``: the array module of the states, chosen
+            once. With CuPy, a message costs one device-to-host copy to pack and one
+            host-to-device copy to unpack.
+
+    Subclasses implement :meth:`init` and :meth:`step`, and may override :meth:`access`.
+    The solver calls :meth:`bind` with the time domain before the first solve, so ``tstart``,
+    ``tstop`` and ``ntime`` are available to subclasses from then on.
+    """
+
+    tstart: float = 0.0
+    tstop: float = 1.0
+    ntime: int = 1
+
+    def __init__(self, backend: str = "numpy") -> None:
+        if backend == "numpy":
+            self.xp: Any = np
+        elif backend == "cupy":
+            import cupy  # imported here: CuPy is an optional extra
+
+            self.xp = cupy
+        else:
+            raise ValueError(f"backend={backend!r} is not supported; use 'numpy' or 'cupy'")
+        self.backend = backend
+        self._layout: list[tuple[tuple[int, ...], np.dtype]] | None = None
+        self._tuple_states = False
+
+    def bind(self, tstart: float, tstop: float, ntime: int) -> None:
+        """Called by the solver: the time domain this app is solved on."""
+        self.tstart, self.tstop, self.ntime = float(tstart), float(tstop), int(ntime)
+
+    # ---- what a subclass writes ----
+
+    def init(self, t: float) -> State:
+        """Initial guess at time t; the initial condition when ``t == self.tstart``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement init(t)")
+
+    def step(self, u: State, ustop: State, status: StepStatus) -> State | None:
+        """Advance u from ``status.tstart`` to ``status.tstop`` (in place, or return it)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement step(u, ustop, status)")
+
+    def access(self, u: State, status: AccessStatus) -> None:
+        """Sees the solution at every time point after the solve (``status.done``)."""
+
+    # ---- vector operations for array states ----
+
+    @staticmethod
+    def _parts(u: _Arrays) -> Sequence[Any]:
+        return u if isinstance(u, tuple) else (u,)
+
+    def clone(self, u: State) -> State:
+        if isinstance(u, tuple):
+            return tuple(a.copy() for a in u)
+        return u.copy()
+
+    def sum(self, alpha: float, x: State, beta: float, y: State) -> State | None:
+        """y = alpha x + beta y, in place, with no temporary in the common cases."""
+        for xa, ya in zip(self._parts(x), self._parts(y)):
+            if beta == 0.0:
+                self.xp.multiply(xa, alpha, out=ya)
+            elif alpha == 1.0 and beta == 1.0:
+                ya += xa
+            elif alpha == -1.0 and beta == 1.0:
+                ya -= xa
+            elif beta == 1.0:
+                ya += alpha * xa
+            else:
+                ya *= beta
+                ya += alpha * xa
+        return None
+
+    def norm(self, u: State) -> float:
+        """The Euclidean norm of all entries."""
+        total = 0.0
+        for a in self._parts(u):
+            flat = a.reshape(-1)
+            total += float(self.xp.vdot(flat, flat).real)
+        return math.sqrt(total)
+
+    # ---- messages ----
+
+    def _ensure_layout(self) -> list[tuple[tuple[int, ...], np.dtype]]:
+        if self._layout is None:
+            template = self.init(self.tstart)
+            self._tuple_states = isinstance(template, tuple)
+            self._layout = [(tuple(a.shape), np.dtype(a.dtype)) for a in self._parts(template)]
+        return self._layout
+
+    def bufsize(self, status: BufferStatus) -> int:
+        """Bytes of one state (every state has the layout of ``init(tstart)``)."""
+        return sum(int(np.prod(shape)) * dtype.itemsize for shape, dtype in self._ensure_layout())
+
+    def pack(self, u: State, buffer: memoryview, status: BufferStatus) -> int:
+        """Copy the state's arrays into the message buffer (one copy per array)."""
+        offset = 0
+        for a, (shape, dtype) in zip(self._parts(u), self._ensure_layout()):
+            count = int(np.prod(shape))
+            view = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset).reshape(shape)
+            if self.backend == "cupy":
+                a.get(out=view)  # device to host, straight into the buffer
+            else:
+                np.copyto(view, a)
+            offset += count * dtype.itemsize
+        return offset
+
+    def unpack(self, buffer: memoryview, status: BufferStatus) -> State:
+        """A new state from the message buffer."""
+        parts = []
+        offset = 0
+        for shape, dtype in self._ensure_layout():
+            count = int(np.prod(shape))
+            view = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset).reshape(shape)
+            parts.append(self.xp.array(view))  # a copy: the buffer is reused
+            offset += count * dtype.itemsize
+        return tuple(parts) if self._tuple_states else parts[0]

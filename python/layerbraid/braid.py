@@ -1,0 +1,303 @@
+"""The Python driver over the MGRIT engine: :class:`Solver` and its :class:`SolveResult`.
+
+A solve in a few lines::
+
+    solver = layerbraid.Solver(Decay(), tstart=0.0, tstop=5.0, ntime=1024,
+                               max_levels=3, cfactor=4, abs_tol=1e-9)
+    result = solver.drive()
+    print(result.iterations, result.residual_history)
+
+Every option is checked here, before the engine sees it: a wrong type raises TypeError and a
+value out of range raises ValueError, each naming the option and what it accepts. Calling
+:meth:`Solver.drive` again warm-starts from the stored solution.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any, Callable, Mapping, Union
+
+from mpi4py import MPI
+
+from . import _core
+from .app import App, AppProtocol
+
+__all__ = ["Solver", "SolveResult", "OPTIONS", "RemoteRankError", "DivergenceError"]
+
+RemoteRankError = _core.RemoteRankError
+DivergenceError = _core.DivergenceError
+
+PerLevel = Union[int, Mapping[int, int]]
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """What one :meth:`Solver.drive` did.
+
+    Attributes:
+        iterations: MGRIT cycles done (0 for a one-level, sequential solve).
+        residual_history: the residual norm after the relaxation of each cycle, before its
+            coarse-grid correction; None where it was not computed (the first cycle with
+            ``skip``, or ``residual_computation=False``).
+        nlevels: number of time grids in the hierarchy.
+        wall_time: seconds spent in the solve on this rank.
+        converged: whether the last residual met the tolerance.
+    """
+
+    iterations: int
+    residual_history: tuple[float | None, ...]
+    nlevels: int
+    wall_time: float
+    converged: bool
+
+    @property
+    def residual(self) -> float | None:
+        """The last computed residual norm, or None if none was computed."""
+        known = [r for r in self.residual_history if r is not None]
+        return known[-1] if known else None
+
+
+# ---- option validation ----
+
+def _int_in(name: str, value: Any, lo: int, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        accepted = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ValueError(f"{name}={value} is out of range; it must be {accepted}")
+    return int(value)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, Integral)) or (not isinstance(value, bool) and value not in (0, 1)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _real_in(name: str, value: Any, lo: float, hi: float, lo_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a float, got {type(value).__name__} {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo):
+        if math.isinf(hi):
+            accepted = f"{'>' if lo_open else '>='} {lo:g}"
+        else:
+            accepted = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+        raise ValueError(f"{name}={value!r} is out of range; it must be finite and {accepted}")
+    return v
+
+
+def _per_level(name: str, value: Any, check: Callable[[str, Any], Any]) -> dict[int, Any]:
+    """An int/float for every level, or a mapping level -> value (-1 = every level)."""
+    if isinstance(value, Mapping):
+        out = {}
+        for level, v in value.items():
+            level = _int_in(f"{name} level", level, -1)
+            out[level] = check(f"{name}[{level}]", v)
+        return out
+    return {-1: check(name, value)}
+
+
+_TNORMS = {"sum": 1, "l2": 2, "max": 3, 1: 1, 2: 2, 3: 3}
+
+
+def _temporal_norm(name: str, value: Any) -> int:
+    if isinstance(value, bool) or value not in _TNORMS:
+        raise ValueError(f"{name}={value!r} is not supported; use 'l2' (2), 'sum' (1) or 'max' (3)")
+    return _TNORMS[value]
+
+
+def _fmg(name: str, value: Any) -> int | None:
+    """True: F-cycles throughout; False: V-cycles; an int k: k F-cycles, then V-cycles."""
+    if isinstance(value, bool):
+        return -1 if value else None
+    return _int_in(name, value, 0)
+
+
+def _positive_or_none(name: str, value: Any) -> float | None:
+    return None if value is None else _real_in(name, value, 0.0, math.inf)
+
+
+#: Every option :class:`Solver` accepts, with its default (the engine's) and meaning.
+OPTIONS: dict[str, str] = {
+    "max_levels": "int >= 1 (30): most time grids in the hierarchy; 1 = sequential stepping",
+    "min_coarse": "int >= 1 (2): stop coarsening before a grid has fewer intervals",
+    "cfactor": "int >= 2 or {level: int} (2): coarsening factor (-1 key = every level)",
+    "nrelax": "int >= 0 or {level: int} (1): 0 = F-, 1 = FCF-, 2 = FCFCF-relaxation",
+    "crelax_weight": "float in (0, 2] or {level: float} (1.0): weighted C-relaxation",
+    "max_iter": "int >= 1 (100): most MGRIT cycles",
+    "abs_tol": "float >= 0: stop when the residual norm is below it",
+    "rel_tol": "float >= 0 (1e-9): stop when the residual is below rel_tol times the first",
+    "temporal_norm": "'l2' (default), 'sum' or 'max' (or 2, 1, 3) over the C-points",
+    "skip": "bool (True): skip the first down-cycle's work",
+    "fmg": "bool or int k (False): F-cycles throughout, or for the first k cycles",
+    "fmg_vcycles": "int >= 1 (1): V-cycles per level inside an F-cycle",
+    "storage": "int >= -1 (-1): -1 keeps C-points only, 0 every point, l > 0 every point "
+               "from level l on",
+    "seq_soln": "bool (False): start from the sequential solution (for debugging)",
+    "final_fcrelax": "bool (False): one more FC-relaxation after convergence",
+    "residual_computation": "bool (True): False skips all norms and runs max_iter cycles",
+    "reverted_ranks": "bool (False): the last rank holds the first time points",
+    "print_level": "int in [0, 3] (1): 0 silent, 1 residuals, 2 also statistics",
+    "access_level": "int in [0, 2] (1): 0 never, 1 after the solve, 2 also every cycle",
+    "print_file": "str: file for the engine's output (rank 0) instead of stdout",
+}
+
+_PY_DEFAULTS = {"print_level": 1}
+
+
+class Solver:
+    """MGRIT over the time steps of an app, distributed over the ranks of ``comm``.
+
+    Args:
+        app: the problem, an :class:`App` subclass or any object with the
+            :class:`AppProtocol` methods.
+        tstart, tstop: the time interval.
+        ntime: number of time steps (the grid has ntime + 1 points).
+        comm: the communicator whose ranks share the time points (default COMM_WORLD).
+        **options: see :data:`OPTIONS` (``Solver.options()`` prints them).
+    """
+
+    def __init__(self, app: AppProtocol, tstart: float, tstop: float, ntime: int,
+                 comm: MPI.Comm | None = None, **options: Any) -> None:
+        self._validate_problem(app, tstart, tstop, ntime, comm)
+        settings = self._validate_options({**_PY_DEFAULTS, **options})
+        self.comm = MPI.COMM_WORLD if comm is None else comm
+        self.app = app
+        self.tstart, self.tstop, self.ntime = float(tstart), float(tstop), int(ntime)
+        self.settings = settings
+        if isinstance(app, App):
+            app.bind(self.tstart, self.tstop, self.ntime)
+        self._engine: Any = _core.Engine(app, self.comm.py2f(), self.tstart, self.tstop,
+                                         self.ntime)
+        self._apply(settings)
+
+    @staticmethod
+    def options() -> str:
+        """A description of every option, one per line."""
+        return "\n".join(f"{name}: {text}" for name, text in OPTIONS.items())
+
+    # ---- validation ----
+
+    @staticmethod
+    def _validate_problem(app: Any, tstart: Any, tstop: Any, ntime: Any, comm: Any) -> None:
+        missing = [m for m in ("init", "step", "clone", "sum", "norm", "access", "bufsize",
+                               "pack", "unpack") if not callable(getattr(app, m, None))]
+        if missing:
+            raise TypeError(f"app of type {type(app).__name__} lacks {', '.join(missing)}; derive "
+                            "it from layerbraid.App or implement layerbraid.AppProtocol")
+        for name, value in (("tstart", tstart), ("tstop", tstop)):
+            if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+                raise TypeError(f"{name} must be a finite float, got {value!r}")
+        if tstart == tstop:
+            raise ValueError(f"tstart and tstop must differ (both are {tstart!r})")
+        _int_in("ntime", ntime, 1)
+        if comm is not None and not isinstance(comm, MPI.Comm):
+            raise TypeError(f"comm must be an mpi4py communicator, got {type(comm).__name__}")
+
+    @staticmethod
+    def _validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise TypeError(f"unknown solver option(s) {', '.join(map(repr, unknown))}; valid "
+                            f"options are: {', '.join(OPTIONS)}")
+        if options.get("abs_tol") is not None and options.get("rel_tol") is not None:
+            raise ValueError("abs_tol and rel_tol are exclusive; give one of them")
+        checks: dict[str, Callable[[str, Any], Any]] = {
+            "max_levels": lambda n, v: _int_in(n, v, 1),
+            "min_coarse": lambda n, v: _int_in(n, v, 1),
+            "cfactor": lambda n, v: _per_level(n, v, lambda n2, v2: _int_in(n2, v2, 2)),
+            "nrelax": lambda n, v: _per_level(n, v, lambda n2, v2: _int_in(n2, v2, 0)),
+            "crelax_weight": lambda n, v: _per_level(
+                n, v, lambda n2, v2: _real_in(n2, v2, 0.0, 2.0, lo_open=True)),
+            "max_iter": lambda n, v: _int_in(n, v, 1),
+            "abs_tol": _positive_or_none,
+            "rel_tol": _positive_or_none,
+            "temporal_norm": _temporal_norm,
+            "skip": _flag,
+            "fmg": _fmg,
+            "fmg_vcycles": lambda n, v: _int_in(n, v, 1),
+            "storage": lambda n, v: _int_in(n, v, -1, 31),
+            "seq_soln": _flag,
+            "final_fcrelax": _flag,
+            "residual_computation": _flag,
+            "reverted_ranks": _flag,
+            "print_level": lambda n, v: _int_in(n, v, 0, 3),
+            "access_level": lambda n, v: _int_in(n, v, 0, 2),
+            "print_file": lambda n, v: _text(n, v),
+        }
+        return {name: checks[name](name, value) for name, value in options.items()}
+
+    def _apply(self, settings: Mapping[str, Any]) -> None:
+        e = self._engine
+        simple = {"max_levels": e.set_max_levels, "min_coarse": e.set_min_coarse,
+                  "max_iter": e.set_max_iter, "temporal_norm": e.set_temporal_norm,
+                  "skip": e.set_skip, "fmg_vcycles": e.set_nfmg_vcyc, "storage": e.set_storage,
+                  "seq_soln": e.set_seq_soln, "residual_computation": e.set_residual_computation,
+                  "reverted_ranks": e.set_reverted_ranks, "print_level": e.set_print_level,
+                  "access_level": e.set_access_level, "print_file": e.set_print_file}
+        per_level = {"cfactor": e.set_cfactor, "nrelax": e.set_nrelax,
+                     "crelax_weight": e.set_crelax_wt}
+        for name, value in settings.items():
+            if name in simple:
+                simple[name](value)
+            elif name in per_level:
+                # the all-levels value first, so per-level values override it
+                for level in sorted(value):
+                    per_level[name](level, value[level])
+            elif name == "abs_tol" and value is not None:
+                e.set_abs_tol(value)
+            elif name == "rel_tol" and value is not None:
+                e.set_rel_tol(value)
+            elif name == "fmg" and value is not None:
+                e.set_nfmg(value)
+            elif name == "final_fcrelax" and value:
+                e.set_final_fcrelax()
+
+    # ---- solving ----
+
+    def drive(self) -> SolveResult:
+        """Solve (again: a warm restart from the stored solution) and report what happened.
+
+        Raises:
+            the exception of a failed callback on the rank where it happened;
+            RemoteRankError on the other ranks, naming the failed rank and its exception;
+            DivergenceError if the residual norm became NaN or infinite.
+        """
+        start = time.perf_counter()
+        self._engine.drive()
+        wall = time.perf_counter() - start
+        history = self._engine.rnorms()[:-1]  # the engine repeats the last entry
+        residuals = tuple(None if r < 0 else float(r) for r in history)
+        return SolveResult(iterations=int(self._engine.num_iter()), residual_history=residuals,
+                           nlevels=int(self._engine.nlevels()), wall_time=wall,
+                           converged=self._converged(residuals))
+
+    def _converged(self, residuals: tuple[float | None, ...]) -> bool:
+        known = [r for r in residuals if r is not None]
+        if not known:
+            return False
+        abs_tol = self.settings.get("abs_tol")
+        if abs_tol is not None:
+            return known[-1] < abs_tol
+        rel_tol = self.settings.get("rel_tol")
+        return known[-1] < (1e-9 if rel_tol is None else rel_tol) * known[0]
+
+    def close(self) -> None:
+        """Free the engine and every stored state (also done when the solver is collected)."""
+        self._engine.close()
+
+    def __enter__(self) -> "Solver":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{name} must be a non-empty str, got {value!r}")
+    return value
