@@ -18,6 +18,16 @@ static int failing_step(braid_App app, braid_Vector ustop, braid_Vector fstop, b
    return app_step(app, ustop, fstop, u, status);
 }
 
+/* fails on rank 1 in the final access phase, after every iteration succeeded */
+static int failing_access(braid_App app, braid_Vector u, braid_AccessStatus status)
+{
+   int rank, done;
+   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+   braid_AccessStatusGetDone(status, &done);
+   if (rank == 1 && done) return 5;
+   return app_access(app, u, status);
+}
+
 int main(int argc, char *argv[])
 {
    braid_Core core;
@@ -62,6 +72,23 @@ int main(int argc, char *argv[])
              failed_rank);
       EXPECT(strstr(text, "step callback failed") != NULL, "failure text: '%s'", text);
       EXPECT(braid_Drive(core) != 0, "a failed core refuses to drive again");
+      braid_Destroy(core);
+      app_destroy(app);
+   }
+   if (nprocs > 1)
+   {
+      /* every rank learns of a failure in the last phase, even one that finished its part */
+      int rank, err;
+      MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+      app = app_create(64);
+      braid_Init(MPI_COMM_WORLD, MPI_COMM_WORLD, 0.0, 2.0, 64, app, app_step, app_init,
+                 app_clone, app_free, app_sum, app_norm, failing_access, app_bufsize,
+                 app_bufpack, app_bufunpack, &core);
+      braid_SetPrintLevel(core, 0);
+      layerbraid_SetQuietFailures(core, 1);
+      err = braid_Drive(core);
+      EXPECT(err == (rank == 1 ? 5 : layerbraid_ERROR_REMOTE),
+             "access failure on rank 1: rank %d got %d", rank, err);
       braid_Destroy(core);
       app_destroy(app);
    }

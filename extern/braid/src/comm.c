@@ -132,12 +132,18 @@ braid_Int _braid_SendWait(braid_Core core)
 void _braid_NotifyFailure(braid_Core core)
 {
    int p, len = (int) strlen(core->failure_text) + 1;
+   char *text;
+   if (core->nprocs == 1) return;
+   /* nobody waits for delivery, so the message outlives the core */
+   text = (char *) malloc((size_t) len);
+   if (text == NULL) return;
+   memcpy(text, core->failure_text, (size_t) len);
+   _braid_Abandon(text);
    for (p = 0; p < core->nprocs; p++)
    {
       MPI_Request request;
       if (p == core->myid) continue;
-      /* the text lives in the core until braid_Destroy; nobody waits for delivery */
-      MPI_Isend(core->failure_text, len, MPI_CHAR, p, NOTICE_TAG, core->tcomm, &request);
+      MPI_Isend(text, len, MPI_CHAR, p, NOTICE_TAG, core->tcomm, &request);
       MPI_Request_free(&request);
    }
 }
@@ -154,6 +160,30 @@ static braid_Int receive_notice(braid_Core core, const MPI_Status *probe)
       _braid_Error("braid_Drive", "stopping because another rank failed: %s", core->failure_text);
    }
    return layerbraid_ERROR_REMOTE;
+}
+
+braid_Int _braid_CheckNotices(braid_Core core)
+{
+   int notice = 0;
+   MPI_Status probe;
+   braid_Real now;
+   if (core->nprocs == 1) return 0;
+   now = MPI_Wtime();
+   if (now - core->last_notice_check < 0.01) return 0;
+   core->last_notice_check = now;
+   MPI_Iprobe(MPI_ANY_SOURCE, NOTICE_TAG, core->tcomm, &notice, &probe);
+   return notice ? receive_notice(core, &probe) : 0;
+}
+
+braid_Int _braid_AgreeSuccess(braid_Core core)
+{
+   /* a rank that failed returned without joining, and its notice ends this wait */
+   _braid_NormScratch *ns = core->norm_scratch;
+   MPI_Request request;
+   if (core->nprocs == 1) return 0;
+   ns->agree_ok = 1;
+   MPI_Iallreduce(&ns->agree_ok, &ns->agree_all, 1, MPI_INT, MPI_MIN, core->tcomm, &request);
+   return _braid_Wait(core, &request);
 }
 
 braid_Int _braid_Wait(braid_Core core, MPI_Request *request)
@@ -179,14 +209,39 @@ braid_Int _braid_Wait(braid_Core core, MPI_Request *request)
    }
 }
 
+void _braid_Abandon(void *memory)
+{
+   /* a process-wide list, so leak checkers see the memory as still referenced */
+   static void **abandoned = NULL;
+   static size_t count = 0, capacity = 0;
+   if (memory == NULL) return;
+   if (count == capacity)
+   {
+      size_t grown = capacity ? 2 * capacity : 16;
+      void **list = (void **) realloc(abandoned, grown * sizeof(void *));
+      if (list == NULL) return; /* then it is merely leaked */
+      abandoned = list;
+      capacity = grown;
+   }
+   abandoned[count++] = memory;
+}
+
 static void release_buffer(braid_Core core, _braid_Message *msg)
 {
    if (msg->active)
    {
       /* only after a failure: the partner may never match this message */
+      int done = 0;
       MPI_Cancel(&msg->request);
-      MPI_Request_free(&msg->request);
+      MPI_Test(&msg->request, &done, MPI_STATUS_IGNORE);
       msg->active = 0;
+      if (!done)
+      {
+         MPI_Request_free(&msg->request);
+         _braid_Abandon(msg->buffer); /* MPI may still read or write it */
+         msg->buffer = NULL;
+         return;
+      }
    }
    if (msg->buffer == NULL) return;
    if (core->buffree != NULL)
@@ -256,9 +311,7 @@ static double tree_sum_gathered(const _braid_SubtreeSum *parts, int nparts, brai
 braid_Int _braid_TemporalNorm(braid_Core core, const braid_Real *norms, braid_Int first,
                               braid_Int count, braid_Int npoints_global, braid_Real *result)
 {
-   /* buffers of the collectives live in the core: after another rank failed, a collective
-    * that never completes may still touch them until braid_Destroy */
-   _braid_NormScratch *ns = &core->norm_scratch;
+   _braid_NormScratch *ns = core->norm_scratch;
    MPI_Request request;
    braid_Int k, err;
    int p;

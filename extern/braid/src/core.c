@@ -121,7 +121,20 @@ braid_Int braid_Init(MPI_Comm comm_world, MPI_Comm comm, braid_Real tstart, brai
    MPI_Comm_rank(comm, &core->myid);
    MPI_Comm_size(comm, &core->nprocs);
    MPI_Comm_rank(comm_world, &core->myid_world);
-   MPI_Comm_dup(comm, &core->tcomm);
+   core->norm_scratch = (_braid_NormScratch *) calloc(1, sizeof(_braid_NormScratch));
+   if (core->norm_scratch == NULL)
+   {
+      free(core);
+      _braid_Error(fn, "out of memory");
+      return braid_ERROR_MEMORY;
+   }
+   if (MPI_Comm_dup(comm, &core->tcomm) != MPI_SUCCESS)
+   {
+      free(core->norm_scratch);
+      free(core);
+      return _braid_Error(fn, "MPI_Comm_dup failed (too many communicators? every failed solve "
+                          "on several ranks keeps one until MPI_Finalize)");
+   }
    core->tstart = tstart;
    core->tstop = tstop;
    core->ntime = ntime;
@@ -184,10 +197,24 @@ braid_Int braid_Destroy(braid_Core core)
    _braid_FreeHierarchy(core);
    free(core->rnorms);
    free(core->local_norms);
-   free(core->norm_scratch.counts);
-   free(core->norm_scratch.displs);
-   free(core->norm_scratch.all);
-   MPI_Comm_free(&core->tcomm);
+   if (core->failed && core->nprocs > 1)
+   {
+      /* MPI may still use these: messages nobody will receive keep MPI_Comm_free from
+       * succeeding, and a collective the failed rank never joined may still write into the
+       * buffers. They stay allocated until the process ends. */
+      _braid_Abandon(core->norm_scratch->counts);
+      _braid_Abandon(core->norm_scratch->displs);
+      _braid_Abandon(core->norm_scratch->all);
+      _braid_Abandon(core->norm_scratch);
+   }
+   else
+   {
+      free(core->norm_scratch->counts);
+      free(core->norm_scratch->displs);
+      free(core->norm_scratch->all);
+      free(core->norm_scratch);
+      MPI_Comm_free(&core->tcomm);
+   }
    if (core->outfile_owned)
    {
       fclose(core->outfile);

@@ -43,6 +43,7 @@ typedef struct {
    int *counts, *displs;       /* rank 0 only */
    _braid_SubtreeSum *all;     /* rank 0 only */
    double total, result;
+   int agree_ok, agree_all;    /* _braid_AgreeSuccess */
 } _braid_NormScratch;
 
 /* A pending point-to-point message carrying one packed vector. */
@@ -110,7 +111,7 @@ struct _braid_Core_struct {
    braid_Real *rnorms;             /* history, max_iter + 1 entries */
    braid_Int nrnorms;
    braid_Real *local_norms;        /* scratch: per-C-point residual norms of this rank */
-   _braid_NormScratch norm_scratch;
+   _braid_NormScratch *norm_scratch; /* its own allocation: see _braid_Abandon */
    braid_Real wall_start, wall_time;
 
    /* failures: a failed callback here, or a notice that another rank's failed */
@@ -121,6 +122,7 @@ struct _braid_Core_struct {
    layerbraid_PtFcnPoll poll;
    void *poll_data;
    braid_Real last_poll;
+   braid_Real last_notice_check;
    braid_Int quiet_failures;
 
    /* messages: at most one send and one receive in flight per rank */
@@ -168,8 +170,16 @@ braid_Int _braid_SendWait(braid_Core core);
 /** Wait for a request while listening for failure notices of other ranks (returns
  *  layerbraid_ERROR_REMOTE if one arrives) and calling the host's poll hook. */
 braid_Int _braid_Wait(braid_Core core, MPI_Request *request);
+/** Keep memory that MPI may still use after a failure (a collective the failed rank never
+ *  joined, an undelivered message) alive, and reachable, until the process ends. */
+void _braid_Abandon(void *memory);
 /** Send this rank's failure text to every other rank. */
 void _braid_NotifyFailure(braid_Core core);
+/** Between steps: has another rank failed? Probes at most every 10 ms, so it costs a clock
+ *  read per step; returns layerbraid_ERROR_REMOTE when a notice arrived. */
+braid_Int _braid_CheckNotices(braid_Core core);
+/** At the end of a solve: all ranks agree that it succeeded (or learn that one failed). */
+braid_Int _braid_AgreeSuccess(braid_Core core);
 /** Cancel pending messages (after a failure) and release the buffers. */
 void _braid_CommCleanup(braid_Core core);
 /** Combine per-point norms into the temporal norm, identically for any number of ranks.

@@ -223,6 +223,7 @@ braid_Int braid_Drive(braid_Core core)
       }
    }
    if (!err) err = call_sync(core);
+   if (!err) err = _braid_AgreeSuccess(core);
    core->wall_time = MPI_Wtime() - core->wall_start;
    if (!err && core->print_level >= 2) braid_PrintStats(core);
    return err;

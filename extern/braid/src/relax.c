@@ -15,11 +15,12 @@ braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_V
                       braid_Vector u, braid_Int with_fas, braid_Int caller)
 {
    const _braid_Grid *g = &core->grids[level];
-   _braid_Status *s = _braid_StatusFor(core, level, index - 1,
-                                       _braid_Time(core, level, index - 1),
-                                       _braid_Time(core, level, index), caller);
-   braid_Int err = core->step(core->app, ustop != NULL ? ustop : u, NULL, u,
-                              (braid_StepStatus) s);
+   _braid_Status *s;
+   braid_Int err = _braid_CheckNotices(core);
+   if (err) return err;
+   s = _braid_StatusFor(core, level, index - 1, _braid_Time(core, level, index - 1),
+                        _braid_Time(core, level, index), caller);
+   err = core->step(core->app, ustop != NULL ? ustop : u, NULL, u, (braid_StepStatus) s);
    if (err) return _braid_CallbackFailed(core, "step", err);
    if (with_fas && level > 0)
    {
