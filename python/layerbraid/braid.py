@@ -44,7 +44,8 @@ class SolveResult:
             ``skip``, or ``residual_computation=False``).
         nlevels: number of time grids in the hierarchy.
         wall_time: seconds spent in the solve on this rank.
-        converged: whether the last residual met the tolerance.
+        converged: whether the last residual met the tolerance (always True for one level:
+            sequential time stepping is exact).
     """
 
     iterations: int
@@ -62,18 +63,23 @@ class SolveResult:
 
 # ---- option validation ----
 
+_INT_MAX = 2**31 - 1  # the engine's braid_Int is a C int
+
+
 def _int_in(name: str, value: Any, lo: int, hi: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        accepted = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+    if value < lo or value > (_INT_MAX if hi is None else hi):
+        accepted = f"in [{lo}, {_INT_MAX}]" if hi is None else f"in [{lo}, {hi}]"
         raise ValueError(f"{name}={value} is out of range; it must be {accepted}")
     return int(value)
 
 
 def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, Integral)) or (not isinstance(value, bool) and value not in (0, 1)):
+    if not isinstance(value, (bool, Integral)):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    if value not in (0, 1):
+        raise ValueError(f"{name}={value!r} is out of range; it must be a bool (or 0 or 1)")
     return bool(value)
 
 
@@ -95,7 +101,7 @@ def _per_level(name: str, value: Any, check: Callable[[str, Any], Any]) -> dict[
     if isinstance(value, Mapping):
         out = {}
         for level, v in value.items():
-            level = _int_in(f"{name} level", level, -1)
+            level = _int_in(f"{name} level", level, -1, 31)  # cfactor >= 2: at most 32 levels
             out[level] = check(f"{name}[{level}]", v)
         return out
     return {-1: check(name, value)}
@@ -105,7 +111,9 @@ _TNORMS = {"sum": 1, "l2": 2, "max": 3, 1: 1, 2: 2, 3: 3}
 
 
 def _temporal_norm(name: str, value: Any) -> int:
-    if isinstance(value, bool) or value not in _TNORMS:
+    if isinstance(value, bool) or not isinstance(value, (str, Integral)):
+        raise TypeError(f"{name} must be a str or an int, got {type(value).__name__} {value!r}")
+    if value not in _TNORMS:
         raise ValueError(f"{name}={value!r} is not supported; use 'l2' (2), 'sum' (1) or 'max' (3)")
     return _TNORMS[value]
 
@@ -114,7 +122,8 @@ def _fmg(name: str, value: Any) -> int | None:
     """True: F-cycles throughout; False: V-cycles; an int k: k F-cycles, then V-cycles."""
     if isinstance(value, bool):
         return -1 if value else None
-    return _int_in(name, value, 0)
+    k = _int_in(name, value, 0)
+    return k if k > 0 else None  # zero F-cycles: plain V-cycles
 
 
 def _positive_or_none(name: str, value: Any) -> float | None:
@@ -169,6 +178,7 @@ class Solver:
         self.app = app
         self.tstart, self.tstop, self.ntime = float(tstart), float(tstop), int(ntime)
         self.settings = settings
+        self._failure: str | None = None  # what made an earlier drive() fail
         if isinstance(app, App):
             app.bind(self.tstart, self.tstop, self.ntime)
         self._engine: Any = _core.Engine(app, self.comm.py2f(), self.tstart, self.tstop,
@@ -186,12 +196,16 @@ class Solver:
     def _validate_problem(app: Any, tstart: Any, tstop: Any, ntime: Any, comm: Any) -> None:
         missing = [m for m in ("init", "step", "clone", "sum", "norm", "access", "bufsize",
                                "pack", "unpack") if not callable(getattr(app, m, None))]
+        if isinstance(app, App):  # App's own init and step only raise NotImplementedError
+            missing += [m for m in ("init", "step") if getattr(type(app), m) is getattr(App, m)]
         if missing:
             raise TypeError(f"app of type {type(app).__name__} lacks {', '.join(missing)}; derive "
                             "it from layerbraid.App or implement layerbraid.AppProtocol")
         for name, value in (("tstart", tstart), ("tstop", tstop)):
-            if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, Real):
                 raise TypeError(f"{name} must be a finite float, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite float, got {value!r}")
         if tstart == tstop:
             raise ValueError(f"tstart and tstop must differ (both are {tstart!r})")
         _int_in("ntime", ntime, 1)
@@ -267,14 +281,23 @@ class Solver:
             RemoteRankError on the other ranks, naming the failed rank and its exception;
             DivergenceError if the residual norm became NaN or infinite.
         """
+        if self._failure is not None:
+            raise RuntimeError(f"this Solver cannot drive again: its earlier drive() failed with "
+                               f"{self._failure}; create a new Solver")
         start = time.perf_counter()
-        self._engine.drive()
+        try:
+            self._engine.drive()
+        except BaseException as e:
+            text = str(e).splitlines()[0] if str(e) else ""
+            self._failure = f"{type(e).__name__}: {text}" if text else type(e).__name__
+            raise
         wall = time.perf_counter() - start
         history = self._engine.rnorms()[:-1]  # the engine repeats the last entry
         residuals = tuple(None if r < 0 else float(r) for r in history)
+        nlevels = int(self._engine.nlevels())
         return SolveResult(iterations=int(self._engine.num_iter()), residual_history=residuals,
-                           nlevels=int(self._engine.nlevels()), wall_time=wall,
-                           converged=self._converged(residuals))
+                           nlevels=nlevels, wall_time=wall,
+                           converged=nlevels == 1 or self._converged(residuals))
 
     def _converged(self, residuals: tuple[float | None, ...]) -> bool:
         known = [r for r in residuals if r is not None]
@@ -298,6 +321,8 @@ class Solver:
 
 
 def _text(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError(f"{name} must be a non-empty str, got {value!r}")
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a non-empty str, got {type(value).__name__} {value!r}")
+    if not value:
+        raise ValueError(f"{name} must be a non-empty str, got {value!r}")
     return value
