@@ -70,6 +70,80 @@ class AppProtocol(Protocol):
 
     def clone(self, u: State) -> State: ...
 
+    def sum(self, alpha: float, x: State, beta: float, y: State) -> State | None: ...
+
+    def norm(self, u: State) -> float: ...
+
+    def access(self, u: State, status: AccessStatus) -> None: ...
+
+    def bufsize(self, status: BufferStatus) -> int: ...
+
+    def pack(self, u: State, buffer: memoryview, status: BufferStatus) -> int | None: ...
+
+    def unpack(self, buffer: memoryview, status: BufferStatus) -> State: ...
+
+
+_Arrays = Union[Any, Sequence[Any]]
+
+
+class App:
+    """Base class for apps whose states are arrays or tuples of arrays.
+
+    Args:
+        backend: ``"numpy"`` (default) or ``"cupy"``: the array module of the states, chosen
+            once. With CuPy, a message costs one device-to-host copy to pack and one
+            host-to-device copy to unpack.
+
+    Subclasses implement :meth:`init` and :meth:`step`, and may override :meth:`access`.
+    The solver calls :meth:`bind` with the time domain before the first solve, so ``tstart``,
+    ``tstop`` and ``ntime`` are available to subclasses from then on.
+    """
+
+    tstart: float = 0.0
+    tstop: float = 1.0
+    ntime: int = 1
+
+    def __init__(self, backend: str = "numpy") -> None:
+        if backend == "numpy":
+            self.xp: Any = np
+        elif backend == "cupy":
+            import cupy  # imported here: CuPy is an optional extra
+
+            self.xp = cupy
+        else:
+            raise ValueError(f"backend={backend!r} is not supported; use 'numpy' or 'cupy'")
+        self.backend = backend
+        self._layout: list[tuple[tuple[int, ...], np.dtype]] | None = None
+        self._tuple_states = False
+
+    def bind(self, tstart: float, tstop: float, ntime: int) -> None:
+        """Called by the solver: the time domain this app is solved on."""
+        self.tstart, self.tstop, self.ntime = float(tstart), float(tstop), int(ntime)
+
+    # ---- what a subclass writes ----
+
+    def init(self, t: float) -> State:
+        """Initial guess at time t; the initial condition when ``t == self.tstart``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement init(t)")
+
+    def step(self, u: State, ustop: State, status: StepStatus) -> State | None:
+        """Advance u from ``status.tstart`` to ``status.tstop`` (in place, or return it)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement step(u, ustop, status)")
+
+    def access(self, u: State, status: AccessStatus) -> None:
+        """Sees the solution at every time point after the solve (``status.done``)."""
+
+    # ---- vector operations for array states ----
+
+    @staticmethod
+    def _parts(u: _Arrays) -> Sequence[Any]:
+        return u if isinstance(u, tuple) else (u,)
+
+    def clone(self, u: State) -> State:
+        if isinstance(u, tuple):
+            return tuple(a.copy() for a in u)
+        return u.copy()
+
     def sum(self, alpha: float, x: State, beta: float, y: State) -> State | None:
         """y = alpha x + beta y, in place, with no temporary in the engine's common cases."""
         xp = self.xp
