@@ -123,6 +123,7 @@ struct _braid_Core_struct {
    void *poll_data;
    braid_Real last_poll;
    braid_Real last_notice_check;
+   braid_Int steps_since_check;
    braid_Int quiet_failures;
 
    /* messages: at most one send and one receive in flight per rank */
@@ -175,8 +176,8 @@ braid_Int _braid_Wait(braid_Core core, MPI_Request *request);
 void _braid_Abandon(void *memory);
 /** Send this rank's failure text to every other rank. */
 void _braid_NotifyFailure(braid_Core core);
-/** Between steps: has another rank failed? Probes at most every 10 ms, so it costs a clock
- *  read per step; returns layerbraid_ERROR_REMOTE when a notice arrived. */
+/** Between steps: has another rank failed? Reads the clock every 16 steps and probes at
+ *  most every 10 ms; returns layerbraid_ERROR_REMOTE when a notice arrived. */
 braid_Int _braid_CheckNotices(braid_Core core);
 /** At the end of a solve: all ranks agree that it succeeded (or learn that one failed). */
 braid_Int _braid_AgreeSuccess(braid_Core core);
