@@ -180,7 +180,7 @@ braid_Int _braid_CheckNotices(braid_Core core)
 braid_Int _braid_AgreeSuccess(braid_Core core)
 {
    /* a rank that failed returned without joining, and its notice ends this wait */
-   _braid_NormScratch *ns = core->norm_scratch;
+   _braid_CollectiveBuffers *ns = core->collective_buffers;
    MPI_Request request;
    if (core->nprocs == 1) return 0;
    ns->agree_ok = 1;
@@ -313,7 +313,7 @@ static double tree_sum_gathered(const _braid_SubtreeSum *parts, int nparts, brai
 braid_Int _braid_TemporalNorm(braid_Core core, const braid_Real *norms, braid_Int first,
                               braid_Int count, braid_Int npoints_global, braid_Real *result)
 {
-   _braid_NormScratch *ns = core->norm_scratch;
+   _braid_CollectiveBuffers *ns = core->collective_buffers;
    MPI_Request request;
    braid_Int k, err;
    int p;

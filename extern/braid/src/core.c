@@ -121,8 +121,8 @@ braid_Int braid_Init(MPI_Comm comm_world, MPI_Comm comm, braid_Real tstart, brai
    MPI_Comm_rank(comm, &core->myid);
    MPI_Comm_size(comm, &core->nprocs);
    MPI_Comm_rank(comm_world, &core->myid_world);
-   core->norm_scratch = (_braid_NormScratch *) calloc(1, sizeof(_braid_NormScratch));
-   if (core->norm_scratch == NULL)
+   core->collective_buffers = (_braid_CollectiveBuffers *) calloc(1, sizeof(_braid_CollectiveBuffers));
+   if (core->collective_buffers == NULL)
    {
       free(core);
       _braid_Error(fn, "out of memory");
@@ -130,7 +130,7 @@ braid_Int braid_Init(MPI_Comm comm_world, MPI_Comm comm, braid_Real tstart, brai
    }
    if (MPI_Comm_dup(comm, &core->tcomm) != MPI_SUCCESS)
    {
-      free(core->norm_scratch);
+      free(core->collective_buffers);
       free(core);
       return _braid_Error(fn, "MPI_Comm_dup failed (too many communicators? every failed solve "
                           "on several ranks keeps one until MPI_Finalize)");
@@ -202,17 +202,17 @@ braid_Int braid_Destroy(braid_Core core)
       /* MPI may still use these: messages nobody will receive keep MPI_Comm_free from
        * succeeding, and a collective the failed rank never joined may still write into the
        * buffers. They stay allocated until the process ends. */
-      _braid_Abandon(core->norm_scratch->counts);
-      _braid_Abandon(core->norm_scratch->displs);
-      _braid_Abandon(core->norm_scratch->all);
-      _braid_Abandon(core->norm_scratch);
+      _braid_Abandon(core->collective_buffers->counts);
+      _braid_Abandon(core->collective_buffers->displs);
+      _braid_Abandon(core->collective_buffers->all);
+      _braid_Abandon(core->collective_buffers);
    }
    else
    {
-      free(core->norm_scratch->counts);
-      free(core->norm_scratch->displs);
-      free(core->norm_scratch->all);
-      free(core->norm_scratch);
+      free(core->collective_buffers->counts);
+      free(core->collective_buffers->displs);
+      free(core->collective_buffers->all);
+      free(core->collective_buffers);
       MPI_Comm_free(&core->tcomm);
    }
    if (core->outfile_owned)

@@ -37,6 +37,7 @@ typedef struct {
 } _braid_SubtreeSum;
 #define _BRAID_MAX_SUBTREES 128
 
+/* Buffers of the engine's collectives (norm reduction, end-of-solve agreement). */
 typedef struct {
    _braid_SubtreeSum mine[_BRAID_MAX_SUBTREES];
    int nmine, nall;
@@ -44,7 +45,7 @@ typedef struct {
    _braid_SubtreeSum *all;     /* rank 0 only */
    double total, result;
    int agree_ok, agree_all;    /* _braid_AgreeSuccess */
-} _braid_NormScratch;
+} _braid_CollectiveBuffers;
 
 /* A pending point-to-point message carrying one packed vector. */
 typedef struct {
@@ -111,7 +112,7 @@ struct _braid_Core_struct {
    braid_Real *rnorms;             /* history, max_iter + 1 entries */
    braid_Int nrnorms;
    braid_Real *local_norms;        /* scratch: per-C-point residual norms of this rank */
-   _braid_NormScratch *norm_scratch; /* its own allocation: see _braid_Abandon */
+   _braid_CollectiveBuffers *collective_buffers; /* separate: may outlive the core (_braid_Abandon) */
    braid_Real wall_start, wall_time;
 
    /* failures: a failed callback here, or a notice that another rank's failed */
