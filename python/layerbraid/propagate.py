@@ -1,0 +1,399 @@
+"""Forward and backward propagation through a ResNet-ODE, serial or layer-parallel with MGRIT.
+
+The forward solve is an engine solve over the layers: its step is one residual layer. The
+backward solve (backpropagation) is a second engine solve over the same points in reverse
+order, whose step is the layer's adjoint. With ``max_levels=1`` both are plain sequential
+sweeps, i.e. exact backpropagation; with more levels they are MGRIT solves, to a tolerance or
+for a fixed number of cycles.
+
+What the adjoint keeps from the forward solve. Backpropagation through layer n needs the
+layer's input u_n and sigma'(z_n), z_n = W_n u_n + b_n. Every fine-grid forward step stores
+both into a per-layer cache (overwritten by later fine steps, so after the solve it holds the
+values of the last cycle), which costs 2 states per layer: for N layers, batch B and
+width W that is 2 N B W numbers, split over the ranks, the same memory as PyTorch's saved
+activations. Coarse-grid steps store nothing. The adjoint's coarse steps reuse the fine
+sigma'(z_n) at their target point, and weight gradients are computed by fine-grid adjoint steps
+only (the last one for each layer wins).
+
+One entry point serves every trainer: :meth:`Propagator.loss_and_gradient`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+from mpi4py import MPI
+
+from .app import App
+from .backends import ArrayOps, get_ops
+from .braid import SolveResult, Solver
+from .layout import LayerLayout, route
+from .nn.layers import Workspace
+from .nn.network import ResNet, layer_key
+
+__all__ = ["Propagator", "Evaluation", "SERIAL", "LAYER_PARALLEL"]
+
+Array = Any
+Params = dict[str, Array]
+
+#: Solver options for exact, layer-by-layer propagation.
+SERIAL: dict[str, Any] = {"max_levels": 1}
+
+#: Default solver options for layer-parallel propagation solved to a tight tolerance.
+LAYER_PARALLEL: dict[str, Any] = {"max_levels": 10, "cfactor": 4, "min_coarse": 2,
+                                  "nrelax": 1, "abs_tol": 1e-10, "max_iter": 50}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What one :meth:`Propagator.loss_and_gradient` call computed.
+
+    Attributes:
+        loss: the objective: data loss plus every regularisation term (the same on every rank).
+        data_loss: the mean softmax cross-entropy of the batch.
+        accuracy: the fraction of the batch classified correctly.
+        gradient: dLoss/dtheta for the parameters this rank holds (None for ``loss`` calls).
+        forward, adjoint: what the two solves did (adjoint None when not run).
+    """
+
+    loss: float
+    data_loss: float
+    accuracy: float
+    gradient: Params | None
+    forward: SolveResult
+    adjoint: SolveResult | None
+
+
+class _LayerApp(App):
+    """What the forward and adjoint apps share: the network, the backend and the scratch."""
+
+    def __init__(self, net: ResNet, ops: ArrayOps, batch: int) -> None:
+        super().__init__(ops.name)
+        self.net, self.ops = net, ops
+        self.shape = net.layer.state_shape(batch)
+        self.dtype = net.np_dtype
+        self.work = Workspace(ops.xp, self.shape, self.dtype, net.layer)
+        self.params: dict[int, Params] = {}   # layer n -> {"weight", "bias"}, set before a solve
+        self.initial: Array | None = None     # the state at tstart, where this rank holds it
+        self.final: Array | None = None       # the state at tstop after the solve
+
+    def _target_point(self, tstop: float) -> int:
+        """The fine point index of time tstop (times are exact multiples of the step)."""
+        return int(round((tstop - self.tstart) / (self.tstop - self.tstart) * self.ntime))
+
+    def init(self, t: float) -> Array:
+        if t == self.tstart and self.initial is not None:
+            return self.initial.copy()
+        return self.xp.zeros(self.shape, dtype=self.dtype)
+
+    def access(self, u: Array, status: Any) -> None:
+        if status.done and status.tindex == self.ntime:
+            self.final = u.copy()
+
+
+class ForwardApp(_LayerApp):
+    """Steps u_p from u_{p-1} with layer p - 1; fine steps also fill the adjoint's caches."""
+
+    def __init__(self, net: ResNet, ops: ArrayOps, batch: int, layers: range) -> None:
+        super().__init__(net, ops, batch)
+        self.first_layer = layers.start
+        self.cache_u = self.xp.empty((len(layers), *self.shape), dtype=self.dtype)
+        self.cache_deriv = self.xp.empty_like(self.cache_u)
+        self.keep_cache = True
+
+    def step(self, u: Array, ustop: Array, status: Any) -> None:
+        n = self._target_point(status.tstop) - 1
+        dt = status.tstop - status.tstart
+        if status.level == 0 and self.keep_cache:
+            i = n - self.first_layer
+            self.net.layer.forward(self.ops, u, self.params[n], dt, self.net.activation,
+                                   self.work, self.cache_u[i], self.cache_deriv[i])
+        else:
+            self.net.layer.forward(self.ops, u, self.params[n], dt, self.net.activation,
+                                   self.work)
+
+    def cached(self, n: int) -> tuple[Array, Array]:
+        i = n - self.first_layer
+        return self.cache_u[i], self.cache_deriv[i]
+
+
+class AdjointApp(_LayerApp):
+    """Steps lambda_n from lambda_{n+1} (time index N - n) with layer n's transposed Jacobian;
+    fine steps write layer n's gradient."""
+
+    def __init__(self, net: ResNet, ops: ArrayOps, batch: int, layers: range) -> None:
+        super().__init__(net, ops, batch)
+        self.saved: dict[int, tuple[Array, Array]] = {}   # n -> (u_n, sigma'(z_n))
+        self.grads = {n: {p: self.xp.zeros(s, dtype=self.dtype)
+                          for p, s in net.layer.param_shapes().items()} for n in layers}
+
+    def step(self, lam: Array, ustop: Array, status: Any) -> None:
+        n = self.ntime - self._target_point(status.tstop)
+        dt = status.tstop - status.tstart
+        u_n, deriv = self.saved[n]
+        fine = status.level == 0
+        self.net.layer.adjoint(self.ops, lam, self.params[n], dt, deriv, self.work,
+                               u_n if fine else None, self.grads[n] if fine else None)
+
+
+class Propagator:
+    """Loss and gradient of a ResNet-ODE for a batch, by forward and adjoint solves over the
+    layers distributed over the ranks of ``comm``.
+
+    Args:
+        net: the model.
+        comm: the ranks that share the layers (default COMM_WORLD).
+        backend: "numpy" or "cupy".
+        options: solver options of both solves (see :data:`layerbraid.braid.OPTIONS`);
+            default :data:`SERIAL`, exact backpropagation. ``print_level`` defaults to 0.
+        adjoint_options: overrides of ``options`` for the adjoint solve.
+        warm_start: reuse each solve's last solution as the next call's initial guess (for
+            one-shot training); otherwise every call starts from zero.
+
+    Every rank passes the same batch. Gradients come back for the parameters the rank holds
+    (:attr:`layout`); the loss and accuracy are the same on every rank.
+    """
+
+    def __init__(self, net: ResNet, comm: MPI.Comm | None = None, *, backend: str = "numpy",
+                 options: Mapping[str, Any] | None = None,
+                 adjoint_options: Mapping[str, Any] | None = None,
+                 warm_start: bool = False) -> None:
+        self.net = net
+        self.comm = MPI.COMM_WORLD if comm is None else comm
+        if self.comm.Get_size() > net.depth + 1:
+            raise ValueError(f"{self.comm.Get_size()} ranks cannot share {net.depth} layers "
+                             f"({net.depth + 1} points); use at most {net.depth + 1} ranks")
+        self.layout = LayerLayout(net.depth, self.comm)
+        self.ops = get_ops(backend)
+        self.backend = backend
+        base = {"print_level": 0, **SERIAL, **(options or {})}
+        self.forward_options = base
+        self.adjoint_options = {**base, **(adjoint_options or {})}
+        Solver._validate_options(self.forward_options)   # fail here, not at the first batch
+        Solver._validate_options(self.adjoint_options)
+        self.warm_start = bool(warm_start)
+        self._batch: int | None = None
+        self._forward: tuple[ForwardApp, Solver] | None = None
+        self._adjoint: tuple[AdjointApp, Solver] | None = None
+
+    # ---- parameters ----
+
+    def init_params(self, seed: int = 0, **kwargs: Any) -> Params:
+        """This rank's share of :meth:`ResNet.init_params` (the same values on any layout)."""
+        lay = self.layout
+        params = self.net.init_params(seed, layers=lay.owned_layers, opening=lay.has_opening,
+                                      classifier=lay.has_classifier, **kwargs)
+        return {k: self.ops.xp.asarray(v) for k, v in params.items()}
+
+    def local_names(self) -> list[str]:
+        """Names of the parameters this rank holds."""
+        lay = self.layout
+        return list(self.net.parameter_shapes(lay.owned_layers, lay.has_opening,
+                                              lay.has_classifier))
+
+    # ---- the entry point ----
+
+    def loss_and_gradient(self, params: Mapping[str, Array], x: Array, labels: Array) -> Evaluation:
+        """Objective and gradient for the batch (x, labels): forward solve, classifier,
+        adjoint solve, regularisers."""
+        return self._evaluate(params, x, labels, gradient=True)
+
+    def loss(self, params: Mapping[str, Array], x: Array, labels: Array) -> Evaluation:
+        """The objective only (a forward solve; for line searches and validation)."""
+        return self._evaluate(params, x, labels, gradient=False)
+
+    def predict(self, params: Mapping[str, Array], x: Array) -> np.ndarray:
+        """Class scores of the batch, on every rank (a NumPy array)."""
+        x = self._check_inputs(x, None)
+        fwd_app, fwd_solver = self._solvers(x.shape[0])[0]
+        fwd_app.keep_cache = False
+        layer_params = self._layer_params(params, self.layout.owned_layers)
+        self._run_forward(params, layer_params, x)
+        scores = None
+        if self.layout.has_classifier:
+            scores = self.net.classifier.scores(self.ops.xp, fwd_app.final,
+                                                _part(params, "classifier"))
+            scores = _to_numpy(scores)
+        return self.comm.bcast(scores, root=self.comm.Get_size() - 1)
+
+    # ---- the steps of one evaluation ----
+
+    def _evaluate(self, params: Mapping[str, Array], x: Array, labels: Array,
+                  gradient: bool) -> Evaluation:
+        xp, lay, net = self.ops.xp, self.layout, self.net
+        x, labels = self._check_inputs(x, labels)
+        (fwd_app, _), (adj_app, adj_solver) = self._solvers(x.shape[0])
+        needed = set(lay.owned_layers) | (set(lay.adjoint_layers) if gradient else set())
+        if net.regularization.smoothness:
+            needed |= {n + d for n in lay.owned_layers for d in (-1, 1) if 0 <= n + d < net.depth}
+        layer_params = self._layer_params(params, sorted(needed))
+        fwd_app.keep_cache = gradient
+        forward = self._run_forward(params, layer_params, x)
+
+        grads: Params | None = None
+        data_loss, correct = 0.0, 0
+        if gradient:
+            grads = {k: xp.zeros_like(v) for k, v in params.items()}
+        if lay.has_classifier:
+            data_loss, correct, lam_last = net.classifier.loss_and_adjoint(
+                xp, fwd_app.final, labels, _part(params, "classifier"),
+                _part(grads, "classifier") if grads is not None else None)
+            adj_app.initial = lam_last
+
+        adjoint = None
+        if gradient:
+            assert grads is not None
+            adj_app.params = layer_params
+            adj_app.saved = self._saved_states(fwd_app)
+            adjoint = adj_solver.drive()
+            if lay.has_opening:
+                net.opening.adjoint(self.ops, adj_app.final, x, self._opening_deriv,
+                                    _part(params, "opening"), _part(grads, "opening"))
+            self._collect_layer_grads(adj_app, grads)
+
+        flat_params = dict(params)
+        for n, p in layer_params.items():
+            flat_params.update({layer_key(n, k): v for k, v in p.items()})
+        terms = net.regularization_terms(flat_params, lay.owned_layers, lay.has_opening,
+                                         lay.has_classifier, grads)
+        if lay.has_classifier:
+            terms.append(data_loss)
+        # fsum of every term, gathered: the same value on every rank for any number of ranks
+        everything = [t for ts in self.comm.allgather(terms) for t in ts]
+        last = self.comm.Get_size() - 1
+        data_loss, correct = self.comm.bcast((data_loss, correct), root=last)
+        return Evaluation(loss=math.fsum(everything), data_loss=data_loss,
+                          accuracy=correct / x.shape[0], gradient=grads, forward=forward,
+                          adjoint=adjoint)
+
+    def _run_forward(self, params: Mapping[str, Array], layer_params: dict[int, Params],
+                     x: Array) -> SolveResult:
+        fwd_app, fwd_solver = self._forward  # type: ignore[misc]
+        if self.layout.has_opening:
+            u0, self._opening_deriv = self.net.opening.forward(
+                self.ops, x, _part(params, "opening"), self.net.activation)
+            fwd_app.initial = u0
+        fwd_app.params = layer_params
+        return fwd_solver.drive()
+
+    def _layer_params(self, params: Mapping[str, Array], needed: Any) -> dict[int, Params]:
+        """Layer n -> its parameters, for every layer in ``needed``: this rank's own, and the
+        others received from their owners."""
+        lay = self.layout
+        missing = [k for k in self.local_names() if k not in params]
+        if missing:
+            raise KeyError(f"params lacks {', '.join(missing[:4])}"
+                           f"{' ...' if len(missing) > 4 else ''} on rank {lay.rank}; "
+                           "use Propagator.init_params or load the parameters for this layout")
+        own = {n: _part(params, f"layers.{n}") for n in lay.owned_layers}
+        # What every rank needs from this one: the same rule evaluated for all ranks.
+        outgoing: dict[int, dict[int, Params]] = {}
+        for n in lay.owned_layers:
+            for dest in self._needers(n):
+                if dest != lay.rank:
+                    outgoing.setdefault(dest, {})[n] = own[n]
+        received = route(self.comm, outgoing)
+        wanted = set(needed)
+        result = dict(own)
+        result.update({n: {k: self.ops.xp.asarray(v) for k, v in p.items()}
+                       for n, p in received.items() if n in wanted})
+        return result
+
+    def _needers(self, n: int) -> set[int]:
+        """Ranks that use layer n: its adjoint owner, and for the smoothness term the owners of
+        layers n - 1 and n + 1."""
+        lay = self.layout
+        ranks = {lay.adjoint_owner(n)}
+        if self.net.regularization.smoothness:
+            ranks |= {lay.layer_owner(m) for m in (n - 1, n + 1) if 0 <= m < self.net.depth}
+        return ranks
+
+    def _saved_states(self, fwd_app: ForwardApp) -> dict[int, tuple[Array, Array]]:
+        """(u_n, sigma'(z_n)) of every layer this rank's adjoint steps through."""
+        lay = self.layout
+        outgoing: dict[int, dict[int, tuple[Array, Array]]] = {}
+        saved: dict[int, tuple[Array, Array]] = {}
+        for n in lay.owned_layers:
+            dest = lay.adjoint_owner(n)
+            if dest == lay.rank:
+                saved[n] = fwd_app.cached(n)
+            else:
+                outgoing.setdefault(dest, {})[n] = tuple(a.copy() for a in fwd_app.cached(n))
+        saved.update(route(self.comm, outgoing))
+        return saved
+
+    def _collect_layer_grads(self, adj_app: AdjointApp, grads: Params) -> None:
+        """Layer gradients to the layers' owners."""
+        lay = self.layout
+        outgoing: dict[int, dict[int, Params]] = {}
+        for n, g in adj_app.grads.items():
+            owner = lay.layer_owner(n)
+            if owner == lay.rank:
+                for k, v in g.items():
+                    grads[layer_key(n, k)][...] = v
+            else:
+                outgoing.setdefault(owner, {})[n] = g
+        for n, g in route(self.comm, outgoing).items():
+            for k, v in g.items():
+                grads[layer_key(n, k)][...] = self.ops.xp.asarray(v)
+
+    def _solvers(self, batch: int) -> tuple[tuple[ForwardApp, Solver], tuple[AdjointApp, Solver]]:
+        """The two solvers, kept across calls for warm starts while the batch size holds."""
+        if self._forward is None or batch != self._batch or not self.warm_start:
+            self.close()
+            net, lay, T = self.net, self.layout, self.net.final_time
+            fwd_app = ForwardApp(net, self.ops, batch, lay.owned_layers)
+            adj_app = AdjointApp(net, self.ops, batch, lay.adjoint_layers)
+            self._forward = (fwd_app, Solver(fwd_app, 0.0, T, net.depth, self.comm,
+                                             **self.forward_options))
+            self._adjoint = (adj_app, Solver(adj_app, 0.0, T, net.depth, self.comm,
+                                             reverted_ranks=True, **self.adjoint_options))
+            self._batch = batch
+        assert self._adjoint is not None
+        return self._forward, self._adjoint
+
+    def _check_inputs(self, x: Array, labels: Array | None) -> Any:
+        xp, net = self.ops.xp, self.net
+        x = xp.ascontiguousarray(xp.asarray(x, dtype=net.np_dtype))
+        want = net.opening.input_shape()
+        if x.ndim != 1 + len(want) or tuple(x.shape[1:]) != want or x.shape[0] < 1:
+            raise ValueError(f"x has shape {tuple(x.shape)}; this network takes "
+                             f"(batch, {', '.join(map(str, want))}) with batch >= 1")
+        if labels is None:
+            return x
+        labels = xp.asarray(labels)
+        if labels.shape != (x.shape[0],) or labels.dtype.kind not in "iu":
+            raise ValueError(f"labels must be {x.shape[0]} integers (one per example), got "
+                             f"shape {tuple(labels.shape)} of {labels.dtype}")
+        classes = net.classifier.classes
+        if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= classes):
+            raise ValueError(f"labels must lie in [0, {classes - 1}], got values in "
+                             f"[{int(labels.min())}, {int(labels.max())}]")
+        return x, labels
+
+    def close(self) -> None:
+        """Free both solvers (and the states they store)."""
+        for pair in (self._forward, self._adjoint):
+            if pair is not None:
+                pair[1].close()
+        self._forward = self._adjoint = None
+
+    def __enter__(self) -> "Propagator":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _part(params: Mapping[str, Array] | None, prefix: str) -> Params:
+    """The entries ``prefix.<name>`` of params, keyed by ``<name>``."""
+    assert params is not None
+    start = prefix + "."
+    return {k[len(start):]: v for k, v in params.items() if k.startswith(start)}
+
+
+def _to_numpy(a: Array) -> np.ndarray:
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
