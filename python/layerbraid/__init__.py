@@ -1,5 +1,7 @@
 """layerbraid: layer-parallel training of residual networks with MGRIT.
 
+``layerbraid.nn`` describes the ResNet-ODE model; :class:`layerbraid.Propagator` computes its
+loss and gradient by forward and adjoint solves over the layers (serial, or MGRIT over ranks).
 Importing layerbraid loads mpi4py's MPI first and then the compiled core, and checks that
 both use the same MPI library (ImportError otherwise).
 """
@@ -17,6 +19,8 @@ check_same_mpi(_core.mpi_library_version(), MPI.Get_library_version())
 
 from .app import App, AppProtocol  # noqa: E402  (after the MPI check)
 from .braid import DivergenceError, RemoteRankError, SolveResult, Solver  # noqa: E402
+from . import nn  # noqa: E402
+from .propagate import Evaluation, Propagator  # noqa: E402
 
 __version__: str = _core.__version__
 
@@ -24,10 +28,13 @@ __all__ = [
     "App",
     "AppProtocol",
     "DivergenceError",
+    "Evaluation",
+    "Propagator",
     "RemoteRankError",
     "SolveResult",
     "Solver",
     "__version__",
     "find_mpiexec",
     "gpu_available",
+    "nn",
 ]

@@ -25,7 +25,8 @@ from mpi4py import MPI
 from . import _core
 from .app import App, AppProtocol
 
-__all__ = ["Solver", "SolveResult", "OPTIONS", "RemoteRankError", "DivergenceError"]
+__all__ = ["Solver", "SolveResult", "OPTIONS", "RemoteRankError", "DivergenceError",
+           "check_options"]
 
 RemoteRankError = _core.RemoteRankError
 DivergenceError = _core.DivergenceError
@@ -156,6 +157,11 @@ OPTIONS: dict[str, str] = {
 }
 
 _PY_DEFAULTS = {"print_level": 1}
+
+
+def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options as the engine takes them; TypeError or ValueError naming a bad one."""
+    return Solver._validate_options(options)
 
 
 class Solver:

@@ -29,7 +29,7 @@ from mpi4py import MPI
 
 from .app import App
 from .backends import ArrayOps, get_ops
-from .braid import SolveResult, Solver
+from .braid import SolveResult, Solver, check_options
 from .layout import LayerLayout, route
 from .nn.layers import Workspace
 from .nn.network import ResNet, layer_key
@@ -174,11 +174,15 @@ class Propagator:
         self.layout = LayerLayout(net.depth, self.comm)
         self.ops = get_ops(backend)
         self.backend = backend
+        for given in (options or {}), (adjoint_options or {}):
+            if "reverted_ranks" in given:
+                raise ValueError("reverted_ranks is chosen by the propagator (the adjoint runs "
+                                 "with reverted ranks); leave it out of the options")
         base = {"print_level": 0, **SERIAL, **(options or {})}
         self.forward_options = base
         self.adjoint_options = {**base, **(adjoint_options or {})}
-        Solver._validate_options(self.forward_options)   # fail here, not at the first batch
-        Solver._validate_options(self.adjoint_options)
+        check_options(self.forward_options)   # a bad option fails here, not at the first batch
+        check_options(self.adjoint_options)
         self.warm_start = bool(warm_start)
         self._batch: int | None = None
         self._forward: tuple[ForwardApp, Solver] | None = None
