@@ -147,3 +147,12 @@ def test_results_do_not_depend_on_the_number_of_ranks(run_mpi, python_exe, one_r
     assert sorted(results) == sorted(one_rank)
     for key, value in one_rank.items():
         np.testing.assert_array_equal(results[key], value, err_msg=key)
+
+
+def test_propagation_example_matches_serial_on_two_ranks(run_mpi, python_exe) -> None:
+    example = MPI_SCRIPTS.parent.parent / "examples" / "python" / "resnet_propagation.py"
+    code, text = run_mpi(2, [python_exe, example, "--depth", "64", "--batch", "32"])
+    assert code == 0, text
+    line = next(s for s in text.splitlines() if s.startswith("largest gradient difference"))
+    assert float(line.split()[-1]) < 1e-8
+    assert "2 rank(s)" in text
