@@ -2,6 +2,7 @@
 
 ``layerbraid.nn`` describes the ResNet-ODE model; :class:`layerbraid.Propagator` computes its
 loss and gradient by forward and adjoint solves over the layers (serial, or MGRIT over ranks).
+
 Importing layerbraid loads mpi4py's MPI first and then the compiled core, and checks that
 both use the same MPI library (ImportError otherwise).
 """
