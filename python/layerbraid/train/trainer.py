@@ -1,0 +1,306 @@
+"""Training a ResNet-ODE: layer-serial, layer-parallel and one-shot (simultaneous) training
+through the one loss-and-gradient entry point, :meth:`layerbraid.Propagator.loss_and_gradient`.
+
+- ``serial``: both solves on one level, i.e. exact backpropagation (layers pipelined over the
+  ranks, one after the other).
+- ``parallel``: MGRIT forward and adjoint solves to a tolerance each step (nearly exact
+  gradients).
+- ``one-shot``: ``mgrit_iters`` MGRIT cycles per solve per optimisation step, each solve
+  warm-started from the previous step's solutions: inexact gradients, cheap steps.
+
+With mini-batches, one-shot warm starts carry the states of the previous batch: a different
+batch has different states, but the weights change little between steps, so the previous
+solution's layer-to-layer structure (the part MGRIT converges slowly) is still a far better
+guess than zero; only the initial condition is replaced.
+
+Batch order is a function of (seed, epoch), so a run resumed from a checkpoint sees the same
+batches. A checkpoint holds weights, optimiser state, epoch and the metrics so far; it does not
+hold the one-shot solvers' warm-start states: a resumed one-shot run starts its first step
+from zero initial guesses and so departs slightly from the uninterrupted run (serial and
+layer-parallel runs resume exactly).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+from mpi4py import MPI
+
+from ..data import Dataset
+from ..nn.network import ResNet
+from ..propagate import LAYER_PARALLEL, SERIAL, Evaluation, Propagator
+from . import vectors
+from .checkpoint import load_checkpoint, save_checkpoint
+from .metrics import EpochRecord, MetricsLog, plot_run
+from .optimizers import Optimizer, make_optimizer
+from .progress import Progress
+from .schedules import make_schedule
+
+__all__ = ["TrainConfig", "Trainer", "METHODS"]
+
+#: Training methods and what they solve.
+METHODS = {
+    "serial": "exact backpropagation: forward and adjoint layer by layer",
+    "parallel": "MGRIT forward and adjoint solves to a tolerance every step",
+    "one-shot": "a few warm-started MGRIT cycles per solve per step (inexact gradients)",
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs besides the network and the data.
+
+    The MGRIT settings follow the reference Peaks run: coarsening factor 2, at most 10
+    levels, F-relaxation on the finest level and FCF below.
+    """
+
+    method: str = "serial"
+    optimizer: str = "lbfgs"
+    lr: float | None = None            # None: the optimiser's default (L-BFGS: 1)
+    schedule: str = "constant"
+    epochs: int = 130
+    batch_size: int | None = None      # None: full batch
+    mgrit_iters: int = 2               # one-shot: cycles per solve per step
+    tol: float = 1e-10                 # parallel: absolute tolerance of both solves
+    cfactor: int = 2
+    max_levels: int = 10
+    min_coarse: int = 2
+    fine_relax: int = 0                # nrelax on the finest level (0 = F)
+    coarse_relax: int = 1              # nrelax below it (1 = FCF)
+    lbfgs_memory: int = 10
+    seed: int = 0
+    init: str = "random"
+    init_scale: float = 1.0
+    backend: str = "numpy"
+    eval_every: int = 1
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method={self.method!r} is not supported; use one of "
+                             f"{', '.join(map(repr, METHODS))}")
+        for name in ("epochs", "mgrit_iters", "cfactor", "max_levels", "min_coarse",
+                     "lbfgs_memory", "eval_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be an int >= 1")
+        if self.cfactor < 2:
+            raise ValueError(f"cfactor={self.cfactor} must be >= 2")
+        if self.batch_size is not None and (not isinstance(self.batch_size, int)
+                                            or self.batch_size < 1):
+            raise ValueError(f"batch_size={self.batch_size!r} must be an int >= 1 or None "
+                             "(full batch)")
+        if not (isinstance(self.tol, (int, float)) and self.tol >= 0):
+            raise ValueError(f"tol={self.tol!r} must be a float >= 0")
+
+    def solver_options(self) -> dict[str, Any]:
+        """The solver options of the training solves for this method."""
+        if self.method == "serial":
+            return dict(SERIAL)
+        options = {"max_levels": self.max_levels, "cfactor": self.cfactor,
+                   "min_coarse": self.min_coarse,
+                   "nrelax": {-1: self.coarse_relax, 0: self.fine_relax}}
+        if self.method == "parallel":
+            return {**options, "abs_tol": self.tol, "max_iter": 100}
+        # one-shot: exactly mgrit_iters cycles; residuals still computed, for the metrics
+        return {**options, "abs_tol": 0.0, "max_iter": self.mgrit_iters}
+
+    def validation_options(self) -> dict[str, Any]:
+        """Validation sees the model itself: exact forward propagation (serial), or MGRIT to
+        a tight tolerance for the layer-parallel methods."""
+        if self.method == "serial":
+            return dict(SERIAL)
+        return {**LAYER_PARALLEL, "cfactor": self.cfactor, "max_levels": self.max_levels}
+
+
+@dataclass
+class _State:
+    epoch: int = 0
+    elapsed: float = 0.0
+    history: list[EpochRecord] = field(default_factory=list)
+
+
+class Trainer:
+    """Trains ``net`` on ``data`` with ``config``, the layers distributed over ``comm``.
+
+    Args:
+        out_dir: where the metrics log (metrics.jsonl), plots and checkpoints go (rank 0
+            writes); None writes nothing.
+        progress: show a progress display on rank 0.
+        checkpoint_every: save ``out_dir/checkpoint.pkl`` every this many epochs (0: only at
+            the end of the run).
+    """
+
+    def __init__(self, net: ResNet, data: Dataset, config: TrainConfig | None = None,
+                 comm: MPI.Comm | None = None, out_dir: str | Path | None = None,
+                 progress: bool = True, checkpoint_every: int = 0) -> None:
+        self.net, self.data = net, data
+        self.config = config = config or TrainConfig()
+        self.comm = MPI.COMM_WORLD if comm is None else comm
+        self._check_data()
+        self.prop = Propagator(net, self.comm, backend=config.backend,
+                               options=config.solver_options(),
+                               warm_start=config.method == "one-shot")
+        self.val_prop = Propagator(net, self.comm, backend=config.backend,
+                                   options=config.validation_options())
+        self.xp = self.prop.ops.xp
+        self.params = self.prop.init_params(config.seed, weights=config.init,
+                                            scale=config.init_scale)
+        self.optimizer = self._make_optimizer()
+        self.root = self.comm.Get_rank() == 0
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.show_progress = progress
+        self.checkpoint_every = checkpoint_every
+        self.state = _State()
+
+    def _check_data(self) -> None:
+        want = self.net.opening.input_shape()
+        if self.data.input_shape != want:
+            raise ValueError(f"the dataset's examples have shape {self.data.input_shape}; the "
+                             f"network takes {want}")
+        if self.data.classes > self.net.classifier.classes:
+            raise ValueError(f"the dataset has {self.data.classes} classes; the network's "
+                             f"classifier only {self.net.classifier.classes}")
+
+    def _make_optimizer(self) -> Optimizer:
+        c = self.config
+        kwargs: dict[str, Any] = {"memory": c.lbfgs_memory} if c.optimizer == "lbfgs" else {}
+        lr = c.lr
+        if c.schedule != "constant":
+            default_lr = {"sgd": 0.1, "adam": 1e-3, "lbfgs": 1.0}.get(c.optimizer, 1.0)
+            lr = make_schedule(c.schedule, lr if lr is not None else default_lr,
+                               c.epochs * self._batches_per_epoch())
+        return make_optimizer(c.optimizer, lr, self.comm, **kwargs)
+
+    def _batches_per_epoch(self) -> int:
+        n, b = len(self.data.y_train), self.config.batch_size
+        return 1 if b is None or b >= n else math.ceil(n / b)
+
+    def _batches(self, epoch: int) -> list[np.ndarray]:
+        n, b = len(self.data.y_train), self.config.batch_size
+        if b is None or b >= n:
+            return [np.arange(n)]
+        order = np.random.default_rng([self.config.seed, 7, epoch]).permutation(n)
+        return [order[i:i + b] for i in range(0, n, b)]
+
+    # ---- training ----
+
+    def fit(self, epochs: int | None = None) -> list[EpochRecord]:
+        """Train until ``epochs`` (default: the config's) epochs are done; the history."""
+        total = self.config.epochs if epochs is None else epochs
+        log = MetricsLog(self.out_dir / "metrics.jsonl" if self.out_dir and self.root else None,
+                         append=self.state.epoch > 0)
+        progress = Progress(total, enabled=self.show_progress and self.root)
+        while self.state.epoch < total:
+            record = self._epoch(self.state.epoch + 1)
+            self.state.epoch += 1
+            self.state.history.append(record)
+            log.write(record)
+            progress.update(self.state.epoch, record.summary())
+            if self.out_dir and self.checkpoint_every and \
+                    self.state.epoch % self.checkpoint_every == 0:
+                self.save(self.out_dir / "checkpoint.pkl")
+        if self.out_dir:
+            self.save(self.out_dir / "checkpoint.pkl")
+        return self.state.history
+
+    def _epoch(self, epoch: int) -> EpochRecord:
+        xp, data = self.xp, self.data
+        start = time.perf_counter()
+        losses, correct, seen = [], 0.0, 0
+        fwd_iters = adj_iters = evaluations = 0
+        ev: Evaluation | None = None
+        step_size = grad_norm = 0.0
+        for rows in self._batches(epoch):
+            x, y = xp.asarray(data.x_train[rows]), xp.asarray(data.y_train[rows])
+            ev = self.prop.loss_and_gradient(self.params, x, y)
+            if not math.isfinite(ev.loss):
+                raise FloatingPointError(f"the loss became {ev.loss} in epoch {epoch}; lower "
+                                         "the learning rate or use a smaller final time")
+            assert ev.gradient is not None and ev.adjoint is not None
+            grad_norm = vectors.norm(ev.gradient, self.comm)
+            info = self.optimizer.step(
+                self.params, ev.gradient, ev.loss,
+                (lambda p, x=x, y=y: self.prop.loss(p, x, y).loss)
+                if self.optimizer.needs_evaluate else None)
+            losses.append(ev.loss * len(rows))
+            correct += ev.accuracy * len(rows)
+            seen += len(rows)
+            fwd_iters += ev.forward.iterations
+            adj_iters += ev.adjoint.iterations
+            evaluations += info.evaluations
+            step_size = info.step_size
+        elapsed = time.perf_counter() - start
+        self.state.elapsed += elapsed
+        assert ev is not None and ev.adjoint is not None
+        val_loss, val_acc = float("nan"), float("nan")
+        if epoch % self.config.eval_every == 0 or epoch == self.config.epochs:
+            val_loss, val_acc = self.evaluate(data.x_val, data.y_val)
+        return EpochRecord(epoch=epoch, loss=math.fsum(losses) / seen,
+                           train_accuracy=correct / seen, val_loss=val_loss,
+                           val_accuracy=val_acc, gradient_norm=grad_norm, step_size=step_size,
+                           forward_iterations=fwd_iters, adjoint_iterations=adj_iters,
+                           forward_residual=ev.forward.residual,
+                           adjoint_residual=ev.adjoint.residual,
+                           loss_evaluations=evaluations, time=elapsed,
+                           elapsed=self.state.elapsed)
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """Loss and accuracy of the current weights on (x, y), by exact (or tightly solved)
+        forward propagation."""
+        ev = self.val_prop.loss(self.params, self.xp.asarray(x), self.xp.asarray(y))
+        return ev.loss, ev.accuracy
+
+    # ---- checkpoints and output ----
+
+    def save(self, path: str | Path) -> None:
+        """Collective: write a checkpoint of the run (see the module docs for what it holds)."""
+        state = {"config": asdict(self.config), "net": self.net.config(),
+                 "params": self.params, "optimizer": self.optimizer.state_dict(),
+                 "epoch": self.state.epoch, "elapsed": self.state.elapsed,
+                 "history": [asdict(r) for r in self.state.history]}
+        save_checkpoint(path, state, self.comm)
+
+    def resume(self, path: str | Path) -> None:
+        """Continue from a checkpoint written by :meth:`save` (any number of ranks)."""
+        state = load_checkpoint(path, self.prop.layout.owns, self.xp)
+        if state["net"] != self.net.config():
+            raise ValueError(f"checkpoint {str(path)!r} holds a different network")
+        saved = TrainConfig(**state["config"])
+        for f in fields(TrainConfig):
+            if f.name not in ("epochs", "eval_every", "backend") and \
+                    getattr(saved, f.name) != getattr(self.config, f.name):
+                raise ValueError(f"checkpoint {str(path)!r} was trained with {f.name}="
+                                 f"{getattr(saved, f.name)!r}, this run has "
+                                 f"{getattr(self.config, f.name)!r}")
+        missing = set(self.prop.local_names()) - set(state["params"])
+        if missing:
+            raise ValueError(f"checkpoint {str(path)!r} lacks {sorted(missing)[:3]}")
+        self.params = state["params"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.state = _State(epoch=int(state["epoch"]), elapsed=float(state["elapsed"]),
+                            history=[EpochRecord(**r) for r in state["history"]])
+
+    def plot(self, directory: str | Path | None = None) -> list[Path]:
+        """Write the run's plots (rank 0); their paths (empty on other ranks)."""
+        target = directory or self.out_dir
+        if not self.root or target is None or not self.state.history:
+            return []
+        title = f"{self.data.name}: {self.config.method}, {self.net.depth} layers, " \
+                f"{self.comm.Get_size()} rank(s)"
+        return plot_run(self.state.history, target, title)
+
+    def save_network(self, path: str | Path) -> None:
+        from ..nn.io import save
+
+        save(path, self.net, self.params, self.comm)
+
+    def summary(self) -> Mapping[str, Any]:
+        last = self.state.history[-1] if self.state.history else None
+        return {"epochs": self.state.epoch, "train_seconds": self.state.elapsed,
+                "loss": last.loss if last else None,
+                "val_accuracy": last.val_accuracy if last else None}
