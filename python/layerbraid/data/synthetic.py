@@ -6,7 +6,7 @@ import numpy as np
 
 from .dataset import Dataset
 
-__all__ = ["peaks", "spirals", "digits", "peaks_function"]
+__all__ = ["peaks", "spirals", "digits", "peaks_function", "PEAKS_LEVELS"]
 
 
 def peaks_function(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -16,21 +16,20 @@ def peaks_function(x: np.ndarray, y: np.ndarray) -> np.ndarray:
             - np.exp(-(x + 1) ** 2 - y ** 2) / 3)
 
 
-def _peaks_levels(classes: int) -> np.ndarray:
-    """Level thresholds splitting the square into ``classes`` regions of equal area."""
-    grid = np.linspace(-3, 3, 401)
-    z = peaks_function(*np.meshgrid(grid, grid))
-    return np.quantile(z, np.arange(1, classes) / classes)
+#: The level thresholds of the five Peaks classes: deep valleys, valleys, the flat plain (about
+#: half the square), slopes, peaks.
+PEAKS_LEVELS = (-2.0, -0.5, 0.5, 2.0)
 
 
-def peaks(n_train: int = 5000, n_val: int = 200, *, classes: int = 5, seed: int = 0) -> Dataset:
-    """Points uniform in [-3, 3]^2 labelled by which of ``classes`` level bands of the peaks
-    surface they fall in (bands of equal area), as in the layer-parallel training paper."""
+def peaks(n_train: int = 5000, n_val: int = 200, *, seed: int = 0) -> Dataset:
+    """Points uniform in [-3, 3]^2 labelled by which of five level bands of the peaks surface
+    they fall in (thresholds :data:`PEAKS_LEVELS`), as in the layer-parallel training paper:
+    5000 training and 200 validation points by default."""
     rng = np.random.default_rng([seed, 17])
     points = rng.uniform(-3.0, 3.0, size=(n_train + n_val, 2))
-    labels = np.searchsorted(_peaks_levels(classes), peaks_function(*points.T))
+    labels = np.searchsorted(PEAKS_LEVELS, peaks_function(*points.T))
     return Dataset("peaks", points[:n_train], labels[:n_train].astype(np.int64),
-                   points[n_train:], labels[n_train:].astype(np.int64), classes)
+                   points[n_train:], labels[n_train:].astype(np.int64), len(PEAKS_LEVELS) + 1)
 
 
 def spirals(n_train: int = 2000, n_val: int = 400, *, arms: int = 2, turns: float = 1.5,

@@ -1,0 +1,202 @@
+"""The ``layerbraid`` command: ``layerbraid train`` trains a ResNet-ODE on a dataset, serially
+or layer-parallel; under ``mpiexec -n P`` the layers are distributed over P ranks.
+
+    layerbraid train --dataset peaks --layers 30 --width 8 --method one-shot \\
+        --mgrit-iters 2 --optimizer lbfgs --epochs 130 --out runs/peaks
+    layerbraid train --config run.toml          # the same options from a file (TOML or JSON)
+
+Options in a config file use the long names, with dashes or underscores
+(``mgrit_iters = 2``); options given on the command line win over the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["main", "build_parser"]
+
+DEFAULTS: dict[str, Any] = {
+    "dataset": "peaks", "data": None, "layers": 30, "width": 8, "kernel_size": 3,
+    "activation": "smoothrelu", "opening": "dense", "final_time": 1.0, "tikhonov": 1e-7,
+    "classifier_reg": 1e-7, "smoothness": 1e-5, "method": "serial", "mgrit_iters": 2,
+    "tol": 1e-10, "cfactor": 2, "max_levels": 10, "min_coarse": 2, "optimizer": "lbfgs",
+    "lr": None, "schedule": "constant", "epochs": 130, "batch_size": None, "lbfgs_memory": 10,
+    "seed": 0, "init": "random", "init_scale": 1.0, "device": "cpu", "dtype": "float64",
+    "out": None, "checkpoint_every": 0, "resume": None, "eval_every": 1, "progress": True,
+    "plots": True,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="layerbraid", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a ResNet-ODE classifier",
+                       description="Train a ResNet-ODE classifier. Every option can also come "
+                                   "from --config FILE (TOML or JSON).")
+    t.add_argument("--config", help="TOML or JSON file of options (long names)")
+    g = t.add_argument_group("data")
+    g.add_argument("--dataset", help="peaks (default), spirals, digits, npz or mnist")
+    g.add_argument("--data", help="path for --dataset npz (a file with x, y[, x_val, y_val]) or "
+                                  "mnist (a directory of idx files)")
+    g = t.add_argument_group("network")
+    g.add_argument("--layers", type=int, help="residual layers N (30)")
+    g.add_argument("--width", type=int, help="state width, or channels for images (8)")
+    g.add_argument("--kernel-size", type=int, help="conv kernel size, odd (3)")
+    g.add_argument("--activation", help="tanh, relu or smoothrelu (default)")
+    g.add_argument("--opening", help="dense (default) or expand_zero, for vector data")
+    g.add_argument("--final-time", type=float, help="T; the layer step is T/N (1.0)")
+    g.add_argument("--tikhonov", type=float, help="Tikhonov weight of layers (1e-7)")
+    g.add_argument("--classifier-reg", type=float, help="Tikhonov weight of the classifier")
+    g.add_argument("--smoothness", type=float, help="smoothness-in-layer weight (1e-5)")
+    g.add_argument("--dtype", help="float64 (default) or float32")
+    g.add_argument("--init", help="random (default), smooth or zero residual weights")
+    g.add_argument("--init-scale", type=float, help="scale of the initial weights (1.0)")
+    g = t.add_argument_group("method")
+    g.add_argument("--method", help="serial (default), parallel or one-shot")
+    g.add_argument("--mgrit-iters", type=int, help="one-shot: MGRIT cycles per solve (2)")
+    g.add_argument("--tol", type=float, help="parallel: absolute tolerance (1e-10)")
+    g.add_argument("--cfactor", type=int, help="MGRIT coarsening factor (2)")
+    g.add_argument("--max-levels", type=int, help="MGRIT levels at most (10)")
+    g.add_argument("--min-coarse", type=int, help="smallest coarse grid (2)")
+    g.add_argument("--device", help="cpu (NumPy, default) or gpu (CuPy)")
+    g = t.add_argument_group("optimisation")
+    g.add_argument("--optimizer", help="lbfgs (default), adam or sgd")
+    g.add_argument("--lr", type=float, help="learning rate / initial step (optimiser default)")
+    g.add_argument("--schedule", help="constant (default), step or cosine")
+    g.add_argument("--epochs", type=int, help="epochs; full batch: optimisation steps (130)")
+    g.add_argument("--batch-size", type=int, help="mini-batch size (default: full batch)")
+    g.add_argument("--lbfgs-memory", type=int, help="L-BFGS pairs kept (10)")
+    g.add_argument("--seed", type=int, help="seed of initial weights and batch order (0)")
+    g = t.add_argument_group("output")
+    g.add_argument("--out", help="directory for metrics.jsonl, plots, checkpoint, network")
+    g.add_argument("--checkpoint-every", type=int, help="checkpoint every k epochs (end only)")
+    g.add_argument("--resume", help="checkpoint file to continue from")
+    g.add_argument("--eval-every", type=int, help="validate every k epochs (1)")
+    g.add_argument("--no-progress", dest="progress", action="store_const", const=False)
+    g.add_argument("--no-plots", dest="plots", action="store_const", const=False)
+    return parser
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    text = Path(path).read_text()
+    if path.endswith(".json"):
+        loaded = json.loads(text)
+    else:
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        loaded = tomllib.loads(text)
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: a config file holds a table of options")
+    options = {k.replace("-", "_"): v for k, v in loaded.items()}
+    unknown = sorted(set(options) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"{path}: unknown option(s) {', '.join(unknown)}; valid: "
+                         f"{', '.join(sorted(DEFAULTS))}")
+    return options
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    settings = dict(DEFAULTS)
+    if args.config:
+        settings.update(_read_config(args.config))
+    settings.update({k: v for k, v in vars(args).items()
+                     if k in DEFAULTS and v is not None})
+    return settings
+
+
+def _dataset(s: dict[str, Any]) -> Any:
+    from . import data
+
+    name = s["dataset"]
+    if name in data.BUILTIN:
+        return data.BUILTIN[name]()
+    if name in ("npz", "mnist"):
+        if not s["data"]:
+            raise ValueError(f"--dataset {name} needs --data PATH")
+        return data.load_npz(s["data"]) if name == "npz" else data.load_mnist_idx(s["data"])
+    raise ValueError(f"--dataset {name!r} is not supported; use one of "
+                     f"{', '.join([*data.BUILTIN, 'npz', 'mnist'])}")
+
+
+def _network(s: dict[str, Any], dataset: Any) -> Any:
+    from . import nn
+
+    reg = nn.Regularization(s["tikhonov"], s["classifier_reg"], s["smoothness"])
+    common = {"activation": s["activation"], "final_time": s["final_time"],
+              "regularization": reg, "dtype": s["dtype"]}
+    shape = dataset.input_shape
+    if len(shape) == 3:
+        return nn.ResNet.conv(shape[0], (shape[1], shape[2]), s["width"], dataset.classes,
+                              s["layers"], kernel_size=s["kernel_size"], **common)
+    return nn.ResNet.dense(shape[0], s["width"], dataset.classes, s["layers"],
+                           opening=s["opening"], **common)
+
+
+def train(s: dict[str, Any]) -> int:
+    from mpi4py import MPI
+
+    from .train import TrainConfig, Trainer
+
+    comm = MPI.COMM_WORLD
+    root = comm.Get_rank() == 0
+    if s["device"] not in ("cpu", "gpu"):
+        raise ValueError(f"--device {s['device']!r} is not supported; use cpu or gpu")
+    dataset = _dataset(s)
+    net = _network(s, dataset)
+    config = TrainConfig(method=s["method"], optimizer=s["optimizer"], lr=s["lr"],
+                         schedule=s["schedule"], epochs=s["epochs"], batch_size=s["batch_size"],
+                         mgrit_iters=s["mgrit_iters"], tol=s["tol"], cfactor=s["cfactor"],
+                         max_levels=s["max_levels"], min_coarse=s["min_coarse"],
+                         lbfgs_memory=s["lbfgs_memory"], seed=s["seed"], init=s["init"],
+                         init_scale=s["init_scale"],
+                         backend="cupy" if s["device"] == "gpu" else "numpy",
+                         eval_every=s["eval_every"])
+    out = Path(s["out"]) if s["out"] else None
+    trainer = Trainer(net, dataset, config, comm, out_dir=out, progress=s["progress"],
+                      checkpoint_every=s["checkpoint_every"])
+    if root:
+        print(f"layerbraid train: {dataset}; ResNet {net.depth} layers of "
+              f"{type(net.layer).__name__.lower()} width {s['width']}, {net.activation}; "
+              f"method {config.method} on {comm.Get_size()} rank(s), optimizer "
+              f"{config.optimizer}", flush=True)
+    if s["resume"]:
+        trainer.resume(s["resume"])
+    history = trainer.fit()
+    plots = trainer.plot() if s["plots"] and out else []
+    if out:
+        trainer.save_network(out / "network.npz")
+    if root and history:
+        last = history[-1]
+        best = max(r.val_accuracy for r in history if r.val_accuracy == r.val_accuracy)
+        print(f"done: {trainer.state.epoch} epochs in {trainer.state.elapsed:.2f} s of "
+              f"training; final loss {last.loss:.4f}, training accuracy "
+              f"{100 * last.train_accuracy:.2f}%, validation accuracy "
+              f"{100 * last.val_accuracy:.2f}% (best {100 * best:.2f}%)")
+        if out:
+            print(f"metrics: {out / 'metrics.jsonl'}; network: {out / 'network.npz'}; "
+                  f"checkpoint: {out / 'checkpoint.pkl'}")
+        for p in plots:
+            print(f"plot: {p}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return train(_settings(args))
+    except (ValueError, TypeError, OSError, ImportError) as e:
+        print(f"layerbraid {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
