@@ -100,7 +100,8 @@ def test_resume_refuses_a_different_run(tmp_path) -> None:
 
 def test_training_lowers_the_loss_for_every_method(tmp_path) -> None:
     for method in ("serial", "parallel", "one-shot"):
-        history = small_peaks_run(tmp_path / method, method=method, epochs=8).fit()
+        history = small_peaks_run(tmp_path / method, method=method, epochs=8,
+                                  min_coarse=2).fit()
         assert history[-1].loss < 0.7 * history[0].loss, method
         if method != "serial":
             assert history[-1].forward_iterations > 0
@@ -186,7 +187,7 @@ def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
 
 def test_cli_trains_and_writes_its_outputs(tmp_path) -> None:
     config = tmp_path / "run.toml"
-    config.write_text('layers = 6\nwidth = 6\nepochs = 3\nmethod = "one-shot"\n')
+    config.write_text('layers = 6\nwidth = 6\nepochs = 3\nmethod = "one-shot"\nmin-coarse = 2\n')
     out = tmp_path / "out"
     proc = run_cli("train", "--config", str(config), "--out", str(out), "--no-progress")
     assert proc.returncode == 0, proc.stderr

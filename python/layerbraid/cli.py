@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "dataset": "peaks", "data": None, "layers": 30, "width": 8, "kernel_size": 3,
     "activation": "smoothrelu", "opening": "dense", "final_time": 1.0, "tikhonov": 1e-7,
     "classifier_reg": 1e-7, "smoothness": 1e-5, "method": "serial", "mgrit_iters": 2,
-    "tol": 1e-10, "cfactor": 2, "max_levels": 10, "min_coarse": 2, "optimizer": "lbfgs",
+    "tol": 1e-10, "cfactor": 2, "max_levels": 10, "min_coarse": 10, "optimizer": "lbfgs",
     "lr": None, "schedule": "constant", "epochs": 130, "batch_size": None, "lbfgs_memory": 10,
     "seed": 0, "init": "random", "init_scale": 1.0, "device": "cpu", "dtype": "float64",
     "out": None, "checkpoint_every": 0, "resume": None, "eval_every": 1, "progress": True,
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--tol", type=float, help="parallel: absolute tolerance (1e-10)")
     g.add_argument("--cfactor", type=int, help="MGRIT coarsening factor (2)")
     g.add_argument("--max-levels", type=int, help="MGRIT levels at most (10)")
-    g.add_argument("--min-coarse", type=int, help="smallest coarse grid (2)")
+    g.add_argument("--min-coarse", type=int, help="smallest coarse grid (10)")
     g.add_argument("--device", help="cpu (NumPy, default) or gpu (CuPy)")
     g = t.add_argument_group("optimisation")
     g.add_argument("--optimizer", help="lbfgs (default), adam or sgd")

@@ -15,7 +15,8 @@ net = nn.ResNet.dense(2, 6, 5, 12, activation="smoothrelu",
                       regularization=nn.Regularization(1e-7, 1e-7, 1e-5))
 losses = {}
 for method in ("serial", "one-shot"):
-    trainer = Trainer(net, dataset, TrainConfig(method=method, epochs=5), progress=False)
+    trainer = Trainer(net, dataset, TrainConfig(method=method, epochs=5, min_coarse=2),
+                      progress=False)
     losses[method] = [r.loss for r in trainer.fit()]
 if MPI.COMM_WORLD.Get_rank() == 0:
     print(json.dumps(losses))

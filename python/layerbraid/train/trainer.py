@@ -69,7 +69,7 @@ class TrainConfig:
     tol: float = 1e-10                 # parallel: absolute tolerance of both solves
     cfactor: int = 2
     max_levels: int = 10
-    min_coarse: int = 2
+    min_coarse: int = 10              # stop coarsening above 10 intervals (reference setting)
     fine_relax: int = 0                # nrelax on the finest level (0 = F)
     coarse_relax: int = 1              # nrelax below it (1 = FCF)
     lbfgs_memory: int = 10
