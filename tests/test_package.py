@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
+import subprocess
 import sys
 import time
 import types
@@ -114,3 +115,24 @@ def test_gpu_available_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "cupy", None)  # not installed: import raises ImportError
     monkeypatch.setitem(sys.modules, "cupy.cuda", None)
     assert layerbraid.gpu_available() is False
+
+
+def _threads_after_import(env: dict[str, str]) -> str:
+    code = ("import os, layerbraid; "
+            "print(os.environ.get('OPENBLAS_NUM_THREADS'), os.environ.get('OMP_NUM_THREADS'))")
+    from conftest import clean_env
+
+    base = {k: v for k, v in clean_env().items()
+            if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    proc = subprocess.run([sys.executable, "-c", code], env={**base, **env},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_ranks_sharing_a_machine_share_its_cores_for_blas_threads() -> None:
+    cores = len(os.sched_getaffinity(0))
+    share = str(max(1, cores // 2))
+    assert _threads_after_import({"MPI_LOCALNRANKS": "2"}) == f"{share} {share}"
+    assert _threads_after_import({}) == "None None"             # one rank: left alone
+    assert _threads_after_import({"MPI_LOCALNRANKS": "2", "OMP_NUM_THREADS": "3"}) == "None 3"

@@ -12,7 +12,11 @@ from __future__ import annotations
 # mpi4py must load libmpi before the compiled core does, so that one MPI serves the process.
 from mpi4py import MPI
 
-from . import _core
+from ._threads import share_cores_among_ranks
+
+share_cores_among_ranks()  # before the compiled core loads NumPy and its thread pools
+
+from . import _core  # noqa: E402
 from ._gpu import gpu_available
 from ._mpi import check_same_mpi, find_mpiexec
 
