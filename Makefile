@@ -64,8 +64,7 @@ demo: venv
 	@set -e; mpiexec="$$($(VPY) -c 'import layerbraid; print(layerbraid.find_mpiexec())')"; \
 	set -x; \
 	"$$mpiexec" -n 2 $(VPY) -m layerbraid.cli train --dataset peaks --layers 30 --width 8 \
-	  --final-time 5 --init-scale 0.1 --method one-shot --mgrit-iters 2 --optimizer lbfgs \
-	  --epochs 130 --out $(DEMO_OUT)
+	  --method one-shot --mgrit-iters 2 --optimizer lbfgs --epochs 130 --out $(DEMO_OUT)
 
 clean:
 	rm -rf $(BUILD)

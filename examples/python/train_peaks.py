@@ -30,11 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     dataset = data.peaks()
+    # T = 5 and smoothness 2.5e-4: the reference's smoothness weight per layer step,
+    # gamma / h^2 = 9e-3, with five times the final time (its T = 1, 1e-5)
     net = nn.ResNet.dense(2, 8, dataset.classes, 30, activation="smoothrelu", final_time=5.0,
                           regularization=nn.Regularization(tikhonov=1e-7, classifier=1e-7,
-                                                           smoothness=1e-5))
+                                                           smoothness=2.5e-4))
     config = TrainConfig(method=args.method, optimizer="lbfgs", epochs=args.epochs,
-                         mgrit_iters=2, init_scale=0.1)
+                         mgrit_iters=2, init="zero")
     trainer = Trainer(net, dataset, config, MPI.COMM_WORLD, out_dir=args.out)
     history = trainer.fit()
     plots = trainer.plot()

@@ -21,11 +21,12 @@ __all__ = ["main", "build_parser"]
 
 DEFAULTS: dict[str, Any] = {
     "dataset": "peaks", "data": None, "layers": 30, "width": 8, "kernel_size": 3,
-    "activation": "smoothrelu", "opening": "dense", "final_time": 1.0, "tikhonov": 1e-7,
-    "classifier_reg": 1e-7, "smoothness": 1e-5, "method": "serial", "mgrit_iters": 2,
+    "activation": "smoothrelu", "opening": "dense", "final_time": 5.0, "tikhonov": 1e-7,
+    "classifier_reg": 1e-7, "smoothness": 2.5e-4, "method": "serial", "mgrit_iters": 2,
     "tol": 1e-10, "cfactor": 2, "max_levels": 10, "min_coarse": 10, "optimizer": "lbfgs",
     "lr": None, "schedule": "constant", "epochs": 130, "batch_size": None, "lbfgs_memory": 10,
-    "seed": 0, "init": "random", "init_scale": 1.0, "device": "cpu", "dtype": "float64",
+    "seed": 0, "init": "zero", "init_scale": 1.0, "fine_relax": 1, "coarse_relax": 1,
+    "device": "cpu", "dtype": "float64",
     "out": None, "checkpoint_every": 0, "resume": None, "eval_every": 1, "progress": True,
     "plots": True,
 }
@@ -49,12 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--kernel-size", type=int, help="conv kernel size, odd (3)")
     g.add_argument("--activation", help="tanh, relu or smoothrelu (default)")
     g.add_argument("--opening", help="dense (default) or expand_zero, for vector data")
-    g.add_argument("--final-time", type=float, help="T; the layer step is T/N (1.0)")
+    g.add_argument("--final-time", type=float, help="T; the layer step is T/N (5.0)")
     g.add_argument("--tikhonov", type=float, help="Tikhonov weight of layers (1e-7)")
     g.add_argument("--classifier-reg", type=float, help="Tikhonov weight of the classifier")
-    g.add_argument("--smoothness", type=float, help="smoothness-in-layer weight (1e-5)")
+    g.add_argument("--smoothness", type=float, help="smoothness-in-layer weight (2.5e-4)")
     g.add_argument("--dtype", help="float64 (default) or float32")
-    g.add_argument("--init", help="random (default), smooth or zero residual weights")
+    g.add_argument("--init", help="zero (default), random or smooth residual weights")
     g.add_argument("--init-scale", type=float, help="scale of the initial weights (1.0)")
     g = t.add_argument_group("method")
     g.add_argument("--method", help="serial (default), parallel or one-shot")
@@ -63,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cfactor", type=int, help="MGRIT coarsening factor (2)")
     g.add_argument("--max-levels", type=int, help="MGRIT levels at most (10)")
     g.add_argument("--min-coarse", type=int, help="smallest coarse grid (10)")
+    g.add_argument("--fine-relax", type=int, help="relaxation on the finest level: 0 F, 1 FCF "
+                                                  "(default)")
+    g.add_argument("--coarse-relax", type=int, help="relaxation below it: 0 F, 1 FCF (default)")
     g.add_argument("--device", help="cpu (NumPy, default) or gpu (CuPy)")
     g = t.add_argument_group("optimisation")
     g.add_argument("--optimizer", help="lbfgs (default), adam or sgd")
@@ -154,6 +158,7 @@ def train(s: dict[str, Any]) -> int:
                          schedule=s["schedule"], epochs=s["epochs"], batch_size=s["batch_size"],
                          mgrit_iters=s["mgrit_iters"], tol=s["tol"], cfactor=s["cfactor"],
                          max_levels=s["max_levels"], min_coarse=s["min_coarse"],
+                         fine_relax=s["fine_relax"], coarse_relax=s["coarse_relax"],
                          lbfgs_memory=s["lbfgs_memory"], seed=s["seed"], init=s["init"],
                          init_scale=s["init_scale"],
                          backend="cupy" if s["device"] == "gpu" else "numpy",

@@ -90,6 +90,8 @@ def plot_run(records: Sequence[EpochRecord], directory: str | os.PathLike[str],
         ax_it.plot(epochs, [r.forward_iterations for r in records], label="forward")
         ax_it.plot(epochs, [r.adjoint_iterations for r in records], label="adjoint")
         ax_it.set(xlabel="epoch", ylabel="MGRIT cycles per epoch", title="iterations")
+        ax_it.set_ylim(bottom=0)
+        ax_it.yaxis.get_major_locator().set_params(integer=True)
         ax_it.legend()
         for name in ("forward", "adjoint"):
             pairs = [(r.epoch, getattr(r, f"{name}_residual")) for r in records
