@@ -1,0 +1,402 @@
+"""Training time to accuracy: `layerbraid train` (the CLI) layer-serial against one-shot MGRIT.
+
+Reproduce (from the repository root; ~10 min on an idle 2-core machine)::
+
+    .venv/bin/python benchmarks/training/run.py              # all parts; writes
+                  # benchmarks/results/training.json and the BENCHMARKS.md section
+    .venv/bin/python benchmarks/training/run.py --quick      # ~1-2 min smoke run: fewer runs and
+                  # epochs, results to training.quick.tmp, BENCHMARKS.md untouched
+    .venv/bin/python benchmarks/training/run.py --skip-deep  # without the 1024-layer case
+    .venv/bin/python benchmarks/training/run.py --markdown-only   # section from the JSON
+
+Every run is ``mpiexec -n R python -m layerbraid.cli train ... --out TMP --no-plots
+--no-progress`` under the mpich wheel's mpiexec (``layerbraid.find_mpiexec()``), one BLAS thread
+per rank; the figures come from ``TMP/metrics.jsonl`` (one record per epoch; ``elapsed`` is
+training seconds so far, validation excluded; ``time`` the epoch's training seconds). Parts:
+
+1. ``peaks``: the Peaks reference network (30 layers, width 8, 130 full-batch L-BFGS steps):
+   time to 93 % validation accuracy, final accuracies and training time for layer-serial on 1
+   rank and one-shot on 1 and 2 ranks, beside the reference implementation's figures.
+2. ``deep``: Peaks with 1024 layers of width 16: mean seconds per optimisation step over 5
+   epochs, serial and one-shot on 1 and 2 ranks, speedup over serial on 1 rank; and time to
+   90 % validation accuracy for serial on 1 rank when the run fits in ``--deep-budget`` seconds.
+3. ``digits``: the conv network on 8x8 digits (16 layers, 4 channels, T = 2, 20 epochs):
+   serial on 1 rank and one-shot (``--min-coarse 4``) on 2 ranks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "benchmarks" / "python_driver"))
+
+from _common import RESULTS, machine_info, table, write_json  # noqa: E402
+
+BENCHMARKS_MD = REPO / "benchmarks" / "BENCHMARKS.md"
+BEGIN, END = "<!-- BEGIN training -->", "<!-- END training -->"
+HEADING = "## Training: time to accuracy (layer-serial vs one-shot MGRIT)"
+_BLOCK = re.compile(r"(?:^" + re.escape(HEADING) + r"[ \t]*\n+)?" + re.escape(BEGIN) + r".*?"
+                    + re.escape(END) + r"[ \t]*\n?", re.S | re.M)
+THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+PEAKS_TARGET_ACC = 0.93
+DEEP_TARGET_ACC = 0.90
+TARGET_SERIAL_S = 7.55          # the reference layer-serial total on a 2-core CPU
+TARGET_ONESHOT_RATIO = 2.0      # one-shot 1 rank / layer-serial
+# The reference implementation's Peaks figures: total run time of 130 steps on a 2-core CPU,
+# final training / validation accuracy.
+REFERENCE = {("serial", 1): (7.55, 0.942, 0.935), ("one-shot", 1): (44.5, 0.873, 0.875),
+             ("one-shot", 2): (30.3, 0.944, 0.945)}
+NOT_MEASURED = "not measured (budget)"
+
+
+# ------------------------------------------------------------------------------------ running
+
+
+def python() -> str:
+    venv = REPO / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, **THREAD_ENV}
+
+
+def mpiexec() -> str:
+    out = subprocess.run([python(), "-c", "import layerbraid; print(layerbraid.find_mpiexec())"],
+                         capture_output=True, text=True, check=True, env=_env())
+    return out.stdout.strip()
+
+
+def train(flags: list[str], ranks: int, *, timeout: float = 900) -> dict[str, Any]:
+    """One CLI training run; its per-epoch records, wall seconds and whether it finished.
+    A run past ``timeout`` is killed and keeps the epochs it had logged."""
+    with tempfile.TemporaryDirectory(prefix="lb-train-bench-") as tmp:
+        cmd = [mpiexec(), "-n", str(ranks), python(), "-m", "layerbraid.cli", "train", *flags,
+               "--out", tmp, "--no-plots", "--no-progress"]
+        print(f"$ mpiexec -n {ranks} python -m layerbraid.cli train {' '.join(flags)}",
+              flush=True)
+        t0 = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                cwd=REPO, env=_env(), start_new_session=True)
+        finished = True
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            out, err = proc.communicate()
+            finished = False
+        wall = time.monotonic() - t0
+        if finished and proc.returncode != 0:
+            raise RuntimeError(f"failed ({proc.returncode}): {' '.join(cmd)}\n{out}\n{err}")
+        log = Path(tmp) / "metrics.jsonl"
+        records = [json.loads(ln) for ln in log.read_text().splitlines() if ln.strip()] \
+            if log.exists() else []
+    print(f"  {len(records)} epochs, {wall:.1f} s wall" + ("" if finished else " (killed)"),
+          flush=True)
+    return {"flags": flags, "ranks": ranks, "finished": finished, "wall_s": round(wall, 2),
+            "records": records}
+
+
+def summarise(run: dict[str, Any], target: float | None) -> dict[str, Any]:
+    recs = run["records"]
+    hit = next((r for r in recs if target is not None and r["val_accuracy"] >= target), None)
+    vals = [r["val_accuracy"] for r in recs if r["val_accuracy"] == r["val_accuracy"]]
+    times = [r["time"] for r in recs]
+    return {
+        "ranks": run["ranks"], "flags": run["flags"], "finished": run["finished"],
+        "wall_s": run["wall_s"], "epochs": len(recs),
+        "target_accuracy": target,
+        "time_to_target_s": None if hit is None else round(hit["elapsed"], 3),
+        "epoch_to_target": None if hit is None else hit["epoch"],
+        "final_train_accuracy": recs[-1]["train_accuracy"] if recs else None,
+        "final_val_accuracy": recs[-1]["val_accuracy"] if recs else None,
+        "best_val_accuracy": max(vals) if vals else None,
+        "final_loss": recs[-1]["loss"] if recs else None,
+        "training_s": round(recs[-1]["elapsed"], 3) if recs else None,
+        "mean_step_s": sum(times) / len(times) if times else None,
+        "forward_iterations": sum(r["forward_iterations"] for r in recs),
+        "adjoint_iterations": sum(r["adjoint_iterations"] for r in recs),
+        "curve": [[r["epoch"], round(r["elapsed"], 3), r["train_accuracy"], r["val_accuracy"]]
+                  for r in recs],
+    }
+
+
+def method_flags(method: str, extra: list[str]) -> list[str]:
+    return ["--method", method, *extra]
+
+
+# ------------------------------------------------------------------------------------- tables
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def _s(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None else f"{x:.{digits}g}"
+
+
+def _label(r: dict[str, Any]) -> str:
+    return f"{r['method']}, {r['ranks']} rank" + ("s" if r["ranks"] > 1 else "")
+
+
+def peaks_table(rows: list[dict[str, Any]], epochs: int) -> str:
+    out = []
+    for r in rows:
+        ref = REFERENCE.get((r["method"], r["ranks"]))
+        out.append([_label(r),
+                    _s(r["time_to_target_s"]) if r["time_to_target_s"] is not None
+                    else "not reached", "–" if r["epoch_to_target"] is None
+                    else r["epoch_to_target"], _s(r["training_s"]),
+                    f"{_pct(r['final_train_accuracy'])} / {_pct(r['final_val_accuracy'])}",
+                    _pct(r["best_val_accuracy"]),
+                    "–" if ref is None else f"{ref[0]:g}",
+                    "–" if ref is None else f"{100 * ref[1]:.1f} / {100 * ref[2]:.1f}"])
+    return table(["method", "s to 93 % val", "epoch", f"training s ({epochs} steps)",
+                  "final train / val %", "best val %", "reference s (130 steps)",
+                  "reference train / val %"], out)
+
+
+def deep_table(doc: dict[str, Any]) -> str:
+    rows = doc["deep"]["runs"]
+    base = next((r["mean_step_s"] for r in rows if r["method"] == "serial" and r["ranks"] == 1),
+                None)
+    out = []
+    for r in rows:
+        speed = None if base is None or not r["mean_step_s"] else base / r["mean_step_s"]
+        out.append([_label(r), r["epochs"], _s(r["mean_step_s"]),
+                    "–" if speed is None else f"{speed:.2f}",
+                    "–" if not r["epochs"] else
+                    f"{r['forward_iterations'] / r['epochs']:.3g} / "
+                    f"{r['adjoint_iterations'] / r['epochs']:.3g}",
+                    _pct(r["final_val_accuracy"])])
+    return table(["method", "steps", "s per step (mean)", "speedup over serial 1 rank",
+                  "MGRIT cycles per step fwd / adj", f"val % after {rows[0]['epochs']} steps"
+                  if rows else "val %"], out)
+
+
+def deep_target_line(doc: dict[str, Any]) -> str:
+    t = doc["deep"].get("time_to_90")
+    if not isinstance(t, dict):
+        return f"Time to 90 % validation accuracy (serial, 1 rank): {t or NOT_MEASURED}."
+    if t["time_to_target_s"] is not None:
+        return (f"Time to 90 % validation accuracy (serial, 1 rank): {t['time_to_target_s']:.1f} s "
+                f"of training, epoch {t['epoch_to_target']} (best val "
+                f"{_pct(t['best_val_accuracy'])} % in {t['epochs']} epochs).")
+    return (f"Time to 90 % validation accuracy (serial, 1 rank): {NOT_MEASURED}: 90 % not "
+            f"reached in the {doc['settings']['deep_budget_s']:.0f} s allowed ({t['epochs']} "
+            f"epochs, {_s(t['training_s'])} s of training, best val "
+            f"{_pct(t['best_val_accuracy'])} %).")
+
+
+def digits_table(rows: list[dict[str, Any]]) -> str:
+    return table(["method", "epochs", "training s", "final train / val %", "best val %",
+                  "MGRIT cycles fwd / adj (total)"],
+                 [[_label(r), r["epochs"], _s(r["training_s"]),
+                   f"{_pct(r['final_train_accuracy'])} / {_pct(r['final_val_accuracy'])}",
+                   _pct(r["best_val_accuracy"]),
+                   f"{r['forward_iterations']} / {r['adjoint_iterations']}"] for r in rows])
+
+
+# ----------------------------------------------------------------------------------- markdown
+
+
+def _machine_line(doc: dict[str, Any]) -> str:
+    m, v = doc["machine"], doc["machine"]["versions"]
+    return (f"{m['cpu']}, {m['cores']} cores ({m['os']}), {m['date'][:10]}, commit "
+            f"`{m['git_commit'][:12]}`; Python {v['python']}, NumPy {v['numpy']}, layerbraid "
+            f"{v['layerbraid']}, {v['mpi']}; one BLAS thread per rank")
+
+
+def _find(rows: list[dict[str, Any]], method: str, ranks: int) -> dict[str, Any] | None:
+    return next((r for r in rows if r["method"] == method and r["ranks"] == ranks), None)
+
+
+def findings(doc: dict[str, Any]) -> list[str]:
+    out = []
+    cpu = f"{doc['machine']['cpu']} ({doc['machine']['cores']} cores)"
+    peaks = doc.get("peaks") or []
+    ser, os1, os2 = (_find(peaks, "serial", 1), _find(peaks, "one-shot", 1),
+                     _find(peaks, "one-shot", 2))
+    if ser and ser["training_s"]:
+        ok = ser["training_s"] <= TARGET_SERIAL_S
+        s = (f"On the {cpu}, layer-serial Peaks training takes {ser['training_s']:.2f} s for "
+             f"{ser['epochs']} L-BFGS steps (target ≤ {TARGET_SERIAL_S} s, the reference's "
+             f"figure: {'met' if ok else '**missed**'}) and reaches "
+             f"{_pct(ser['final_val_accuracy'])} % validation accuracy")
+        s += (f", 93 % after {ser['time_to_target_s']:.2f} s." if ser["time_to_target_s"]
+              is not None else ", never 93 %.")
+        if os1 and os1["training_s"]:
+            ratio = os1["training_s"] / ser["training_s"]
+            s += (f" One-shot on 1 rank costs {ratio:.2f}× the layer-serial time (target ≤ "
+                  f"{TARGET_ONESHOT_RATIO:g}×: {'met' if ratio <= TARGET_ONESHOT_RATIO else '**missed**'}"
+                  f"; the reference's ratio is {44.5 / 7.55:.1f}×)")
+            if os2 and os2["training_s"]:
+                s += (f", and {os2['training_s'] / ser['training_s']:.2f}× on 2 ranks "
+                      f"({os1['training_s'] / os2['training_s']:.2f}× faster than on 1 rank)")
+            s += (f"; final validation accuracy {_pct(os1['final_val_accuracy'])} % on 1 "
+                  f"rank" + (f", {_pct(os2['final_val_accuracy'])} % on 2" if os2 else "")
+                  + " (reference: 87.5 and 94.5 %).")
+        out.append(s)
+    deep = (doc.get("deep") or {}).get("runs") or []
+    if deep:
+        base = _find(deep, "serial", 1)
+        best = max((r for r in deep if r["mean_step_s"]), key=lambda r: -r["mean_step_s"])
+        if base and base["mean_step_s"]:
+            sp = ", ".join(f"{_label(r)} {base['mean_step_s'] / r['mean_step_s']:.2f}×"
+                           for r in deep if r is not base and r["mean_step_s"])
+            out.append(f"With 1024 layers of width 16 a serial step takes "
+                       f"{base['mean_step_s']:.2f} s; speedups over it: {sp} (fastest: "
+                       f"{_label(best)}). " + deep_target_line(doc))
+    dig = doc.get("digits") or []
+    if dig:
+        out.append("Digits (conv, 16 layers): " + "; ".join(
+            f"{_label(r)} {_s(r['training_s'])} s for {r['epochs']} epochs, final / best val "
+            f"{_pct(r['final_val_accuracy'])} / {_pct(r['best_val_accuracy'])} %" for r in dig)
+            + ".")
+    return out
+
+
+def section(doc: dict[str, Any]) -> str:
+    st = doc["settings"]
+    lines = [HEADING, BEGIN, "", "Reproduce (from the repository root):", "", "```",
+             doc["command"], "```", "",
+             f"Machine: {_machine_line(doc)}. Run took {doc['total_seconds']:.0f} s.", "",
+             "Each row is one `mpiexec -n R python -m layerbraid.cli train ...` run; figures "
+             "from its `metrics.jsonl`. *Training s* is the `elapsed` of the last epoch "
+             "(training only, validation excluded); *s to 93 % val* the `elapsed` of the first "
+             "epoch with validation accuracy ≥ 93 %. One-shot: 2 MGRIT cycles per solve "
+             "(`--mgrit-iters` default), cfactor 2.", ""]
+    if doc.get("peaks"):
+        lines += [f"### Peaks (30 layers, width 8, {st['peaks_epochs']} full-batch L-BFGS steps)",
+                  "", "The reference columns are the reference implementation's total run "
+                  "times of 130 steps on a 2-core CPU.", "",
+                  peaks_table(doc["peaks"], st["peaks_epochs"]), ""]
+    if doc.get("deep"):
+        lines += [f"### Deep Peaks (1024 layers, width 16): time per step", "",
+                  f"Mean `time` over {st['deep_epochs']} L-BFGS steps (an L-BFGS step may "
+                  "evaluate the loss more than once).", "", deep_table(doc), "",
+                  deep_target_line(doc), ""]
+    elif doc.get("deep_skipped"):
+        lines += ["### Deep Peaks (1024 layers, width 16)", "", doc["deep_skipped"], ""]
+    if doc.get("digits"):
+        lines += [f"### Digits (conv, 16 layers, 4 channels, T = 2, {st['digits_epochs']} "
+                  "epochs)", "", "One-shot with `--min-coarse 4`.", "",
+                  digits_table(doc["digits"]), ""]
+    lines += ["### Findings", "", " ".join(findings(doc)), "", END]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text: str) -> None:
+    current = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "# Benchmarks\n"
+    if _BLOCK.search(current):
+        new = _BLOCK.sub(lambda m: text, current, count=1)
+    else:
+        new = current.rstrip("\n") + "\n\n" + text
+    BENCHMARKS_MD.write_text(new)
+    print(f"wrote the training section of {BENCHMARKS_MD}")
+
+
+# ----------------------------------------------------------------------------------------- main
+
+
+def _run(method: str, ranks: int, flags: list[str], target: float | None,
+         timeout: float = 900) -> dict[str, Any]:
+    s = summarise(train(method_flags(method, flags), ranks, timeout=timeout), target)
+    s["method"] = method
+    return s
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="fewer runs and epochs (~1-2 min); results to training.quick.tmp, "
+                        "BENCHMARKS.md untouched")
+    p.add_argument("--skip-deep", action="store_true", help="leave out the 1024-layer case")
+    p.add_argument("--deep-budget", type=float, default=180.0, metavar="SECONDS",
+                   help="wall seconds allowed to the deep serial time-to-90 %% run (default "
+                        "180; 0 skips it)")
+    p.add_argument("--output", default=None, help="JSON file name under benchmarks/results/")
+    p.add_argument("--markdown-only", action="store_true",
+                   help="only rewrite the BENCHMARKS.md section from the JSON file")
+    p.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
+    args = p.parse_args()
+
+    output = args.output or ("training.quick.tmp" if args.quick else "training.json")
+    if args.markdown_only:
+        doc = json.loads((RESULTS / output).read_text())
+        print(section(doc).replace(BEGIN, "").replace(END, ""))
+        if not args.no_markdown:
+            write_section(section(doc))
+        return
+
+    q = args.quick
+    peaks_epochs = 40 if q else 130
+    deep_epochs = 2 if q else 5
+    digits_epochs = 4 if q else 20
+    start = time.monotonic()
+    doc: dict[str, Any] = {
+        "command": " ".join([".venv/bin/python benchmarks/training/run.py", *sys.argv[1:]]),
+        "machine": machine_info(2),
+        "thread_env": dict(THREAD_ENV),
+        "settings": {"peaks_epochs": peaks_epochs, "deep_epochs": deep_epochs,
+                     "digits_epochs": digits_epochs, "deep_budget_s": args.deep_budget,
+                     "peaks_target_accuracy": PEAKS_TARGET_ACC,
+                     "deep_target_accuracy": DEEP_TARGET_ACC, "quick": q},
+        "targets": {"serial_training_s": TARGET_SERIAL_S,
+                    "one_shot_1rank_over_serial": TARGET_ONESHOT_RATIO},
+        "reference": [{"method": m, "ranks": k, "total_s": v[0], "train_accuracy": v[1],
+                       "val_accuracy": v[2]} for (m, k), v in REFERENCE.items()],
+    }
+
+    pe = ["--epochs", str(peaks_epochs)]
+    peaks_runs = [("serial", 1), ("one-shot", 2)] if q else \
+        [("serial", 1), ("one-shot", 1), ("one-shot", 2)]
+    doc["peaks"] = [_run(m, k, pe, PEAKS_TARGET_ACC) for m, k in peaks_runs]
+
+    if args.skip_deep:
+        doc["deep_skipped"] = "Skipped (--skip-deep)."
+    else:
+        deep = ["--layers", "1024", "--width", "16"]
+        runs = [("serial", 1), ("serial", 2), ("one-shot", 2)] if q else \
+            [("serial", 1), ("serial", 2), ("one-shot", 1), ("one-shot", 2)]
+        doc["deep"] = {"runs": [_run(m, k, deep + ["--epochs", str(deep_epochs)],
+                                     DEEP_TARGET_ACC) for m, k in runs]}
+        if args.deep_budget > 0 and not q:
+            # the whole run must fit the budget; one killed early still tells whether (and
+            # when) it reached 90 % from the epochs it logged
+            t = _run("serial", 1, deep + ["--epochs", "130"], DEEP_TARGET_ACC,
+                     timeout=args.deep_budget)
+            doc["deep"]["time_to_90"] = t
+        else:
+            doc["deep"]["time_to_90"] = NOT_MEASURED
+
+    de = ["--dataset", "digits", "--layers", "16", "--width", "4", "--final-time", "2",
+          "--epochs", str(digits_epochs)]
+    doc["digits"] = [_run("serial", 1, de, None),
+                     _run("one-shot", 2, de + ["--min-coarse", "4"], None)]
+
+    doc["total_seconds"] = round(time.monotonic() - start, 1)
+    path = write_json(output, doc)
+    print(f"wrote {path}")
+    print(section(doc).replace(BEGIN, "").replace(END, ""))
+    if q or args.no_markdown:
+        print("BENCHMARKS.md left unchanged (--quick / --no-markdown)")
+        return
+    write_section(section(doc))
+
+
+if __name__ == "__main__":
+    main()
