@@ -38,7 +38,6 @@ import importlib.util
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import time
@@ -49,15 +48,13 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "benchmarks" / "python_driver"))
 
-from _common import RESULTS, machine_info, table, write_json  # noqa: E402
+from _common import (RESULTS, THREAD_ENV, machine_info, mpiexec,  # noqa: E402
+                     table, thread_env, venv_python, write_json)
+from _common import write_section as _write_marked  # noqa: E402
 
 WORKER = HERE / "worker.py"
-BENCHMARKS_MD = REPO / "benchmarks" / "BENCHMARKS.md"
 BEGIN, END = "<!-- BEGIN propagation -->", "<!-- END propagation -->"
 HEADING = "## Forward + backward propagation (ResNet: layerbraid vs PyTorch, MGRIT, layer-parallel)"
-_BLOCK = re.compile(r"(?:^" + re.escape(HEADING) + r"[ \t]*\n+)?" + re.escape(BEGIN) + r".*?"
-                    + re.escape(END) + r"[ \t]*\n?", re.S | re.M)
-THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 TARGET_RATIO = 1.2        # layerbraid serial / PyTorch serial
 TARGET_SWEEPS = 3.0       # MGRIT iteration / serial sweep
 
@@ -78,33 +75,18 @@ ENGINE = _engine_module()
 # ------------------------------------------------------------------------------------ running
 
 
-def python() -> str:
-    venv = REPO / ".venv" / "bin" / "python"
-    return str(venv) if venv.exists() else sys.executable
-
-
-def mpiexec() -> str:
-    out = subprocess.run([python(), "-c", "import layerbraid; print(layerbraid.find_mpiexec())"],
-                         capture_output=True, text=True, check=True, env=_env())
-    return out.stdout.strip()
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, **THREAD_ENV}
-
-
 def run_worker(args: list[str], *, ranks: int | None = None, timeout: float = 600,
                budget: list[float] | None = None) -> dict[str, Any]:
     """One worker process (under mpiexec when ranks is given); its JSON line, with the
     fraction of the cores other work kept busy just before it started."""
     busy = ENGINE.wait_idle(budget) if budget is not None and budget[0] > 0 else ENGINE.cpu_busy()
-    cmd = [python(), str(WORKER), *args]
+    cmd = [venv_python(), str(WORKER), *args]
     if ranks is not None:
         cmd = [mpiexec(), "-n", str(ranks), *cmd]
     print("$ " + " ".join(Path(c).name if i < 2 else c for i, c in enumerate(cmd)), flush=True)
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=REPO, env=_env(), start_new_session=True)
+                            cwd=REPO, env=thread_env(), start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -126,7 +108,7 @@ def gpu_probe() -> tuple[bool, str]:
     code = ("import layerbraid, torch\n"
             "g, t = layerbraid.gpu_available(), torch.cuda.is_available()\n"
             "print(g and t, f'layerbraid.gpu_available()={g}, torch.cuda.is_available()={t}')")
-    r = subprocess.run([python(), "-c", code], capture_output=True, text=True, env=_env())
+    r = subprocess.run([venv_python(), "-c", code], capture_output=True, text=True, env=thread_env())
     if r.returncode != 0:
         return False, "probe failed: " + (r.stderr.strip().splitlines() or ["?"])[-1]
     ok, _, why = r.stdout.strip().partition(" ")
@@ -134,8 +116,8 @@ def gpu_probe() -> tuple[bool, str]:
 
 
 def torch_version() -> str:
-    r = subprocess.run([python(), "-c", "import torch; print(torch.__version__)"],
-                       capture_output=True, text=True, env=_env())
+    r = subprocess.run([venv_python(), "-c", "import torch; print(torch.__version__)"],
+                       capture_output=True, text=True, env=thread_env())
     return r.stdout.strip() or "not installed"
 
 
@@ -436,22 +418,17 @@ def section(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    current = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "# Benchmarks\n"
-    if _BLOCK.search(current):
-        new = _BLOCK.sub(lambda m: text, current, count=1)
-    else:
-        new = current.rstrip("\n") + "\n\n" + text
-    BENCHMARKS_MD.write_text(new)
-    print(f"wrote the propagation section of {BENCHMARKS_MD}")
-
-
 # ----------------------------------------------------------------------------------------- main
 
 
 def print_tables(doc: dict[str, Any]) -> None:
     print()
     print(section(doc).replace(BEGIN, "").replace(END, ""))
+
+
+def write_section(text: str) -> None:
+    """This benchmark's section of BENCHMARKS.md."""
+    _write_marked("propagation", HEADING, text)
 
 
 def main() -> None:

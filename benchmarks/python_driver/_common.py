@@ -93,3 +93,49 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     path = RESULTS / name
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+# ---- running project programs and writing BENCHMARKS.md sections ----
+
+BENCHMARKS_MD = REPO / "benchmarks" / "BENCHMARKS.md"
+
+#: One BLAS/OpenMP thread per process: the benchmarks compare single-thread work.
+THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def venv_python() -> str:
+    """The project's virtual-environment interpreter (this one when there is none)."""
+    import sys
+
+    venv = REPO / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
+def thread_env() -> dict[str, str]:
+    """This process's environment with :data:`THREAD_ENV`."""
+    return {**os.environ, **THREAD_ENV}
+
+
+def mpiexec() -> str:
+    """The mpich wheel's launcher, as layerbraid finds it."""
+    out = subprocess.run([venv_python(), "-c",
+                          "import layerbraid; print(layerbraid.find_mpiexec())"],
+                         capture_output=True, text=True, check=True, env=thread_env())
+    return out.stdout.strip()
+
+
+def write_section(name: str, heading: str, text: str) -> None:
+    """Replace the ``<!-- BEGIN name -->`` .. ``<!-- END name -->`` block of BENCHMARKS.md (with
+    the heading just above it) by ``text``, or append ``text`` if there is no such block."""
+    import re
+
+    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+    block = re.compile(r"(?:^" + re.escape(heading) + r"[ \t]*\n+)?" + re.escape(begin)
+                       + r".*?" + re.escape(end) + r"[ \t]*\n?", re.S | re.M)
+    current = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "# Benchmarks\n"
+    if block.search(current):
+        new = block.sub(lambda m: text, current, count=1)
+    else:
+        new = current.rstrip("\n") + "\n\n" + text
+    BENCHMARKS_MD.write_text(new)
+    print(f"wrote the {name} section of {BENCHMARKS_MD}")

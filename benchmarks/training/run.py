@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -41,14 +40,12 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "benchmarks" / "python_driver"))
 
-from _common import RESULTS, machine_info, table, write_json  # noqa: E402
+from _common import (RESULTS, THREAD_ENV, machine_info, mpiexec,  # noqa: E402
+                     table, thread_env, venv_python, write_json)
+from _common import write_section as _write_marked  # noqa: E402
 
-BENCHMARKS_MD = REPO / "benchmarks" / "BENCHMARKS.md"
 BEGIN, END = "<!-- BEGIN training -->", "<!-- END training -->"
 HEADING = "## Training: time to accuracy (layer-serial vs one-shot MGRIT)"
-_BLOCK = re.compile(r"(?:^" + re.escape(HEADING) + r"[ \t]*\n+)?" + re.escape(BEGIN) + r".*?"
-                    + re.escape(END) + r"[ \t]*\n?", re.S | re.M)
-THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 PEAKS_TARGET_ACC = 0.93
 DEEP_TARGET_ACC = 0.90
 TARGET_SERIAL_S = 7.55          # the reference layer-serial total on a 2-core CPU
@@ -63,32 +60,17 @@ NOT_MEASURED = "not measured (budget)"
 # ------------------------------------------------------------------------------------ running
 
 
-def python() -> str:
-    venv = REPO / ".venv" / "bin" / "python"
-    return str(venv) if venv.exists() else sys.executable
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, **THREAD_ENV}
-
-
-def mpiexec() -> str:
-    out = subprocess.run([python(), "-c", "import layerbraid; print(layerbraid.find_mpiexec())"],
-                         capture_output=True, text=True, check=True, env=_env())
-    return out.stdout.strip()
-
-
 def train(flags: list[str], ranks: int, *, timeout: float = 900) -> dict[str, Any]:
     """One CLI training run; its per-epoch records, wall seconds and whether it finished.
     A run past ``timeout`` is killed and keeps the epochs it had logged."""
     with tempfile.TemporaryDirectory(prefix="lb-train-bench-") as tmp:
-        cmd = [mpiexec(), "-n", str(ranks), python(), "-m", "layerbraid.cli", "train", *flags,
+        cmd = [mpiexec(), "-n", str(ranks), venv_python(), "-m", "layerbraid.cli", "train", *flags,
                "--out", tmp, "--no-plots", "--no-progress"]
         print(f"$ mpiexec -n {ranks} python -m layerbraid.cli train {' '.join(flags)}",
               flush=True)
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                cwd=REPO, env=_env(), start_new_session=True)
+                                cwd=REPO, env=thread_env(), start_new_session=True)
         finished = True
         try:
             out, err = proc.communicate(timeout=timeout)
@@ -284,7 +266,7 @@ def section(doc: dict[str, Any]) -> str:
                   "times of 130 steps on a 2-core CPU.", "",
                   peaks_table(doc["peaks"], st["peaks_epochs"]), ""]
     if doc.get("deep"):
-        lines += [f"### Deep Peaks (1024 layers, width 16): time per step", "",
+        lines += ["### Deep Peaks (1024 layers, width 16): time per step", "",
                   f"Mean `time` over {st['deep_epochs']} L-BFGS steps (an L-BFGS step may "
                   "evaluate the loss more than once).", "", deep_table(doc), "",
                   deep_target_line(doc), ""]
@@ -298,16 +280,6 @@ def section(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    current = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "# Benchmarks\n"
-    if _BLOCK.search(current):
-        new = _BLOCK.sub(lambda m: text, current, count=1)
-    else:
-        new = current.rstrip("\n") + "\n\n" + text
-    BENCHMARKS_MD.write_text(new)
-    print(f"wrote the training section of {BENCHMARKS_MD}")
-
-
 # ----------------------------------------------------------------------------------------- main
 
 
@@ -316,6 +288,11 @@ def _run(method: str, ranks: int, flags: list[str], target: float | None,
     s = summarise(train(method_flags(method, flags), ranks, timeout=timeout), target)
     s["method"] = method
     return s
+
+
+def write_section(text: str) -> None:
+    """This benchmark's section of BENCHMARKS.md."""
+    _write_marked("training", HEADING, text)
 
 
 def main() -> None:
