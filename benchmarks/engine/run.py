@@ -574,7 +574,6 @@ def analysis(cases: list[dict], prof: dict | None) -> str:
             f"beta = 0), {k['norm']:.3f} norms.")
     c = pick(cases, step="trivial", ntime=N, ml=2, cf=2, nprocs=1)
     if c:
-        p = c["mgrit"]["per_iter"]
         out.append(
             f"- Trivial step, {sizes_label(N)} points, 1 rank, cf 2: one iteration takes "
             f"{1e9 * c['derived']['iter_time'] / N:.0f} ns per point, of which the engine "
@@ -587,7 +586,6 @@ def analysis(cases: list[dict], prof: dict | None) -> str:
         c = pick(cases, step="dense", ntime=dense_sizes[-1] if dense_sizes else None, ml=2,
                  cf=cf, nprocs=1)
         if c:
-            p = c["mgrit"]["per_iter"]
             d = c["derived"]
             out.append(
                 f"- Dense step ({c['width']} x {c['width']}, batch {c['batch']}, "

@@ -67,7 +67,6 @@ def dispatch_md(d: dict[str, Any]) -> list[str]:
     out = ["### Dispatch: one engine → Python callback", "",
            f"`{d['command']}` — machine: {_machine_line(d['machine'])}.", ""]
     seq = d["sequential"]
-    noop = [r for r in seq if r["variant"] == "noop"]
     out += [f"**{d['us_per_step_callback']:.3f} µs per step callback** (do-nothing step, "
             f"one-element NumPy state, one-level sequential solve, fastest of {d['repeats']}; "
             f"nothing subtracted) against the target of ≤ {d['target_us_per_call']:g} µs: "
