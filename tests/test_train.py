@@ -74,6 +74,9 @@ def small_peaks_run(tmp_path, **config):
 @pytest.mark.parametrize("config", [
     {"method": "serial", "optimizer": "lbfgs", "epochs": 6},
     {"method": "serial", "optimizer": "adam", "lr": 0.01, "batch_size": 128, "epochs": 4},
+    {"method": "one-shot", "optimizer": "lbfgs", "epochs": 6, "min_coarse": 2},
+    {"method": "one-shot", "optimizer": "adam", "lr": 0.01, "batch_size": 100, "epochs": 4,
+     "min_coarse": 2},
 ])
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, config) -> None:
     whole = small_peaks_run(tmp_path / "whole", **config).fit()

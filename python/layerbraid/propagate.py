@@ -80,6 +80,11 @@ class _LayerApp(App):
         self.initial: Array | None = None     # the state at tstart, where this rank holds it
         self.final: Array | None = None       # the state at tstop after the solve
         self.recorded: dict[int, Array] | None = None  # every point's state, when asked for
+        # Warm starts across checkpoints: the C-points (index % cstride == 0) the engine keeps
+        # between solves, copied after each solve, and states to start a new solver from.
+        self.cstride = 0
+        self.cpoints: dict[int, Array] = {}
+        self.restore: dict[int, Array] = {}
 
     def _target_point(self, tstop: float) -> int:
         """The fine point index of time tstop (times are exact multiples of the step)."""
@@ -88,6 +93,9 @@ class _LayerApp(App):
     def init(self, t: float) -> Array:
         if t == self.tstart and self.initial is not None:
             return self.initial.copy()
+        saved = self.restore.pop(self._target_point(t), None)
+        if saved is not None:
+            return self.xp.array(saved, dtype=self.dtype)
         return self.xp.zeros(self.shape, dtype=self.dtype)
 
     def access(self, u: Array, status: Any) -> None:
@@ -97,6 +105,8 @@ class _LayerApp(App):
             self.final = u.copy()
         if self.recorded is not None:
             self.recorded[status.tindex] = u.copy()
+        if self.cstride and status.tindex % self.cstride == 0:
+            self.cpoints[status.tindex] = u.copy()
 
 
 class ForwardApp(_LayerApp):
@@ -187,6 +197,7 @@ class Propagator:
         self._batch: int | None = None
         self._forward: tuple[ForwardApp, Solver] | None = None
         self._adjoint: tuple[AdjointApp, Solver] | None = None
+        self._restore: dict[str, Array] = {}
 
     # ---- parameters ----
 
@@ -239,6 +250,37 @@ class Propagator:
             return fwd_app.recorded
         finally:
             fwd_app.recorded = None
+
+    # ---- warm starts across checkpoints ----
+
+    def warm_state(self) -> dict[str, Array]:
+        """What the warm-started solvers keep between calls, on this rank: the C-points of
+        the last forward and adjoint solves, as ``states.forward.<i>`` and
+        ``states.adjoint.<i>`` (i: the solve's time index). Empty without ``warm_start``."""
+        state: dict[str, Array] = {}
+        for name, pair in (("forward", self._forward), ("adjoint", self._adjoint)):
+            if pair is not None:
+                state.update({f"states.{name}.{i}": u for i, u in pair[0].cpoints.items()})
+        return state
+
+    def restore_warm_state(self, state: Mapping[str, Array]) -> None:
+        """Start the next solves from ``state`` (from :meth:`warm_state`, of this rank's
+        points), as the solvers that wrote it would have: a resumed one-shot run then follows
+        the uninterrupted one."""
+        self.close()
+        self._restore = dict(state)
+
+    def owns_state(self, name: str) -> bool:
+        """Whether the state ``states.<solve>.<i>`` of :meth:`warm_state` lives on this rank."""
+        _, solve, index = name.split(".")
+        point = int(index) if solve == "forward" else self.net.depth - int(index)
+        owner = (self.layout.forward_owner(point) if solve == "forward"
+                 else self.layout.adjoint_owner(point))
+        return owner == self.layout.rank
+
+    def _fine_cfactor(self, options: Mapping[str, Any]) -> int:
+        cf = options.get("cfactor", 2)
+        return int(cf.get(0, cf.get(-1, 2))) if isinstance(cf, Mapping) else int(cf)
 
     # ---- the steps of one evaluation ----
 
@@ -371,10 +413,23 @@ class Propagator:
             net, lay, T = self.net, self.layout, self.net.final_time
             fwd_app = ForwardApp(net, self.ops, batch, lay.owned_layers)
             adj_app = AdjointApp(net, self.ops, batch, lay.adjoint_layers)
+            fwd_options, adj_options = dict(self.forward_options), dict(self.adjoint_options)
+            if self.warm_start:
+                fwd_app.cstride = self._fine_cfactor(fwd_options)
+                adj_app.cstride = self._fine_cfactor(adj_options)
+            restore, self._restore = self._restore, {}
+            for name, app, options in (("forward", fwd_app, fwd_options),
+                                       ("adjoint", adj_app, adj_options)):
+                prefix = f"states.{name}."
+                app.restore = {int(k[len(prefix):]): v for k, v in restore.items()
+                               if k.startswith(prefix) and tuple(v.shape) == app.shape}
+                if app.restore:
+                    # a warm restart never skips its first down-cycle; neither may this start
+                    options["skip"] = False
             self._forward = (fwd_app, Solver(fwd_app, 0.0, T, net.depth, self.comm,
-                                             **self.forward_options))
+                                             **fwd_options))
             self._adjoint = (adj_app, Solver(adj_app, 0.0, T, net.depth, self.comm,
-                                             reverted_ranks=True, **self.adjoint_options))
+                                             reverted_ranks=True, **adj_options))
             self._batch = batch
         assert self._adjoint is not None
         return self._forward, self._adjoint

@@ -18,9 +18,10 @@ FORMAT = "layerbraid-checkpoint-1"
 
 
 def _is_params(value: Any) -> bool:
-    """A parameter set: a dict whose keys are parameter names (``layers.3.weight``, ...)."""
+    """A parameter set: a dict whose keys are parameter names (``layers.3.weight``, ...), or
+    solver states by name (``states.forward.12``)."""
     return isinstance(value, dict) and bool(value) and all(
-        isinstance(k, str) and k.split(".")[0] in ("opening", "layers", "classifier")
+        isinstance(k, str) and k.split(".")[0] in ("opening", "layers", "classifier", "states")
         for k in value)
 
 

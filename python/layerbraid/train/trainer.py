@@ -14,10 +14,9 @@ solution's layer-to-layer structure (the part MGRIT converges slowly) is still a
 guess than zero; only the initial condition is replaced.
 
 Batch order is a function of (seed, epoch), so a run resumed from a checkpoint sees the same
-batches. A checkpoint holds weights, optimiser state, epoch and the metrics so far; it does not
-hold the one-shot solvers' warm-start states: a resumed one-shot run starts its first step
-from zero initial guesses and so departs slightly from the uninterrupted run (serial and
-layer-parallel runs resume exactly).
+batches. A checkpoint holds weights, optimiser state, epoch, the metrics so far and, for
+one-shot training, the solvers' warm-start states (the C-points each solve keeps between
+calls), so every method resumes onto the uninterrupted run's trajectory.
 """
 
 from __future__ import annotations
@@ -262,13 +261,16 @@ class Trainer:
         """Collective: write a checkpoint of the run (see the module docs for what it holds)."""
         state = {"config": asdict(self.config), "net": self.net.config(),
                  "params": self.params, "optimizer": self.optimizer.state_dict(),
+                 "warm": self.prop.warm_state(),
                  "epoch": self.state.epoch, "elapsed": self.state.elapsed,
                  "history": [asdict(r) for r in self.state.history]}
         save_checkpoint(path, state, self.comm)
 
     def resume(self, path: str | Path) -> None:
         """Continue from a checkpoint written by :meth:`save` (any number of ranks)."""
-        state = load_checkpoint(path, self.prop.layout.owns, self.xp)
+        state = load_checkpoint(path, lambda name: self.prop.owns_state(name)
+                                if name.startswith("states.") else self.prop.layout.owns(name),
+                                self.xp)
         if state["net"] != self.net.config():
             raise ValueError(f"checkpoint {str(path)!r} holds a different network")
         saved = TrainConfig(**state["config"])
@@ -283,6 +285,7 @@ class Trainer:
             raise ValueError(f"checkpoint {str(path)!r} lacks {sorted(missing)[:3]}")
         self.params = state["params"]
         self.optimizer.load_state_dict(state["optimizer"])
+        self.prop.restore_warm_state(state.get("warm") or {})
         self.state = _State(epoch=int(state["epoch"]), elapsed=float(state["elapsed"]),
                             history=[EpochRecord(**r) for r in state["history"]])
 
