@@ -86,9 +86,9 @@ class _LayerApp(App):
         self.cpoints: dict[int, Array] = {}
         self.restore: dict[int, Array] = {}
 
-    def _target_point(self, tstop: float) -> int:
-        """The fine point index of time tstop (times are exact multiples of the step)."""
-        return int(round((tstop - self.tstart) / (self.tstop - self.tstart) * self.ntime))
+    def _target_point(self, t: float) -> int:
+        """The fine point index of time t (times are exact multiples of the step)."""
+        return int(round((t - self.tstart) / (self.tstop - self.tstart) * self.ntime))
 
     def init(self, t: float) -> Array:
         if t == self.tstart and self.initial is not None:
@@ -106,7 +106,11 @@ class _LayerApp(App):
         if self.recorded is not None:
             self.recorded[status.tindex] = u.copy()
         if self.cstride and status.tindex % self.cstride == 0:
-            self.cpoints[status.tindex] = u.copy()
+            kept = self.cpoints.get(status.tindex)
+            if kept is None:
+                self.cpoints[status.tindex] = u.copy()
+            else:
+                self.xp.copyto(kept, u)  # reuse the copy of the previous solve
 
 
 class ForwardApp(_LayerApp):
