@@ -208,11 +208,30 @@ def test_cli_trains_and_writes_its_outputs(tmp_path) -> None:
     (["--dataset", "cifar"], "--dataset 'cifar' is not supported"),
     (["--dataset", "npz"], "needs --data PATH"),
     (["--width", "1", "--opening", "expand_zero"], "in_features=2 exceeds width=1"),
+    (["--layers", "0"], "--layers 0 is not supported"),
 ])
 def test_cli_names_bad_options(args, match: str) -> None:
     proc = run_cli("train", "--epochs", "1", "--no-progress", *args)
     assert proc.returncode == 2
     assert match in proc.stderr
+
+
+def test_cli_smoothness_keeps_the_reference_weight_per_layer_step() -> None:
+    from layerbraid.cli import default_smoothness
+
+    assert default_smoothness(30, 5.0) == 2.5e-4          # the Peaks reference, exactly
+    h = 5.0 / 1024
+    assert default_smoothness(1024, 5.0) / h ** 2 == pytest.approx(2.5e-4 / (5.0 / 30) ** 2)
+    assert default_smoothness(60, 10.0) == 2.5e-4         # same step, same weight
+
+
+def test_cli_prints_the_smoothness_it_used() -> None:
+    proc = run_cli("train", "--epochs", "1", "--layers", "60", "--no-progress", "--no-plots")
+    assert proc.returncode == 0, proc.stderr
+    assert "smoothness 6.25e-05" in proc.stdout
+    proc = run_cli("train", "--epochs", "1", "--layers", "4", "--smoothness", "0.5",
+                   "--no-progress", "--no-plots")
+    assert "smoothness 0.5" in proc.stdout
 
 
 def test_cli_rejects_unknown_config_keys(tmp_path) -> None:

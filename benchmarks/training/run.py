@@ -1,12 +1,13 @@
 """Training time to accuracy: `layerbraid train` (the CLI) layer-serial against one-shot MGRIT.
 
-Reproduce (from the repository root; ~10 min on an idle 2-core machine)::
+Reproduce (from the repository root; ~45 min on an idle 2-core machine)::
 
     .venv/bin/python benchmarks/training/run.py              # all parts; writes
                   # benchmarks/results/training.json and the BENCHMARKS.md section
     .venv/bin/python benchmarks/training/run.py --quick      # ~1-2 min smoke run: fewer runs and
                   # epochs, results to training.quick.tmp, BENCHMARKS.md untouched
-    .venv/bin/python benchmarks/training/run.py --skip-deep  # without the 1024-layer case
+    .venv/bin/python benchmarks/training/run.py --parts deep # one part; the others are kept
+                  # from the existing JSON
     .venv/bin/python benchmarks/training/run.py --markdown-only   # section from the JSON
 
 Every run is ``mpiexec -n R python -m layerbraid.cli train ... --out TMP --no-plots
@@ -17,9 +18,11 @@ training seconds so far, validation excluded; ``time`` the epoch's training seco
 1. ``peaks``: the Peaks reference network (30 layers, width 8, 130 full-batch L-BFGS steps):
    time to 93 % validation accuracy, final accuracies and training time for layer-serial on 1
    rank and one-shot on 1 and 2 ranks, beside the reference implementation's figures.
-2. ``deep``: Peaks with 1024 layers of width 16: mean seconds per optimisation step over 5
-   epochs, serial and one-shot on 1 and 2 ranks, speedup over serial on 1 rank; and time to
-   90 % validation accuracy for serial on 1 rank when the run fits in ``--deep-budget`` seconds.
+2. ``deep``: Peaks with 1024 layers of width 16 (the CLI's depth-scaled smoothness weight):
+   serial and one-shot on 1 and 2 ranks, each run up to ``--deep-epochs`` steps or its wall
+   budget; mean seconds per optimisation step, speedup over serial on 1 rank, and time to 90 %
+   validation accuracy. A one-shot run too slow to reach 90 % in its budget on 1 rank gets a
+   *projected* time from the 2-rank run (the trajectories are bit-identical across ranks).
 3. ``digits``: the conv network on 8x8 digits (16 layers, 4 channels, T = 2, 20 epochs):
    serial on 1 rank and one-shot (``--min-coarse 4``) on 2 ranks.
 """
@@ -44,6 +47,8 @@ from _common import (RESULTS, THREAD_ENV, machine_info, mpiexec,  # noqa: E402
                      table, thread_env, venv_python, write_json)
 from _common import write_section as _write_marked  # noqa: E402
 
+from layerbraid.cli import DEFAULTS, default_smoothness  # noqa: E402
+
 BEGIN, END = "<!-- BEGIN training -->", "<!-- END training -->"
 HEADING = "## Training: time to accuracy (layer-serial vs one-shot MGRIT)"
 PEAKS_TARGET_ACC = 0.93
@@ -54,7 +59,6 @@ TARGET_ONESHOT_RATIO = 2.0      # one-shot 1 rank / layer-serial
 # final training / validation accuracy.
 REFERENCE = {("serial", 1): (7.55, 0.942, 0.935), ("one-shot", 1): (44.5, 0.873, 0.875),
              ("one-shot", 2): (30.3, 0.944, 0.945)}
-NOT_MEASURED = "not measured (budget)"
 
 
 # ------------------------------------------------------------------------------------ running
@@ -152,34 +156,41 @@ def peaks_table(rows: list[dict[str, Any]], epochs: int) -> str:
 
 def deep_table(doc: dict[str, Any]) -> str:
     rows = doc["deep"]["runs"]
-    base = next((r["mean_step_s"] for r in rows if r["method"] == "serial" and r["ranks"] == 1),
-                None)
+    base = _find(rows, "serial", 1)
     out = []
     for r in rows:
-        speed = None if base is None or not r["mean_step_s"] else base / r["mean_step_s"]
+        speed = None if base is None or not r["mean_step_s"] else \
+            base["mean_step_s"] / r["mean_step_s"]
+        if r["time_to_target_s"] is not None:
+            to90 = f"{r['time_to_target_s']:.0f} (epoch {r['epoch_to_target']})"
+        elif r.get("projected_time_to_target_s") is not None:
+            to90 = f"≈ {r['projected_time_to_target_s']:.0f} projected (epoch " \
+                   f"{r['epoch_to_target_elsewhere']})"
+        else:
+            to90 = f"not reached in {r['wall_s']:.0f} s"
         out.append([_label(r), r["epochs"], _s(r["mean_step_s"]),
-                    "–" if speed is None else f"{speed:.2f}",
+                    "–" if speed is None else f"{speed:.2f}", to90,
                     "–" if not r["epochs"] else
                     f"{r['forward_iterations'] / r['epochs']:.3g} / "
                     f"{r['adjoint_iterations'] / r['epochs']:.3g}",
-                    _pct(r["final_val_accuracy"])])
-    return table(["method", "steps", "s per step (mean)", "speedup over serial 1 rank",
-                  "MGRIT cycles per step fwd / adj", f"val % after {rows[0]['epochs']} steps"
-                  if rows else "val %"], out)
+                    _pct(r["best_val_accuracy"])])
+    return table(["method", "steps run", "s per step (mean)", "speedup over serial 1 rank",
+                  "s to 90 % val", "MGRIT cycles per step fwd / adj", "best val %"], out)
 
 
-def deep_target_line(doc: dict[str, Any]) -> str:
-    t = doc["deep"].get("time_to_90")
-    if not isinstance(t, dict):
-        return f"Time to 90 % validation accuracy (serial, 1 rank): {t or NOT_MEASURED}."
-    if t["time_to_target_s"] is not None:
-        return (f"Time to 90 % validation accuracy (serial, 1 rank): {t['time_to_target_s']:.1f} s "
-                f"of training, epoch {t['epoch_to_target']} (best val "
-                f"{_pct(t['best_val_accuracy'])} % in {t['epochs']} epochs).")
-    return (f"Time to 90 % validation accuracy (serial, 1 rank): {NOT_MEASURED}: 90 % not "
-            f"reached in the {doc['settings']['deep_budget_s']:.0f} s allowed ({t['epochs']} "
-            f"epochs, {_s(t['training_s'])} s of training, best val "
-            f"{_pct(t['best_val_accuracy'])} %).")
+def project_deep_target(rows: list[dict[str, Any]]) -> None:
+    """A one-shot run that did not reach the target in its budget follows the same trajectory
+    as on another rank count (bit-identical losses, tests/test_train.py); project its time from
+    the epoch where that run got there and its own mean step time."""
+    for r in rows:
+        if r["time_to_target_s"] is not None or not r["mean_step_s"]:
+            continue
+        twin = next((o for o in rows if o is not r and o["method"] == r["method"]
+                     and o["epoch_to_target"] is not None), None)
+        if twin is not None:
+            r["epoch_to_target_elsewhere"] = twin["epoch_to_target"]
+            r["projected_time_to_target_s"] = round(
+                twin["epoch_to_target"] * r["mean_step_s"], 1)
 
 
 def digits_table(rows: list[dict[str, Any]]) -> str:
@@ -240,7 +251,7 @@ def findings(doc: dict[str, Any]) -> list[str]:
                            for r in deep if r is not base and r["mean_step_s"])
             out.append(f"With 1024 layers of width 16 a serial step takes "
                        f"{base['mean_step_s']:.2f} s; speedups over it: {sp} (fastest: "
-                       f"{_label(best)}). " + deep_target_line(doc))
+                       f"{_label(best)}).")
     dig = doc.get("digits") or []
     if dig:
         out.append("Digits (conv, 16 layers): " + "; ".join(
@@ -254,7 +265,9 @@ def section(doc: dict[str, Any]) -> str:
     st = doc["settings"]
     lines = [HEADING, BEGIN, "", "Reproduce (from the repository root):", "", "```",
              doc["command"], "```", "",
-             f"Machine: {_machine_line(doc)}. Run took {doc['total_seconds']:.0f} s.", "",
+             f"Machine: {_machine_line(doc)}. Last run took {doc['total_seconds']:.0f} s; "
+             "parts measured " + ", ".join(f"{k} {v[:10]}" for k, v in
+                                           doc.get("measured", {}).items()) + ".", "",
              "Each row is one `mpiexec -n R python -m layerbraid.cli train ...` run; figures "
              "from its `metrics.jsonl`. *Training s* is the `elapsed` of the last epoch "
              "(training only, validation excluded); *s to 93 % val* the `elapsed` of the first "
@@ -266,12 +279,13 @@ def section(doc: dict[str, Any]) -> str:
                   "times of 130 steps on a 2-core CPU.", "",
                   peaks_table(doc["peaks"], st["peaks_epochs"]), ""]
     if doc.get("deep"):
-        lines += ["### Deep Peaks (1024 layers, width 16): time per step", "",
-                  f"Mean `time` over {st['deep_epochs']} L-BFGS steps (an L-BFGS step may "
-                  "evaluate the loss more than once).", "", deep_table(doc), "",
-                  deep_target_line(doc), ""]
-    elif doc.get("deep_skipped"):
-        lines += ["### Deep Peaks (1024 layers, width 16)", "", doc["deep_skipped"], ""]
+        lines += ["### Deep Peaks (1024 layers, width 16)", "",
+                  f"Each run goes up to {st['deep_epochs']} L-BFGS steps or its wall budget "
+                  f"({', '.join(f'{k} {v:.0f} s' for k, v in st['deep_budget_s'].items())}). "
+                  "*s per step* is the mean epoch `time` (an L-BFGS step may evaluate the loss "
+                  "more than once); smoothness weight "
+                  f"{st['deep_smoothness']:.3g} (the CLI default at this depth).", "",
+                  deep_table(doc), ""]
     if doc.get("digits"):
         lines += [f"### Digits (conv, 16 layers, 4 channels, T = 2, {st['digits_epochs']} "
                   "epochs)", "", "One-shot with `--min-coarse 4`.", "",
@@ -301,10 +315,9 @@ def main() -> None:
     p.add_argument("--quick", action="store_true",
                    help="fewer runs and epochs (~1-2 min); results to training.quick.tmp, "
                         "BENCHMARKS.md untouched")
-    p.add_argument("--skip-deep", action="store_true", help="leave out the 1024-layer case")
-    p.add_argument("--deep-budget", type=float, default=180.0, metavar="SECONDS",
-                   help="wall seconds allowed to the deep serial time-to-90 %% run (default "
-                        "180; 0 skips it)")
+    p.add_argument("--parts", default="peaks,deep,digits",
+                   help="comma-separated parts to run (default all); the JSON keeps the other "
+                        "parts from its previous run")
     p.add_argument("--output", default=None, help="JSON file name under benchmarks/results/")
     p.add_argument("--markdown-only", action="store_true",
                    help="only rewrite the BENCHMARKS.md section from the JSON file")
@@ -320,50 +333,62 @@ def main() -> None:
         return
 
     q = args.quick
+    parts = [x for x in args.parts.split(",") if x]
+    unknown = sorted(set(parts) - {"peaks", "deep", "digits"})
+    if unknown:
+        p.error(f"--parts {','.join(unknown)}: use peaks, deep and/or digits")
     peaks_epochs = 40 if q else 130
-    deep_epochs = 2 if q else 5
+    deep_epochs = 2 if q else 150
+    deep_budget = {"serial": 480.0, "one-shot, 2 ranks": 1100.0, "one-shot, 1 rank": 360.0}
     digits_epochs = 4 if q else 20
     start = time.monotonic()
-    doc: dict[str, Any] = {
+    previous = RESULTS / output
+    doc: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() and \
+        set(parts) != {"peaks", "deep", "digits"} else {}
+    # when each kept part was measured (older files only carry the date of their whole run)
+    measured = doc.get("measured") or {k: doc["machine"]["date"]
+                                       for k in ("peaks", "deep", "digits") if doc.get(k)}
+    doc.update({
         "command": " ".join([".venv/bin/python benchmarks/training/run.py", *sys.argv[1:]]),
         "machine": machine_info(2),
         "thread_env": dict(THREAD_ENV),
         "settings": {"peaks_epochs": peaks_epochs, "deep_epochs": deep_epochs,
-                     "digits_epochs": digits_epochs, "deep_budget_s": args.deep_budget,
+                     "digits_epochs": digits_epochs, "deep_budget_s": deep_budget,
+                     "deep_smoothness": default_smoothness(1024, DEFAULTS["final_time"]),
                      "peaks_target_accuracy": PEAKS_TARGET_ACC,
                      "deep_target_accuracy": DEEP_TARGET_ACC, "quick": q},
         "targets": {"serial_training_s": TARGET_SERIAL_S,
                     "one_shot_1rank_over_serial": TARGET_ONESHOT_RATIO},
         "reference": [{"method": m, "ranks": k, "total_s": v[0], "train_accuracy": v[1],
                        "val_accuracy": v[2]} for (m, k), v in REFERENCE.items()],
-    }
+        "measured": measured,
+    })
 
-    pe = ["--epochs", str(peaks_epochs)]
-    peaks_runs = [("serial", 1), ("one-shot", 2)] if q else \
-        [("serial", 1), ("one-shot", 1), ("one-shot", 2)]
-    doc["peaks"] = [_run(m, k, pe, PEAKS_TARGET_ACC) for m, k in peaks_runs]
+    if "peaks" in parts:
+        pe = ["--epochs", str(peaks_epochs)]
+        peaks_runs = [("serial", 1), ("one-shot", 2)] if q else \
+            [("serial", 1), ("one-shot", 1), ("one-shot", 2)]
+        doc["peaks"] = [_run(m, k, pe, PEAKS_TARGET_ACC) for m, k in peaks_runs]
+        doc["measured"]["peaks"] = doc["machine"]["date"]
 
-    if args.skip_deep:
-        doc["deep_skipped"] = "Skipped (--skip-deep)."
-    else:
-        deep = ["--layers", "1024", "--width", "16"]
-        runs = [("serial", 1), ("serial", 2), ("one-shot", 2)] if q else \
-            [("serial", 1), ("serial", 2), ("one-shot", 1), ("one-shot", 2)]
-        doc["deep"] = {"runs": [_run(m, k, deep + ["--epochs", str(deep_epochs)],
-                                     DEEP_TARGET_ACC) for m, k in runs]}
-        if args.deep_budget > 0 and not q:
-            # the whole run must fit the budget; one killed early still tells whether (and
-            # when) it reached 90 % from the epochs it logged
-            t = _run("serial", 1, deep + ["--epochs", "130"], DEEP_TARGET_ACC,
-                     timeout=args.deep_budget)
-            doc["deep"]["time_to_90"] = t
-        else:
-            doc["deep"]["time_to_90"] = NOT_MEASURED
+    if "deep" in parts:
+        deep = ["--layers", "1024", "--width", "16", "--epochs", str(deep_epochs)]
+        runs = [("serial", 1, deep_budget["serial"]), ("serial", 2, deep_budget["serial"]),
+                ("one-shot", 2, deep_budget["one-shot, 2 ranks"]),
+                ("one-shot", 1, deep_budget["one-shot, 1 rank"])]
+        if q:
+            runs = [(m, k, 600.0) for m, k, _ in runs[:3]]
+        doc["deep"] = {"runs": [_run(m, k, deep, DEEP_TARGET_ACC, timeout=budget)
+                                for m, k, budget in runs]}
+        project_deep_target(doc["deep"]["runs"])
+        doc["measured"]["deep"] = doc["machine"]["date"]
 
-    de = ["--dataset", "digits", "--layers", "16", "--width", "4", "--final-time", "2",
-          "--epochs", str(digits_epochs)]
-    doc["digits"] = [_run("serial", 1, de, None),
-                     _run("one-shot", 2, de + ["--min-coarse", "4"], None)]
+    if "digits" in parts:
+        de = ["--dataset", "digits", "--layers", "16", "--width", "4", "--final-time", "2",
+              "--epochs", str(digits_epochs)]
+        doc["digits"] = [_run("serial", 1, de, None),
+                         _run("one-shot", 2, de + ["--min-coarse", "4"], None)]
+        doc["measured"]["digits"] = doc["machine"]["date"]
 
     doc["total_seconds"] = round(time.monotonic() - start, 1)
     path = write_json(output, doc)

@@ -22,7 +22,7 @@ __all__ = ["main", "build_parser"]
 DEFAULTS: dict[str, Any] = {
     "dataset": "peaks", "data": None, "layers": 30, "width": 8, "kernel_size": 3,
     "activation": "smoothrelu", "opening": "dense", "final_time": 5.0, "tikhonov": 1e-7,
-    "classifier_reg": 1e-7, "smoothness": 2.5e-4, "method": "serial", "mgrit_iters": 2,
+    "classifier_reg": 1e-7, "smoothness": None, "method": "serial", "mgrit_iters": 2,
     "tol": 1e-10, "cfactor": 2, "max_levels": 10, "min_coarse": 10, "optimizer": "lbfgs",
     "lr": None, "schedule": "constant", "epochs": 130, "batch_size": None, "lbfgs_memory": 10,
     "seed": 0, "init": "zero", "init_scale": 1.0, "fine_relax": 1, "coarse_relax": 1,
@@ -30,6 +30,16 @@ DEFAULTS: dict[str, Any] = {
     "out": None, "checkpoint_every": 0, "resume": None, "eval_every": 1, "progress": True,
     "plots": True,
 }
+# The smoothness term penalises gamma * |theta_n - theta_{n-1}|^2 / h^2 for each pair of layers.
+# Its default keeps gamma / h^2 at the Peaks reference value (gamma 2.5e-4 at T = 5, N = 30),
+# so a deeper network is not pulled N^2-times harder towards constant weights.
+REFERENCE_SMOOTHNESS, REFERENCE_LAYERS, REFERENCE_FINAL_TIME = 2.5e-4, 30, 5.0
+
+
+def default_smoothness(layers: int, final_time: float) -> float:
+    """The smoothness weight gamma with the reference network's gamma / h^2 (9e-3)."""
+    step_ratio = (final_time * REFERENCE_LAYERS) / (REFERENCE_FINAL_TIME * layers)
+    return REFERENCE_SMOOTHNESS * step_ratio ** 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--final-time", type=float, help="T; the layer step is T/N (5.0)")
     g.add_argument("--tikhonov", type=float, help="Tikhonov weight of layers (1e-7)")
     g.add_argument("--classifier-reg", type=float, help="Tikhonov weight of the classifier")
-    g.add_argument("--smoothness", type=float, help="smoothness-in-layer weight (2.5e-4)")
+    g.add_argument("--smoothness", type=float, help="smoothness-in-layer weight gamma (default: "
+                   "9e-3 h^2, which is 2.5e-4 for 30 layers at T = 5)")
     g.add_argument("--dtype", help="float64 (default) or float32")
     g.add_argument("--init", help="zero (default), random or smooth residual weights")
     g.add_argument("--init-scale", type=float, help="scale of the initial weights (1.0)")
@@ -132,7 +143,12 @@ def _dataset(s: dict[str, Any]) -> Any:
 def _network(s: dict[str, Any], dataset: Any) -> Any:
     from . import nn
 
-    reg = nn.Regularization(s["tikhonov"], s["classifier_reg"], s["smoothness"])
+    if s["layers"] is None or s["layers"] < 1:
+        raise ValueError(f"--layers {s['layers']} is not supported; use a positive integer")
+    smoothness = s["smoothness"]
+    if smoothness is None:
+        smoothness = default_smoothness(s["layers"], s["final_time"])
+    reg = nn.Regularization(s["tikhonov"], s["classifier_reg"], smoothness)
     common = {"activation": s["activation"], "final_time": s["final_time"],
               "regularization": reg, "dtype": s["dtype"]}
     shape = dataset.input_shape
@@ -168,7 +184,8 @@ def train(s: dict[str, Any]) -> int:
                       checkpoint_every=s["checkpoint_every"])
     if root:
         print(f"layerbraid train: {dataset}; ResNet {net.depth} layers of "
-              f"{type(net.layer).__name__.lower()} width {s['width']}, {net.activation}; "
+              f"{type(net.layer).__name__.lower()} width {s['width']}, {net.activation}, "
+              f"smoothness {net.regularization.smoothness:.3g}; "
               f"method {config.method} on {comm.Get_size()} rank(s), optimizer "
               f"{config.optimizer}", flush=True)
     if s["resume"]:
