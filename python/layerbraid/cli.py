@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "tol": 1e-10, "cfactor": 2, "max_levels": 10, "min_coarse": 10, "optimizer": "lbfgs",
     "lr": None, "schedule": "constant", "epochs": 130, "batch_size": None, "lbfgs_memory": 10,
     "seed": 0, "init": "zero", "init_scale": 1.0, "fine_relax": 1, "coarse_relax": 1,
+    "blocks": None, "coarse": "average", "sweeps": 1,
     "device": "cpu", "dtype": "float64",
     "out": None, "checkpoint_every": 0, "resume": None, "eval_every": 1, "progress": True,
     "plots": True,
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--init", help="zero (default), random or smooth residual weights")
     g.add_argument("--init-scale", type=float, help="scale of the initial weights (1.0)")
     g = t.add_argument_group("method")
-    g.add_argument("--method", help="serial (default), parallel or one-shot")
+    g.add_argument("--method", help="serial (default), parallel, one-shot or predict-correct")
     g.add_argument("--mgrit-iters", type=int, help="one-shot: MGRIT cycles per solve (2)")
     g.add_argument("--tol", type=float, help="parallel: absolute tolerance (1e-10)")
     g.add_argument("--cfactor", type=int, help="MGRIT coarsening factor (2)")
@@ -78,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fine-relax", type=int, help="relaxation on the finest level: 0 F, 1 FCF "
                                                   "(default)")
     g.add_argument("--coarse-relax", type=int, help="relaxation below it: 0 F, 1 FCF (default)")
+    g.add_argument("--blocks", type=int, help="predict-correct: layer blocks (one per rank)")
+    g.add_argument("--coarse", help="predict-correct: coarse network, average (default) or "
+                                    "exact")
+    g.add_argument("--sweeps", type=int, help="predict-correct: parareal iterations per step "
+                                              "(1)")
     g.add_argument("--device", help="cpu (NumPy, default) or gpu (CuPy)")
     g = t.add_argument_group("optimisation")
     g.add_argument("--optimizer", help="lbfgs (default), adam or sgd")
@@ -178,7 +184,8 @@ def train(s: dict[str, Any]) -> int:
                          lbfgs_memory=s["lbfgs_memory"], seed=s["seed"], init=s["init"],
                          init_scale=s["init_scale"],
                          backend="cupy" if s["device"] == "gpu" else "numpy",
-                         eval_every=s["eval_every"])
+                         eval_every=s["eval_every"], blocks=s["blocks"], coarse=s["coarse"],
+                         sweeps=s["sweeps"])
     out = Path(s["out"]) if s["out"] else None
     trainer = Trainer(net, dataset, config, comm, out_dir=out, progress=s["progress"],
                       checkpoint_every=s["checkpoint_every"])

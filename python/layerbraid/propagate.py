@@ -202,6 +202,7 @@ class Propagator:
         self._forward: tuple[ForwardApp, Solver] | None = None
         self._adjoint: tuple[AdjointApp, Solver] | None = None
         self._restore: dict[str, Array] = {}
+        self._adjoint_record: dict[int, Array] | None = None   # for adjoint_states
 
     # ---- parameters ----
 
@@ -255,6 +256,17 @@ class Propagator:
         finally:
             fwd_app.recorded = None
 
+    def adjoint_states(self, params: Mapping[str, Array], x: Array,
+                       labels: Array) -> dict[int, Array]:
+        """The adjoint solve's co-states lambda_n = dLoss/du_n (n = 0 .. N) of the data loss
+        at the points this rank holds in the adjoint's distribution."""
+        self._adjoint_record = {}
+        try:
+            self._evaluate(params, x, labels, gradient=True)
+            return {self.net.depth - i: lam for i, lam in self._adjoint_record.items()}
+        finally:
+            self._adjoint_record = None
+
     # ---- warm starts across checkpoints ----
 
     def warm_state(self) -> dict[str, Array]:
@@ -293,10 +305,7 @@ class Propagator:
         xp, lay, net = self.ops.xp, self.layout, self.net
         x, labels = self._check_inputs(x, labels)
         (fwd_app, _), (adj_app, adj_solver) = self._solvers(x.shape[0])
-        needed = set(lay.owned_layers) | (set(lay.adjoint_layers) if gradient else set())
-        if net.regularization.smoothness:
-            needed |= {n + d for n in lay.owned_layers for d in (-1, 1) if 0 <= n + d < net.depth}
-        layer_params = self._layer_params(params, sorted(needed))
+        layer_params = self._layer_params(params, sorted(self._needed_layers(gradient)))
         fwd_app.keep_cache = gradient
         forward = self._run_forward(params, layer_params, x)
 
@@ -315,7 +324,8 @@ class Propagator:
             assert grads is not None
             adj_app.params = layer_params
             adj_app.saved = self._saved_states(fwd_app)
-            adjoint = adj_solver.drive()
+            adj_app.recorded = self._adjoint_record
+            adjoint = self._drive(adj_solver)
             if lay.has_opening:
                 net.opening.adjoint(self.ops, adj_app.final, x, self._opening_deriv,
                                     _part(params, "opening"), _part(grads, "opening"))
@@ -344,7 +354,19 @@ class Propagator:
                 self.ops, x, _part(params, "opening"), self.net.activation)
             fwd_app.initial = u0
         fwd_app.params = layer_params
-        return fwd_solver.drive()
+        return self._drive(fwd_solver)
+
+    def _drive(self, solver: Solver) -> SolveResult:
+        """One solve (a hook for methods that drive differently)."""
+        return solver.drive()
+
+    def _needed_layers(self, gradient: bool) -> set[int]:
+        """The layers whose parameters this rank's steps (and regularisers) use."""
+        lay, depth = self.layout, self.net.depth
+        needed = set(lay.owned_layers) | (set(lay.adjoint_layers) if gradient else set())
+        if self.net.regularization.smoothness:
+            needed |= {n + d for n in lay.owned_layers for d in (-1, 1) if 0 <= n + d < depth}
+        return needed
 
     def _layer_params(self, params: Mapping[str, Array], needed: Any) -> dict[int, Params]:
         """Layer n -> its parameters, for every layer in ``needed``: this rank's own, and the
@@ -414,9 +436,8 @@ class Propagator:
         """The two solvers, kept across calls for warm starts while the batch size holds."""
         if self._forward is None or batch != self._batch or not self.warm_start:
             self.close()
-            net, lay, T = self.net, self.layout, self.net.final_time
-            fwd_app = ForwardApp(net, self.ops, batch, lay.owned_layers)
-            adj_app = AdjointApp(net, self.ops, batch, lay.adjoint_layers)
+            net, T = self.net, self.net.final_time
+            fwd_app, adj_app = self._make_apps(batch)
             fwd_options, adj_options = dict(self.forward_options), dict(self.adjoint_options)
             if self.warm_start:
                 fwd_app.cstride = self._fine_cfactor(fwd_options)
@@ -437,6 +458,12 @@ class Propagator:
             self._batch = batch
         assert self._adjoint is not None
         return self._forward, self._adjoint
+
+    def _make_apps(self, batch: int) -> tuple[ForwardApp, AdjointApp]:
+        """The forward and adjoint apps for a batch size (a hook for other coarse steps)."""
+        lay = self.layout
+        return (ForwardApp(self.net, self.ops, batch, lay.owned_layers),
+                AdjointApp(self.net, self.ops, batch, lay.adjoint_layers))
 
     def _check_inputs(self, x: Array, labels: Array | None) -> Any:
         xp, net = self.ops.xp, self.net

@@ -7,6 +7,10 @@ through the one loss-and-gradient entry point, :meth:`layerbraid.Propagator.loss
   gradients).
 - ``one-shot``: ``mgrit_iters`` MGRIT cycles per solve per optimisation step, each solve
   warm-started from the previous step's solutions: inexact gradients, cheap steps.
+- ``predict-correct``: predict globally, correct locally (Parpas & Muir,
+  :mod:`layerbraid.methods.predict_correct`): ``blocks`` layer blocks update their weights from
+  local sweeps started at boundary states and co-states that a coarse network predicts, one
+  parareal iteration (``sweeps``) per step.
 
 With mini-batches, one-shot warm starts carry the states of the previous batch: a different
 batch has different states, but the weights change little between steps, so the previous
@@ -16,7 +20,8 @@ guess than zero; only the initial condition is replaced.
 Batch order is a function of (seed, epoch), so a run resumed from a checkpoint sees the same
 batches. A checkpoint holds weights, optimiser state, epoch, the metrics so far and, for
 one-shot training, the solvers' warm-start states (the C-points each solve keeps between
-calls), so every method resumes onto the uninterrupted run's trajectory.
+calls), so every method resumes onto the uninterrupted run's trajectory; predict-correct
+keeps no states after a solve, so a resumed run starts again from the coarse prediction.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import numpy as np
 from mpi4py import MPI
 
 from ..data import Dataset
+from ..methods.predict_correct import COARSE_MAPS, PredictCorrect
 from ..nn.network import ResNet
 from ..propagate import SERIAL, Evaluation, Propagator
 from . import vectors
@@ -47,6 +53,8 @@ METHODS = {
     "serial": "exact backpropagation: forward and adjoint layer by layer",
     "parallel": "MGRIT forward and adjoint solves to a tolerance every step",
     "one-shot": "a few warm-started MGRIT cycles per solve per step (inexact gradients)",
+    "predict-correct": "block-local gradients from boundaries a coarse network predicts, one "
+                       "parareal iteration per step (Parpas & Muir)",
 }
 
 
@@ -79,13 +87,16 @@ class TrainConfig:
     init_scale: float = 1.0
     backend: str = "numpy"
     eval_every: int = 1
+    blocks: int | None = None          # predict-correct: layer blocks (None: one per rank)
+    coarse: str = "average"            # predict-correct: the coarse network (COARSE_MAPS)
+    sweeps: int = 1                    # predict-correct: parareal iterations per step
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r} is not supported; use one of "
                              f"{', '.join(map(repr, METHODS))}")
         for name in ("epochs", "mgrit_iters", "cfactor", "max_levels", "min_coarse",
-                     "lbfgs_memory", "eval_every"):
+                     "lbfgs_memory", "eval_every", "sweeps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be an int >= 1")
@@ -97,10 +108,14 @@ class TrainConfig:
                              "(full batch)")
         if not (isinstance(self.tol, (int, float)) and self.tol >= 0):
             raise ValueError(f"tol={self.tol!r} must be a float >= 0")
+        if self.coarse not in COARSE_MAPS:
+            raise ValueError(f"coarse={self.coarse!r} is not supported; use one of "
+                             f"{', '.join(map(repr, COARSE_MAPS))}")
 
     def solver_options(self) -> dict[str, Any]:
-        """The solver options of the training solves for this method."""
-        if self.method == "serial":
+        """The solver options of the training solves for this method (predict-correct sets
+        its own)."""
+        if self.method in ("serial", "predict-correct"):
             return dict(SERIAL)
         options = {"max_levels": self.max_levels, "cfactor": self.cfactor,
                    "min_coarse": self.min_coarse,
@@ -142,9 +157,7 @@ class Trainer:
         self.config = config = config or TrainConfig()
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self._check_data()
-        self.prop = Propagator(net, self.comm, backend=config.backend,
-                               options=config.solver_options(),
-                               warm_start=config.method == "one-shot")
+        self.prop = self._make_propagator()
         self.val_prop = Propagator(net, self.comm, backend=config.backend,
                                    options=config.validation_options())
         self.xp = self.prop.ops.xp
@@ -156,6 +169,14 @@ class Trainer:
         self.show_progress = progress
         self.checkpoint_every = checkpoint_every
         self.state = _State()
+
+    def _make_propagator(self) -> Propagator:
+        c = self.config
+        if c.method == "predict-correct":
+            return PredictCorrect(self.net, self.comm, blocks=c.blocks, coarse=c.coarse,
+                                  sweeps=c.sweeps, backend=c.backend)
+        return Propagator(self.net, self.comm, backend=c.backend, options=c.solver_options(),
+                          warm_start=c.method == "one-shot")
 
     def _check_data(self) -> None:
         want = self.net.opening.input_shape()
