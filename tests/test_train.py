@@ -64,11 +64,12 @@ def test_optimiser_state_round_trip_continues_the_same_trajectory(make) -> None:
         np.testing.assert_array_equal(pa[k], pb[k])
 
 
-def small_peaks_run(tmp_path, **config):
+def small_peaks_run(tmp_path, params=None, **config):
     dataset = data.peaks(400, 100)
     net = nn.ResNet.dense(2, 6, 5, 8, activation="smoothrelu",
                           regularization=nn.Regularization(1e-7, 1e-7, 1e-5))
-    return Trainer(net, dataset, TrainConfig(**config), COMM, out_dir=tmp_path, progress=False)
+    return Trainer(net, dataset, TrainConfig(**config), COMM, out_dir=tmp_path, progress=False,
+                   params=params)
 
 
 @pytest.mark.parametrize("config", [
@@ -102,13 +103,23 @@ def test_resume_refuses_a_different_run(tmp_path) -> None:
 
 
 def test_training_lowers_the_loss_for_every_method(tmp_path) -> None:
-    for method in ("serial", "parallel", "one-shot"):
+    for method in ("serial", "parallel", "one-shot", "predict-correct"):
         history = small_peaks_run(tmp_path / method, method=method, epochs=8,
-                                  min_coarse=2).fit()
+                                  min_coarse=2, blocks=2).fit()
         assert history[-1].loss < 0.7 * history[0].loss, method
         if method != "serial":
             assert history[-1].forward_iterations > 0
     assert (tmp_path / "one-shot" / "metrics.jsonl").read_text().count("\n") == 8
+
+
+def test_trainer_starts_from_given_parameters(tmp_path) -> None:
+    first = small_peaks_run(tmp_path / "a", epochs=3)
+    first.fit()
+    second = small_peaks_run(tmp_path / "b", epochs=3, params=first.params)
+    assert all(np.array_equal(second.params[k], first.params[k]) for k in first.params)
+    assert second.params["classifier.weight"] is not first.params["classifier.weight"]
+    with pytest.raises(ValueError, match="params lacks"):
+        small_peaks_run(tmp_path / "c", params={})
 
 
 def test_checkpoint_holds_every_parameter(tmp_path) -> None:

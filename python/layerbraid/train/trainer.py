@@ -148,11 +148,15 @@ class Trainer:
         progress: show a progress display on rank 0.
         checkpoint_every: save ``out_dir/checkpoint.pkl`` every this many epochs (0: only at
             the end of the run).
+        params: initial parameters (this rank's share, e.g. from
+            :func:`layerbraid.methods.nested.interpolate_distributed`); default: the config's
+            ``init`` and ``seed``.
     """
 
     def __init__(self, net: ResNet, data: Dataset, config: TrainConfig | None = None,
                  comm: MPI.Comm | None = None, out_dir: str | Path | None = None,
-                 progress: bool = True, checkpoint_every: int = 0) -> None:
+                 progress: bool = True, checkpoint_every: int = 0,
+                 params: Mapping[str, Any] | None = None) -> None:
         self.net, self.data = net, data
         self.config = config = config or TrainConfig()
         self.comm = MPI.COMM_WORLD if comm is None else comm
@@ -161,8 +165,16 @@ class Trainer:
         self.val_prop = Propagator(net, self.comm, backend=config.backend,
                                    options=config.validation_options())
         self.xp = self.prop.ops.xp
-        self.params = self.prop.init_params(config.seed, weights=config.init,
-                                            scale=config.init_scale)
+        if params is None:
+            self.params = self.prop.init_params(config.seed, weights=config.init,
+                                                scale=config.init_scale)
+        else:
+            missing = [k for k in self.prop.local_names() if k not in params]
+            if missing:
+                raise ValueError(f"params lacks {', '.join(missing[:4])} on rank "
+                                 f"{self.comm.Get_rank()} (this rank's share is needed)")
+            self.params = {k: self.xp.array(params[k], dtype=net.np_dtype)
+                           for k in self.prop.local_names()}
         self.optimizer = self._make_optimizer()
         self.root = self.comm.Get_rank() == 0
         self.out_dir = None if out_dir is None else Path(out_dir)
