@@ -8,9 +8,20 @@
 
 from __future__ import annotations
 
-from .iterations import MGRITOverIterations, ResNetProblem
-from .nested import interpolate_params, train_nested
-from .predict_correct import PredictCorrect
+import importlib
+from typing import Any
 
 __all__ = ["MGRITOverIterations", "PredictCorrect", "ResNetProblem", "interpolate_params",
            "train_nested"]
+
+_HOMES = {"MGRITOverIterations": "iterations", "ResNetProblem": "iterations",
+          "PredictCorrect": "predict_correct", "interpolate_params": "nested",
+          "train_nested": "nested"}
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the trainer uses predict_correct, and nested uses the trainer, so
+    # importing everything here would make train and methods import each other.
+    if name in _HOMES:
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
