@@ -245,6 +245,32 @@ def test_cli_prints_the_smoothness_it_used() -> None:
     assert "smoothness 0.5" in proc.stdout
 
 
+def test_cli_runs_the_companion_methods(tmp_path) -> None:
+    small = ["--layers", "8", "--width", "4", "--no-progress", "--no-plots"]
+    proc = run_cli("train", "--method", "predict-correct", "--blocks", "2", "--epochs", "2",
+                   "--optimizer", "sgd", "--lr", "0.05", *small)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "nested"
+    proc = run_cli("train", "--nested", "2", "--nested-epochs", "3", "--epochs", "2",
+                   "--out", str(out), *small)
+    assert proc.returncode == 0, proc.stderr
+    assert "4 layers: 3 epochs" in proc.stdout and "8 layers: 2 epochs" in proc.stdout
+    assert (out / "metrics.jsonl").read_text().count("\n") == 5
+    out = tmp_path / "iterations"
+    proc = run_cli("train", "--method", "iterations", "--optimizer", "sgd", "--lr", "0.04",
+                   "--epochs", "16", "--batch-size", "50", "--cfactor", "4", "--max-levels", "2",
+                   "--min-coarse", "2", "--init", "random", "--eval-every", "4",
+                   "--out", str(out), *small)
+    assert proc.returncode == 0, proc.stderr
+    assert "MGRIT iterations" in proc.stdout and "ideal speedup" in proc.stdout
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [0, 4, 8, 12, 16]
+    proc = run_cli("train", "--method", "iterations", *small)
+    assert proc.returncode == 2 and "--optimizer sgd with a --lr" in proc.stderr
+    proc = run_cli("train", "--nested", "2", "--nested-epochs", "3,4", *small)
+    assert proc.returncode == 2 and "needs 1 numbers" in proc.stderr
+
+
 def test_cli_rejects_unknown_config_keys(tmp_path) -> None:
     config = tmp_path / "bad.json"
     config.write_text(json.dumps({"layer": 3}))

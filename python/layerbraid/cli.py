@@ -4,6 +4,10 @@ or layer-parallel; under ``mpiexec -n P`` the layers are distributed over P rank
     layerbraid train --dataset peaks --layers 30 --width 8 --method one-shot \\
         --mgrit-iters 2 --optimizer lbfgs --epochs 130 --out runs/peaks
     layerbraid train --config run.toml          # the same options from a file (TOML or JSON)
+    layerbraid train --method predict-correct --optimizer sgd --lr 0.05   # Parpas & Muir
+    layerbraid train --method iterations --optimizer sgd --lr 0.1 --epochs 256  # MGRIT over
+                                                # the training steps (Schroder)
+    layerbraid train --nested 3 --nested-epochs 60,30   # 4N/... layers first, then N
 
 Options in a config file use the long names, with dashes or underscores
 (``mgrit_iters = 2``); options given on the command line win over the file.
@@ -26,7 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "tol": 1e-10, "cfactor": 2, "max_levels": 10, "min_coarse": 10, "optimizer": "lbfgs",
     "lr": None, "schedule": "constant", "epochs": 130, "batch_size": None, "lbfgs_memory": 10,
     "seed": 0, "init": "zero", "init_scale": 1.0, "fine_relax": 1, "coarse_relax": 1,
-    "blocks": None, "coarse": "average", "sweeps": 1,
+    "blocks": None, "coarse": "average", "sweeps": 1, "coarse_lr_cap": "auto",
+    "nested": 1, "nested_epochs": None, "nested_kind": "constant",
     "device": "cpu", "dtype": "float64",
     "out": None, "checkpoint_every": 0, "resume": None, "eval_every": 1, "progress": True,
     "plots": True,
@@ -70,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--init", help="zero (default), random or smooth residual weights")
     g.add_argument("--init-scale", type=float, help="scale of the initial weights (1.0)")
     g = t.add_argument_group("method")
-    g.add_argument("--method", help="serial (default), parallel, one-shot or predict-correct")
+    g.add_argument("--method", help="serial (default), parallel, one-shot, predict-correct, "
+                                    "or iterations (MGRIT over the training steps)")
     g.add_argument("--mgrit-iters", type=int, help="one-shot: MGRIT cycles per solve (2)")
     g.add_argument("--tol", type=float, help="parallel: absolute tolerance (1e-10)")
     g.add_argument("--cfactor", type=int, help="MGRIT coarsening factor (2)")
@@ -84,7 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
                                     "exact")
     g.add_argument("--sweeps", type=int, help="predict-correct: parareal iterations per step "
                                               "(1)")
+    g.add_argument("--coarse-lr-cap", help="iterations: a coarse step's learning rate is at "
+                                           "most this times --lr; auto (default) or a number")
     g.add_argument("--device", help="cpu (NumPy, default) or gpu (CuPy)")
+    g.add_argument("--nested", type=int, help="nested initialisation: train this many networks, "
+                                              "each twice as deep as the last (1: off)")
+    g.add_argument("--nested-epochs", help="epochs of the shallower networks, coarsest first, "
+                                           "comma-separated (default: --epochs each)")
+    g.add_argument("--nested-kind", help="weight interpolation: constant (default) or linear")
     g = t.add_argument_group("optimisation")
     g.add_argument("--optimizer", help="lbfgs (default), adam or sgd")
     g.add_argument("--lr", type=float, help="learning rate / initial step (optimiser default)")
@@ -187,17 +200,20 @@ def train(s: dict[str, Any]) -> int:
                          eval_every=s["eval_every"], blocks=s["blocks"], coarse=s["coarse"],
                          sweeps=s["sweeps"])
     out = Path(s["out"]) if s["out"] else None
-    trainer = Trainer(net, dataset, config, comm, out_dir=out, progress=s["progress"],
-                      checkpoint_every=s["checkpoint_every"])
     if root:
         print(f"layerbraid train: {dataset}; ResNet {net.depth} layers of "
               f"{type(net.layer).__name__.lower()} width {s['width']}, {net.activation}, "
               f"smoothness {net.regularization.smoothness:.3g}; "
               f"method {config.method} on {comm.Get_size()} rank(s), optimizer "
               f"{config.optimizer}", flush=True)
-    if s["resume"]:
-        trainer.resume(s["resume"])
-    history = trainer.fit()
+    if s["nested"] > 1:
+        trainer, history = _train_nested(s, net, dataset, config, comm)
+    else:
+        trainer = Trainer(net, dataset, config, comm, out_dir=out, progress=s["progress"],
+                          checkpoint_every=s["checkpoint_every"])
+        if s["resume"]:
+            trainer.resume(s["resume"])
+        history = trainer.fit()
     plots = trainer.plot() if s["plots"] and out else []
     if out:
         trainer.save_network(out / "network.npz")
@@ -216,11 +232,108 @@ def train(s: dict[str, Any]) -> int:
     return 0
 
 
+def _train_nested(s: dict[str, Any], net: Any, dataset: Any, config: Any,
+                  comm: Any) -> tuple[Any, list[Any]]:
+    """--nested K: train net / 2^(K-1) layers, then each doubled depth, up to net."""
+    from .methods.nested import train_nested
+    from .train.metrics import MetricsLog
+
+    if s["resume"]:
+        raise ValueError("--resume continues one network; it does not combine with --nested")
+    levels = s["nested"]
+    epochs = [s["epochs"]] * levels
+    if s["nested_epochs"]:
+        coarse = [int(e) for e in str(s["nested_epochs"]).split(",")]
+        if len(coarse) != levels - 1:
+            raise ValueError(f"--nested-epochs {s['nested_epochs']} needs {levels - 1} numbers "
+                             f"(one per shallower network, coarsest first)")
+        epochs = coarse + [s["epochs"]]
+    result = train_nested(net, dataset, config, comm, levels=levels, epochs=epochs,
+                          kind=s["nested_kind"], progress=s["progress"])
+    if comm.Get_rank() == 0:
+        for level in result.levels:
+            last = level.history[-1]
+            print(f"  {level.net.depth} layers: {len(level.history)} epochs, validation "
+                  f"accuracy {100 * last.val_accuracy:.2f}% at {last.elapsed:.2f} s")
+    trainer = result.trainer
+    if s["out"]:
+        trainer.out_dir = Path(s["out"])
+        log = MetricsLog(trainer.out_dir / "metrics.jsonl" if comm.Get_rank() == 0 else None)
+        for record in result.history:
+            log.write(record)
+        trainer.save(trainer.out_dir / "checkpoint.pkl")
+    trainer.state.history = result.history
+    trainer.state.elapsed = result.elapsed
+    return trainer, result.history
+
+
+def train_over_iterations(s: dict[str, Any]) -> int:
+    """--method iterations: MGRIT over the training steps; every rank owns a range of steps."""
+    import numpy as np
+    from mpi4py import MPI
+
+    from .methods.iterations import MGRITOverIterations, ResNetProblem
+    from .propagate import Propagator
+
+    comm = MPI.COMM_WORLD
+    root = comm.Get_rank() == 0
+    if s["optimizer"] != "sgd" or s["lr"] is None:
+        raise ValueError("--method iterations solves plain gradient-descent steps: use "
+                         "--optimizer sgd with a --lr")
+    dataset = _dataset(s)
+    net = _network(s, dataset)
+    problem = ResNetProblem(net, dataset, s["batch_size"], s["seed"])
+    w0 = problem.flatten(Propagator(net, MPI.COMM_SELF).init_params(
+        s["seed"], weights=s["init"], scale=s["init_scale"]))
+    cap = s["coarse_lr_cap"]
+    run = MGRITOverIterations(problem, w0, s["epochs"], s["lr"], comm, cfactor=s["cfactor"],
+                              max_levels=s["max_levels"], min_coarse=s["min_coarse"],
+                              nrelax=s["fine_relax"], abs_tol=s["tol"],
+                              coarse_lr_cap=cap if cap in (None, "auto") else float(cap))
+    if root:
+        print(f"layerbraid train: {dataset}; ResNet {net.depth} layers; MGRIT over "
+              f"{s['epochs']} training steps on {comm.Get_size()} rank(s), learning rates per "
+              f"level {', '.join(f'{lr:.3g}' for lr in run.coarse_lrs)}", flush=True)
+    result = run.solve()
+    # every rank validates the weights of its own steps, in parallel
+    validator = Propagator(net, MPI.COMM_SELF)
+    every = s["eval_every"]
+    mine = [{"step": i, **dict(zip(("val_loss", "val_accuracy"), _validate(
+        validator, problem.params(w), dataset)))} for i, w in sorted(result.trajectory.items())
+        if i % every == 0 or i == s["epochs"]]
+    records = sorted((r for part in comm.allgather(mine) for r in part),
+                     key=lambda r: r["step"])
+    if root:
+        final = records[-1]
+        print(f"done: {result.iterations} MGRIT iterations in {result.wall_time:.2f} s "
+              f"(residual {result.residual_history[-1] or float('nan'):.2e}); step "
+              f"{final['step']}: validation accuracy {100 * final['val_accuracy']:.2f}%; "
+              f"work {result.total_work} step evaluations (the serial loop: {s['epochs']}); "
+              f"critical path {result.cost.total} steps, ideal speedup "
+              f"{result.cost.ideal_speedup:.2f}")
+        if s["out"]:
+            out = Path(s["out"])
+            out.mkdir(parents=True, exist_ok=True)
+            with open(out / "metrics.jsonl", "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in records)
+            np.save(out / "weights.npy", result.final_weights)
+            print(f"metrics: {out / 'metrics.jsonl'}; final weights: {out / 'weights.npy'}")
+    return 0
+
+
+def _validate(prop: Any, params: dict[str, Any], dataset: Any) -> tuple[float, float]:
+    ev = prop.loss(params, dataset.x_val, dataset.y_val)
+    return ev.loss, ev.accuracy
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
-            return train(_settings(args))
+            settings = _settings(args)
+            if settings["method"] == "iterations":
+                return train_over_iterations(settings)
+            return train(settings)
     except (ValueError, TypeError, OSError, ImportError) as e:
         print(f"layerbraid {args.command}: error: {e}", file=sys.stderr)
         return 2
