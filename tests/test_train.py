@@ -263,6 +263,7 @@ def test_cli_runs_the_companion_methods(tmp_path) -> None:
                    "--out", str(out), *small)
     assert proc.returncode == 0, proc.stderr
     assert "MGRIT iterations" in proc.stdout and "ideal speedup" in proc.stdout
+    assert json.loads((out / "summary.json").read_text())["converged"]
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == [0, 4, 8, 12, 16]
     proc = run_cli("train", "--method", "iterations", *small)

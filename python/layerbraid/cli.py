@@ -305,8 +305,13 @@ def train_over_iterations(s: dict[str, Any]) -> int:
                      key=lambda r: r["step"])
     if root:
         final = records[-1]
-        print(f"done: {result.iterations} MGRIT iterations in {result.wall_time:.2f} s "
-              f"(residual {result.residual_history[-1] or float('nan'):.2e}); step "
+        known = [r for r in result.residual_history if r is not None]
+        solve = (f"{result.iterations} MGRIT iterations (residual {known[-1]:.2e})" if known
+                 else "one level, step after step")
+        if known and not result.converged:
+            solve += (f" WITHOUT reaching --tol {s['tol']:g}: the weights are not yet the serial "
+                      "trajectory's (lower --lr, use fewer levels or full batches)")
+        print(f"done: {solve} in {result.wall_time:.2f} s; step "
               f"{final['step']}: validation accuracy {100 * final['val_accuracy']:.2f}%; "
               f"work {result.total_work} step evaluations (the serial loop: {s['epochs']}); "
               f"critical path {result.cost.total} steps, ideal speedup "
@@ -317,7 +322,16 @@ def train_over_iterations(s: dict[str, Any]) -> int:
             with open(out / "metrics.jsonl", "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in records)
             np.save(out / "weights.npy", result.final_weights)
-            print(f"metrics: {out / 'metrics.jsonl'}; final weights: {out / 'weights.npy'}")
+            summary = {"steps": s["epochs"], "iterations": result.iterations,
+                       "converged": result.converged, "nlevels": result.nlevels,
+                       "residual_history": list(result.residual_history),
+                       "coarse_lrs": list(result.coarse_lrs), "work": list(result.work),
+                       "critical_path": result.cost.total,
+                       "ideal_speedup": result.cost.ideal_speedup,
+                       "wall_time": result.wall_time}
+            (out / "summary.json").write_text(json.dumps(summary, indent=1))
+            print(f"metrics: {out / 'metrics.jsonl'}; summary: {out / 'summary.json'}; final "
+                  f"weights: {out / 'weights.npy'}")
     return 0
 
 
