@@ -338,8 +338,8 @@ def main() -> None:
     if unknown:
         p.error(f"--parts {','.join(unknown)}: use peaks, deep and/or digits")
     peaks_epochs = 40 if q else 130
-    deep_epochs = 2 if q else 150
-    deep_budget = {"serial": 480.0, "one-shot, 2 ranks": 1100.0, "one-shot, 1 rank": 360.0}
+    deep_epochs = 2 if q else 110
+    deep_budget = {"serial": 420.0, "one-shot, 2 ranks": 1100.0, "one-shot, 1 rank": 300.0}
     digits_epochs = 4 if q else 20
     start = time.monotonic()
     previous = RESULTS / output
