@@ -6,6 +6,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace layerbraid::resnet::detail {
 
@@ -26,12 +27,21 @@ inline std::size_t checked_mul(const char* who, std::size_t a, std::size_t b) {
   return a * b;
 }
 
-// A buffer that must hold exactly `expected` values; `expected_text` says where that comes from.
+// A buffer that must hold exactly `expected` values; `expected_text` says where that comes from:
+// a C string, or a callable returning a std::string that is called only when the check fails
+// (so that a passing check, made on every step, allocates nothing).
+template <class Text>
 inline void require_size(const char* who, const char* name, std::size_t size,
-                         std::size_t expected, const std::string& expected_text) {
+                         std::size_t expected, const Text& expected_text) {
   if (size != expected) {
+    std::string text;
+    if constexpr (std::is_invocable_v<const Text&>) {
+      text = expected_text();
+    } else {
+      text = expected_text;
+    }
     throw std::invalid_argument(std::string(who) + ": " + name + " has " + std::to_string(size) +
-                                " elements, expected " + expected_text + " = " +
+                                " elements, expected " + text + " = " +
                                 std::to_string(expected));
   }
 }

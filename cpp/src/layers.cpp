@@ -35,8 +35,9 @@ void grow(std::vector<T>& v, std::size_t n) {
 }
 
 // The common checks of a step's state, parameters and optional outputs.
-template <class T>
-void check_forward(const char* who, std::size_t state, const std::string& state_text,
+// state_text: a callable giving the expected state size's text (built only on failure).
+template <class T, class Text>
+void check_forward(const char* who, std::size_t state, const Text& state_text,
                    std::size_t weight_size, std::size_t bias_size, Span<T> u, CSpan<T> weight,
                    CSpan<T> bias, Span<T> cache_u, Span<T> cache_deriv) {
   require_size(who, "u", u.size(), state, state_text);
@@ -47,8 +48,8 @@ void check_forward(const char* who, std::size_t state, const std::string& state_
     require_size(who, "cache_deriv", cache_deriv.size(), state, "u's size");
 }
 
-template <class T>
-bool check_adjoint(const char* who, std::size_t state, const std::string& state_text,
+template <class T, class Text>
+bool check_adjoint(const char* who, std::size_t state, const Text& state_text,
                    std::size_t weight_size, std::size_t bias_size, Span<T> lam, CSpan<T> weight,
                    CSpan<T> deriv, CSpan<T> u_in, Span<T> grad_weight, Span<T> grad_bias) {
   require_size(who, "lam", lam.size(), state, state_text);
@@ -112,8 +113,8 @@ void Dense::forward(Span<T> u, std::int64_t batch, CSpan<T> weight, CSpan<T> bia
   constexpr const char* who = "Dense::forward";
   require_positive(who, "batch", batch);
   const std::size_t n = state_size(batch);
-  check_forward(who, n, "batch*width = " + str(batch) + "*" + str(width_), weight_size(),
-                bias_size(), u, weight, bias, cache_u, cache_deriv);
+  check_forward(who, n, [&] { return "batch*width = " + str(batch) + "*" + str(width_); },
+                weight_size(), bias_size(), u, weight, bias, cache_u, cache_deriv);
   require_scratch(who, "z", work.z.size(), n, batch);
   const int rows = blas_int(static_cast<std::size_t>(batch), "batch");
   const int w = static_cast<int>(width_);
@@ -130,9 +131,9 @@ void Dense::adjoint(Span<T> lam, std::int64_t batch, CSpan<T> weight, double dt,
   constexpr const char* who = "Dense::adjoint";
   require_positive(who, "batch", batch);
   const std::size_t n = state_size(batch);
-  const bool grads = check_adjoint(who, n, "batch*width = " + str(batch) + "*" + str(width_),
-                                   weight_size(), bias_size(), lam, weight, deriv, u_in,
-                                   grad_weight, grad_bias);
+  const bool grads = check_adjoint(
+      who, n, [&] { return "batch*width = " + str(batch) + "*" + str(width_); }, weight_size(),
+      bias_size(), lam, weight, deriv, u_in, grad_weight, grad_bias);
   require_scratch(who, "z", work.z.size(), n, batch);
   require_scratch(who, "g", work.g.size(), n, batch);
   const int rows = blas_int(static_cast<std::size_t>(batch), "batch");
@@ -258,10 +259,12 @@ void Conv::forward(Span<T> u, std::int64_t batch, CSpan<T> weight, CSpan<T> bias
   constexpr const char* who = "Conv::forward";
   require_positive(who, "batch", batch);
   const std::size_t n = state_size(batch);
-  check_forward(who, n,
-                "batch*height*width*channels = " + str(batch) + "*" + str(height_) + "*" +
-                    str(width_) + "*" + str(channels_),
-                weight_size(), bias_size(), u, weight, bias, cache_u, cache_deriv);
+  const auto state_text = [&] {
+    return "batch*height*width*channels = " + str(batch) + "*" + str(height_) + "*" +
+           str(width_) + "*" + str(channels_);
+  };
+  check_forward(who, n, state_text, weight_size(), bias_size(), u, weight, bias, cache_u,
+                cache_deriv);
   const ConvShape s{static_cast<std::size_t>(batch), std::size_t(height_), std::size_t(width_),
                     std::size_t(channels_), std::size_t(kernel_), std::size_t(kernel_ / 2)};
   require_scratch(who, "z", work.z.size(), n, batch);
@@ -286,11 +289,12 @@ void Conv::adjoint(Span<T> lam, std::int64_t batch, CSpan<T> weight, double dt, 
   constexpr const char* who = "Conv::adjoint";
   require_positive(who, "batch", batch);
   const std::size_t n = state_size(batch);
-  const bool grads = check_adjoint(who, n,
-                                   "batch*height*width*channels = " + str(batch) + "*" +
-                                       str(height_) + "*" + str(width_) + "*" + str(channels_),
-                                   weight_size(), bias_size(), lam, weight, deriv, u_in,
-                                   grad_weight, grad_bias);
+  const auto state_text = [&] {
+    return "batch*height*width*channels = " + str(batch) + "*" + str(height_) + "*" +
+           str(width_) + "*" + str(channels_);
+  };
+  const bool grads = check_adjoint(who, n, state_text, weight_size(), bias_size(), lam, weight,
+                                   deriv, u_in, grad_weight, grad_bias);
   const ConvShape s{static_cast<std::size_t>(batch), std::size_t(height_), std::size_t(width_),
                     std::size_t(channels_), std::size_t(kernel_), std::size_t(kernel_ / 2)};
   require_scratch(who, "z", work.z.size(), n, batch);

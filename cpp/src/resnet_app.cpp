@@ -1,0 +1,789 @@
+// The engine app of layerbraid::resnet: the callbacks through which the MGRIT engine steps
+// forward and backward through the residual layers, the layer layout over the ranks, and the
+// exchange of boundary layers, caches and gradients between ranks (see resnet_app.hpp).
+//
+// A state is one array of state_size() values of T; the engine's braid_Vector is that array's
+// pointer (new T[] in init/clone/unpack, delete[] in free), so a clone is one allocation and a
+// step allocates nothing. braid_App is a pointer to one Solve (forward or adjoint).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "braid.h"
+#include "layerbraid/resnet_app.hpp"
+
+#if __has_include("braid_layerbraid.h")
+#include "braid_layerbraid.h"
+#define LAYERBRAID_RESNET_ENGINE_EXTENSIONS 1
+#else
+#define LAYERBRAID_RESNET_ENGINE_EXTENSIONS 0
+#endif
+
+namespace layerbraid::resnet {
+
+namespace {
+
+std::string str(long long v) { return std::to_string(v); }
+
+template <class T>
+MPI_Datatype mpi_type();
+template <>
+MPI_Datatype mpi_type<double>() { return MPI_DOUBLE; }
+template <>
+MPI_Datatype mpi_type<float>() { return MPI_FLOAT; }
+
+// A message or buffer length that must fit an int (MPI counts, braid_Int byte sizes).
+int int_size(const char* what, std::size_t n) {
+  if (n > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    throw std::length_error("Propagation: " + std::string(what) + " = " + std::to_string(n) +
+                            " does not fit the engine's and MPI's int sizes (at most " +
+                            str(std::numeric_limits<int>::max()) + ")");
+  }
+  return static_cast<int>(n);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------
+// Layout
+// ------------------------------------------------------------------------------------------
+Layout::Layout(int depth, int size, int rank) : depth_(depth), size_(size), rank_(rank) {
+  if (depth < 1) throw std::invalid_argument("Layout: depth=" + str(depth) + " must be >= 1");
+  if (size < 1 || size > depth + 1) {
+    throw std::invalid_argument("Layout: size=" + str(size) + " ranks cannot share " +
+                                str(depth) + " layers (" + str(depth + 1) +
+                                " points); use 1 to " + str(depth + 1) + " ranks");
+  }
+  if (rank < 0 || rank >= size) {
+    throw std::invalid_argument("Layout: rank=" + str(rank) + " must lie in [0, " +
+                                str(size - 1) + "]");
+  }
+  // Both sets are contiguous: owners are monotone in the layer index.
+  auto span = [&](auto owner) {
+    LayerRange r;
+    int n = 0;
+    while (n < depth && owner(n) != rank) ++n;
+    r.first = n;
+    while (n < depth && owner(n) == rank) ++n;
+    r.count = n - r.first;
+    if (r.count == 0) r.first = 0;
+    return r;
+  };
+  owned_ = span([this](int n) { return layer_owner(n); });
+  adjoint_ = span([this](int n) { return adjoint_owner(n); });
+}
+
+int Layout::block(int point) const {
+  if (point < 0 || point > depth_) {
+    throw std::out_of_range("Layout: point=" + str(point) + " must lie in [0, " + str(depth_) +
+                            "]");
+  }
+  const int npoints = depth_ + 1, quo = npoints / size_, rem = npoints % size_;
+  const int split = rem * (quo + 1);  // first point of the shorter blocks
+  return point < split ? point / (quo + 1) : rem + (point - split) / quo;
+}
+
+int Layout::forward_owner(int point) const { return block(point); }
+int Layout::adjoint_owner(int point) const { return size_ - 1 - block(depth_ - point); }
+
+int Layout::layer_owner(int n) const {
+  if (n < 0 || n >= depth_) {
+    throw std::out_of_range("Layout: layer n=" + str(n) + " must lie in [0, " +
+                            str(depth_ - 1) + "]");
+  }
+  return forward_owner(n + 1);
+}
+
+// ------------------------------------------------------------------------------------------
+// LayerParameters
+// ------------------------------------------------------------------------------------------
+template <class T>
+LayerParameters<T>::LayerParameters(LayerRange layers, std::size_t weight_size,
+                                    std::size_t bias_size)
+    : layers_(layers), weight_size_(weight_size), bias_size_(bias_size) {
+  if (layers.count < 0 || layers.first < 0) {
+    throw std::invalid_argument("LayerParameters: layers [" + str(layers.first) + ", " +
+                                str(layers.end()) + ") is not a valid range");
+  }
+  values_.assign(static_cast<std::size_t>(layers.count) * (weight_size + bias_size), T(0));
+}
+
+template <class T>
+std::size_t LayerParameters<T>::offset(int n) const {
+  if (!holds(n)) {
+    throw std::out_of_range("LayerParameters: layer n=" + str(n) + " is not held here (layers [" +
+                            str(layers_.first) + ", " + str(layers_.end()) + "))");
+  }
+  return static_cast<std::size_t>(n - layers_.first) * (weight_size_ + bias_size_);
+}
+
+template <class T>
+Span<T> LayerParameters<T>::weight(int n) {
+  return Span<T>(values_.data() + offset(n), weight_size_);
+}
+template <class T>
+CSpan<T> LayerParameters<T>::weight(int n) const {
+  return CSpan<T>(values_.data() + offset(n), weight_size_);
+}
+template <class T>
+Span<T> LayerParameters<T>::bias(int n) {
+  return Span<T>(values_.data() + offset(n) + weight_size_, bias_size_);
+}
+template <class T>
+CSpan<T> LayerParameters<T>::bias(int n) const {
+  return CSpan<T>(values_.data() + offset(n) + weight_size_, bias_size_);
+}
+template <class T>
+Span<T> LayerParameters<T>::layer(int n) {
+  return Span<T>(values_.data() + offset(n), weight_size_ + bias_size_);
+}
+template <class T>
+CSpan<T> LayerParameters<T>::layer(int n) const {
+  return CSpan<T>(values_.data() + offset(n), weight_size_ + bias_size_);
+}
+
+// ------------------------------------------------------------------------------------------
+// SolverOptions
+// ------------------------------------------------------------------------------------------
+void SolverOptions::validate(const std::string& who) const {
+  auto bad = [&](const std::string& what) { throw std::invalid_argument(who + ": " + what); };
+  if (max_levels < 1) bad("max_levels=" + str(max_levels) + " must be >= 1");
+  if (min_coarse < 1) bad("min_coarse=" + str(min_coarse) + " must be >= 1");
+  if (cfactor < 2) bad("cfactor=" + str(cfactor) + " must be >= 2");
+  if (nrelax < 0) bad("nrelax=" + str(nrelax) + " must be >= 0 (0 = F, 1 = FCF, 2 = FCFCF)");
+  if (!(abs_tol > 0) || !std::isfinite(abs_tol)) {
+    bad("abs_tol=" + std::to_string(abs_tol) + " must be a finite number > 0");
+  }
+  if (max_iter < 1) bad("max_iter=" + str(max_iter) + " must be >= 1");
+  if (print_level < 0 || print_level > 3) {
+    bad("print_level=" + str(print_level) + " must lie in [0, 3]");
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Propagation: the state behind the two solves
+// ------------------------------------------------------------------------------------------
+template <class T>
+struct Propagation<T>::Impl {
+  // One engine solve: what braid_App points to.
+  struct Solve {
+    Impl* impl = nullptr;
+    bool adjoint = false;
+    SolverOptions options;
+    braid_Core core = nullptr;
+    bool failed = false;        // the last Drive failed: the core must be rebuilt
+    std::string error;          // the exception a callback caught on this rank
+    CSpan<T> initial;           // the state at tstart during a solve (where this rank has it)
+    std::vector<T> final;       // the state at tstop after a solve (where this rank has it)
+    bool has_final = false;
+    SolveInfo info;
+  };
+
+  // What an adjoint step to point n needs: layer n's weight, its input u_n, sigma'(z_n) and
+  // where its gradient goes.
+  struct AdjointLayer {
+    const T* weight = nullptr;
+    const T* u = nullptr;
+    const T* deriv = nullptr;
+    T* grad_weight = nullptr;
+    T* grad_bias = nullptr;
+  };
+
+  Layer layer;
+  Activation act;
+  int depth;
+  double final_time;
+  std::int64_t batch;
+  MPI_Comm comm = MPI_COMM_NULL;  // our duplicate, for the exchanges outside the engine
+  Layout layout;
+  std::size_t n_state, n_weight, n_bias, n_layer;
+  Workspace<T> work;
+  LayerParameters<T> params, grads;  // this rank's layers
+  std::vector<T> cache_u, cache_deriv;  // this rank's layers: u_n and sigma'(z_n)
+  // Layers this rank's adjoint steps through but does not own ("foreign"), by slot.
+  std::vector<int> foreign;  // layer index of each slot
+  std::vector<T> foreign_params, foreign_u, foreign_deriv, foreign_grads;
+  std::vector<AdjointLayer> adj;  // by n - layout.adjoint_layers().first
+  std::vector<MPI_Request> requests;
+  bool forward_ready = false;  // a forward solve succeeded; its caches are current
+  Solve fwd, bwd;
+
+  Impl(const Layer& layer_, Activation act_, int depth_, double final_time_,
+       std::int64_t batch_, MPI_Comm user_comm, const SolverOptions& fo, const SolverOptions& ao)
+      : layer(layer_), act(act_), depth(depth_), final_time(final_time_), batch(batch_),
+        layout(checked_layout(depth_, user_comm)) {
+    n_state = std::visit([&](const auto& l) { return l.state_size(batch); }, layer);
+    n_weight = std::visit([](const auto& l) { return l.weight_size(); }, layer);
+    n_bias = std::visit([](const auto& l) { return l.bias_size(); }, layer);
+    n_layer = n_weight + n_bias;
+    int_size("state_size() * sizeof(T) in bytes", n_state * sizeof(T));
+    int_size("weight_size() + bias_size()", n_layer);
+    std::visit([&](const auto& l) { work.reserve(l, batch); }, layer);
+
+    const LayerRange own = layout.owned_layers(), back = layout.adjoint_layers();
+    params = LayerParameters<T>(own, n_weight, n_bias);
+    grads = LayerParameters<T>(own, n_weight, n_bias);
+    cache_u.assign(static_cast<std::size_t>(own.count) * n_state, T(0));
+    cache_deriv.assign(cache_u.size(), T(0));
+    for (int n = back.first; n < back.end(); ++n)
+      if (!own.contains(n)) foreign.push_back(n);
+    const std::size_t nf = foreign.size();
+    foreign_params.assign(nf * n_layer, T(0));
+    foreign_grads.assign(nf * n_layer, T(0));
+    foreign_u.assign(nf * n_state, T(0));
+    foreign_deriv.assign(nf * n_state, T(0));
+    adj.resize(static_cast<std::size_t>(back.count));
+    std::size_t slot = 0;
+    for (int n = back.first; n < back.end(); ++n) {
+      AdjointLayer& a = adj[static_cast<std::size_t>(n - back.first)];
+      if (own.contains(n)) {
+        const std::size_t i = static_cast<std::size_t>(n - own.first);
+        a = {params.weight(n).data(), cache_u.data() + i * n_state,
+             cache_deriv.data() + i * n_state, grads.weight(n).data(), grads.bias(n).data()};
+      } else {
+        a = {foreign_params.data() + slot * n_layer, foreign_u.data() + slot * n_state,
+             foreign_deriv.data() + slot * n_state, foreign_grads.data() + slot * n_layer,
+             foreign_grads.data() + slot * n_layer + n_weight};
+        ++slot;
+      }
+    }
+    // The most requests one exchange posts: 3 per layer sent or received.
+    std::size_t sent = 0;
+    for (int n = own.first; n < own.end(); ++n)
+      if (layout.adjoint_owner(n) != layout.rank()) ++sent;
+    requests.reserve(3 * (sent + nf));
+
+    fwd.impl = bwd.impl = this;
+    fwd.adjoint = false;
+    bwd.adjoint = true;
+    fwd.options = fo;
+    bwd.options = ao;
+    for (Solve* s : {&fwd, &bwd}) s->final.assign(n_state, T(0));
+    if (MPI_Comm_dup(user_comm, &comm) != MPI_SUCCESS) {
+      throw std::runtime_error("Propagation: MPI_Comm_dup failed");
+    }
+  }
+
+  ~Impl() {
+    for (Solve* s : {&fwd, &bwd}) destroy_core(*s);
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (comm != MPI_COMM_NULL && !finalized) MPI_Comm_free(&comm);
+  }
+
+  static Layout checked_layout(int depth, MPI_Comm comm) {
+    if (comm == MPI_COMM_NULL) {
+      throw std::invalid_argument("Propagation: comm is MPI_COMM_NULL; pass a communicator");
+    }
+    int size = 0, rank = 0;
+    MPI_Comm_size(comm, &size);
+    MPI_Comm_rank(comm, &rank);
+    if (size > depth + 1) {
+      throw std::invalid_argument("Propagation: " + str(size) + " ranks cannot share depth=" +
+                                  str(depth) + " layers (" + str(depth + 1) +
+                                  " points); use at most " + str(depth + 1) + " ranks");
+    }
+    return Layout(depth, size, rank);
+  }
+
+  // ---- the engine's cores ----
+
+  static braid_App as_app(Solve* s) { return reinterpret_cast<braid_App>(s); }
+  static Solve& solve_of(braid_App app) { return *reinterpret_cast<Solve*>(app); }
+  static T* data(braid_Vector v) { return reinterpret_cast<T*>(v); }
+  static braid_Vector vector(T* p) { return reinterpret_cast<braid_Vector>(p); }
+
+  void destroy_core(Solve& s) noexcept {
+    if (s.core != nullptr) braid_Destroy(s.core);
+    s.core = nullptr;
+    s.failed = false;
+  }
+
+  void build_core(Solve& s) {
+    const char* who = s.adjoint ? "Propagation::adjoint" : "Propagation::forward";
+    braid_Core core = nullptr;
+    int err = braid_Init(comm, comm, 0.0, final_time, depth, as_app(&s), step_cb, init_cb,
+                         clone_cb, free_cb, sum_cb, norm_cb, access_cb, bufsize_cb, pack_cb,
+                         unpack_cb, &core);
+    if (err != 0 || core == nullptr) {
+      throw std::runtime_error(std::string(who) + ": braid_Init failed with code " + str(err) +
+                               " (depth=" + str(depth) + ", final_time=" +
+                               std::to_string(final_time) + ")");
+    }
+    s.core = core;
+    s.failed = true;  // until every option is set: a half-configured core is never driven
+    const SolverOptions& o = s.options;
+    auto set = [&](const char* name, int code) {
+      if (code != 0) {
+        throw std::invalid_argument(std::string(who) + ": the engine refused " + name +
+                                    " (code " + str(code) + ")");
+      }
+    };
+    set("max_levels", braid_SetMaxLevels(core, o.max_levels));
+    set("min_coarse", braid_SetMinCoarse(core, o.min_coarse));
+    set("cfactor", braid_SetCFactor(core, -1, o.cfactor));
+    set("nrelax", braid_SetNRelax(core, -1, o.nrelax));
+    set("abs_tol", braid_SetAbsTol(core, o.abs_tol));
+    set("max_iter", braid_SetMaxIter(core, o.max_iter));
+    set("print_level", braid_SetPrintLevel(core, o.print_level));
+    set("file_io_level", braid_SetFileIOLevel(core, 0));
+    set("access_level", braid_SetAccessLevel(core, 1));
+    if (s.adjoint) set("reverted_ranks", braid_SetRevertedRanks(core, 1));
+#if LAYERBRAID_RESNET_ENGINE_EXTENSIONS
+    layerbraid_SetQuietFailures(core, 1);  // we report failures ourselves, as exceptions
+#endif
+    s.failed = false;
+  }
+
+  // One solve on every rank; std::runtime_error (the same on every rank) when it fails.
+  void drive(Solve& s) {
+    const char* who = s.adjoint ? "Propagation::adjoint" : "Propagation::forward";
+    if (s.core != nullptr && (s.failed || !s.options.warm_start)) destroy_core(s);
+    if (s.core == nullptr) build_core(s);
+    s.error.clear();
+    s.has_final = false;
+    const int err = braid_Drive(s.core);
+    s.initial = {};
+    if (err != 0) {
+      s.failed = true;
+      std::string text;
+#if LAYERBRAID_RESNET_ENGINE_EXTENSIONS
+      braid_Int rank = -1;
+      std::string buf(layerbraid_FAILURE_TEXT_MAX, '\0');
+      layerbraid_GetFailure(s.core, &rank, buf.data(), static_cast<braid_Int>(buf.size()));
+      text = buf.c_str();
+#endif
+      if (text.empty()) text = s.error;
+      if (text.empty()) {
+        text = "braid_Drive returned " + str(err) +
+               " (see the engine's message on stderr; a NaN or infinite residual means the "
+               "iteration diverged)";
+      }
+      throw std::runtime_error(std::string(who) + " failed: " + text);
+    }
+    braid_Int niter = 0, nlevels = 0;
+    braid_GetNumIter(s.core, &niter);
+    braid_GetNLevels(s.core, &nlevels);
+    s.info.iterations = niter;
+    s.info.levels = nlevels;
+    braid_Int count = niter + 1;
+    s.info.rnorms.assign(static_cast<std::size_t>(count), -1.0);
+    braid_GetRNorms(s.core, &count, s.info.rnorms.data());
+    s.info.rnorms.resize(static_cast<std::size_t>(std::max<braid_Int>(count, 0)));
+  }
+
+  // ---- the callbacks ----
+
+  // Runs body; an exception ends the callback with a nonzero code and its message recorded
+  // (nothing unwinds into the engine).
+  template <class F>
+  static braid_Int guarded(braid_App app, const char* callback, F&& body) noexcept {
+    Solve& s = solve_of(app);
+    try {
+      body(s);
+      return 0;
+    } catch (const std::exception& e) {
+      fail(s, callback, e.what());
+    } catch (...) {
+      fail(s, callback, "an exception that is not a std::exception");
+    }
+    return 1;
+  }
+
+  static void fail(Solve& s, const char* callback, const char* what) noexcept {
+    try {
+      s.error = std::string(callback) + ": " + what;
+    } catch (...) {
+      // no memory for the message: the engine still reports the failed callback
+    }
+#if LAYERBRAID_RESNET_ENGINE_EXTENSIONS
+    if (s.core != nullptr) layerbraid_SetFailureText(s.core, s.error.c_str());
+#endif
+  }
+
+  // The fine point index of time t (times are exact multiples of T / N up to round-off).
+  int point_of(double t) const {
+    const long p = std::lround(t / final_time * depth);
+    if (p < 0 || p > depth) {
+      throw std::logic_error("time t=" + std::to_string(t) + " is outside [0, " +
+                             std::to_string(final_time) + "]");
+    }
+    return static_cast<int>(p);
+  }
+
+  T* new_state() const { return new T[n_state]; }
+
+  static braid_Int step_cb(braid_App app, braid_Vector, braid_Vector, braid_Vector u,
+                           braid_StepStatus status) {
+    return guarded(app, "step", [&](Solve& s) {
+      braid_Real tstart = 0, tstop = 0;
+      braid_Int level = 0;
+      braid_StepStatusGetTstartTstop(status, &tstart, &tstop);
+      braid_StepStatusGetLevel(status, &level);
+      if (s.adjoint) s.impl->adjoint_step(data(u), tstart, tstop, level == 0);
+      else s.impl->forward_step(data(u), tstart, tstop, level == 0);
+    });
+  }
+
+  // The step to point p applies layer p - 1; fine steps cache its input and sigma'(z).
+  void forward_step(T* u, double tstart, double tstop, bool fine) {
+    const int n = point_of(tstop) - 1;
+    const LayerRange own = layout.owned_layers();
+    if (!own.contains(n)) {
+      throw std::logic_error("forward step to point " + str(n + 1) + " on rank " +
+                             str(layout.rank()) + ", which does not own layer " + str(n));
+    }
+    Span<T> cu, cd;
+    if (fine) {
+      const std::size_t i = static_cast<std::size_t>(n - own.first) * n_state;
+      cu = Span<T>(cache_u.data() + i, n_state);
+      cd = Span<T>(cache_deriv.data() + i, n_state);
+    }
+    const double dt = tstop - tstart;
+    std::visit([&](const auto& l) {
+      l.template forward<T>(Span<T>(u, n_state), batch, params.weight(n), params.bias(n), dt,
+                            act, work, cu, cd);
+    }, layer);
+  }
+
+  // The adjoint step to point n (adjoint time index N - n) applies layer n's transpose at
+  // u_n; fine steps write layer n's gradient.
+  void adjoint_step(T* lam, double tstart, double tstop, bool fine) {
+    const int n = depth - point_of(tstop);
+    const LayerRange back = layout.adjoint_layers();
+    if (!back.contains(n)) {
+      throw std::logic_error("adjoint step to point " + str(n) + " on rank " +
+                             str(layout.rank()) + ", whose adjoint layers are [" +
+                             str(back.first) + ", " + str(back.end()) + ")");
+    }
+    const AdjointLayer& a = adj[static_cast<std::size_t>(n - back.first)];
+    const double dt = tstop - tstart;
+    CSpan<T> u_in;
+    Span<T> gw, gb;
+    if (fine) {
+      u_in = CSpan<T>(a.u, n_state);
+      gw = Span<T>(a.grad_weight, n_weight);
+      gb = Span<T>(a.grad_bias, n_bias);
+    }
+    std::visit([&](const auto& l) {
+      l.template adjoint<T>(Span<T>(lam, n_state), batch, CSpan<T>(a.weight, n_weight), dt,
+                            CSpan<T>(a.deriv, n_state), work, u_in, gw, gb);
+    }, layer);
+  }
+
+  static braid_Int init_cb(braid_App app, braid_Real t, braid_Vector* u_ptr) {
+    *u_ptr = nullptr;
+    return guarded(app, "init", [&](Solve& s) {
+      Impl& m = *s.impl;
+      T* u = m.new_state();
+      if (m.point_of(t) == 0 && s.initial.size() == m.n_state) {
+        std::memcpy(u, s.initial.data(), m.n_state * sizeof(T));
+      } else {
+        std::fill(u, u + m.n_state, T(0));
+      }
+      *u_ptr = vector(u);
+    });
+  }
+
+  static braid_Int clone_cb(braid_App app, braid_Vector u, braid_Vector* v_ptr) {
+    *v_ptr = nullptr;
+    return guarded(app, "clone", [&](Solve& s) {
+      T* v = s.impl->new_state();
+      std::memcpy(v, data(u), s.impl->n_state * sizeof(T));
+      *v_ptr = vector(v);
+    });
+  }
+
+  static braid_Int free_cb(braid_App, braid_Vector u) {
+    delete[] data(u);
+    return 0;
+  }
+
+  // y <- alpha x + beta y (beta = 0: y <- alpha x, whatever y held, NaN included).
+  static braid_Int sum_cb(braid_App app, braid_Real alpha, braid_Vector x, braid_Real beta,
+                          braid_Vector y) {
+    const Solve& s = solve_of(app);
+    const std::size_t n = s.impl->n_state;
+    const T* xs = data(x);
+    T* ys = data(y);
+    const T a = static_cast<T>(alpha), b = static_cast<T>(beta);
+    if (beta == 0.0) {
+      if (alpha == 1.0) std::memcpy(ys, xs, n * sizeof(T));
+      else for (std::size_t i = 0; i < n; ++i) ys[i] = a * xs[i];
+    } else {
+      for (std::size_t i = 0; i < n; ++i) ys[i] = a * xs[i] + b * ys[i];
+    }
+    return 0;
+  }
+
+  // Euclidean norm of the whole batch state, accumulated in double.
+  static braid_Int norm_cb(braid_App app, braid_Vector u, braid_Real* norm_ptr) {
+    const Solve& s = solve_of(app);
+    const T* v = data(u);
+    double sum = 0.0;
+    for (std::size_t i = 0; i < s.impl->n_state; ++i) {
+      const double x = static_cast<double>(v[i]);
+      sum += x * x;
+    }
+    *norm_ptr = std::sqrt(sum);
+    return 0;
+  }
+
+  // After the solve: keep the state at tstop (u_N forward, lambda_0 adjoint).
+  static braid_Int access_cb(braid_App app, braid_Vector u, braid_AccessStatus status) {
+    Solve& s = solve_of(app);
+    braid_Int done = 0, index = 0;
+    braid_AccessStatusGetDone(status, &done);
+    braid_AccessStatusGetTIndex(status, &index);
+    if (done && index == s.impl->depth) {
+      std::memcpy(s.final.data(), data(u), s.impl->n_state * sizeof(T));
+      s.has_final = true;
+    }
+    return 0;
+  }
+
+  static braid_Int bufsize_cb(braid_App app, braid_Int* size_ptr, braid_BufferStatus) {
+    *size_ptr = static_cast<braid_Int>(solve_of(app).impl->n_state * sizeof(T));
+    return 0;
+  }
+
+  static braid_Int pack_cb(braid_App app, braid_Vector u, void* buffer, braid_BufferStatus) {
+    std::memcpy(buffer, data(u), solve_of(app).impl->n_state * sizeof(T));
+    return 0;
+  }
+
+  static braid_Int unpack_cb(braid_App app, void* buffer, braid_Vector* u_ptr,
+                             braid_BufferStatus) {
+    *u_ptr = nullptr;
+    return guarded(app, "bufunpack", [&](Solve& s) {
+      T* u = s.impl->new_state();
+      std::memcpy(u, buffer, s.impl->n_state * sizeof(T));
+      *u_ptr = vector(u);
+    });
+  }
+
+  // ---- agreement and exchanges between ranks ----
+
+  // Every rank learns whether any rank's input check failed; then all throw the lowest
+  // failing rank's message (std::invalid_argument), so no rank waits in a solve alone.
+  void agree(const std::string& local_error) {
+    const int size = layout.size();
+    int mine = local_error.empty() ? size : layout.rank(), first = size;
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
+    if (first == size) return;
+    std::string text = local_error;
+    int len = static_cast<int>(text.size());
+    MPI_Bcast(&len, 1, MPI_INT, first, comm);
+    text.resize(static_cast<std::size_t>(len));
+    MPI_Bcast(text.data(), len, MPI_CHAR, first, comm);
+    if (first != layout.rank()) text += " (on rank " + str(first) + ")";
+    throw std::invalid_argument(text);
+  }
+
+  void wait_all(const char* who) {
+    if (requests.empty()) return;
+    const int err = MPI_Waitall(static_cast<int>(requests.size()), requests.data(),
+                                MPI_STATUSES_IGNORE);
+    requests.clear();
+    if (err != MPI_SUCCESS) {
+      throw std::runtime_error(std::string(who) + ": MPI_Waitall failed with code " + str(err));
+    }
+  }
+
+  enum Tag { tag_params = 1, tag_u = 2, tag_deriv = 3, tag_grads = 4 };
+
+  // Before the adjoint: the parameters and caches of this rank's layers that another rank's
+  // adjoint steps through go there. Layers are sent and received in increasing order, so
+  // messages of one tag match in order.
+  void send_adjoint_inputs() {
+    const MPI_Datatype type = mpi_type<T>();
+    const int me = layout.rank(), ns = static_cast<int>(n_state), nl = static_cast<int>(n_layer);
+    for (std::size_t k = 0; k < foreign.size(); ++k) {
+      const int src = layout.layer_owner(foreign[k]);
+      requests.emplace_back();
+      MPI_Irecv(foreign_params.data() + k * n_layer, nl, type, src, tag_params, comm,
+                &requests.back());
+      requests.emplace_back();
+      MPI_Irecv(foreign_u.data() + k * n_state, ns, type, src, tag_u, comm, &requests.back());
+      requests.emplace_back();
+      MPI_Irecv(foreign_deriv.data() + k * n_state, ns, type, src, tag_deriv, comm,
+                &requests.back());
+    }
+    const LayerRange own = layout.owned_layers();
+    for (int n = own.first; n < own.end(); ++n) {
+      const int dest = layout.adjoint_owner(n);
+      if (dest == me) continue;
+      const std::size_t i = static_cast<std::size_t>(n - own.first) * n_state;
+      requests.emplace_back();
+      MPI_Isend(params.layer(n).data(), nl, type, dest, tag_params, comm, &requests.back());
+      requests.emplace_back();
+      MPI_Isend(cache_u.data() + i, ns, type, dest, tag_u, comm, &requests.back());
+      requests.emplace_back();
+      MPI_Isend(cache_deriv.data() + i, ns, type, dest, tag_deriv, comm, &requests.back());
+    }
+    wait_all("Propagation::adjoint");
+  }
+
+  // After the adjoint: gradients computed here for other ranks' layers go to their owners.
+  void return_gradients() {
+    const MPI_Datatype type = mpi_type<T>();
+    const int me = layout.rank(), nl = static_cast<int>(n_layer);
+    const LayerRange own = layout.owned_layers();
+    for (int n = own.first; n < own.end(); ++n) {
+      const int src = layout.adjoint_owner(n);
+      if (src == me) continue;
+      requests.emplace_back();
+      MPI_Irecv(grads.layer(n).data(), nl, type, src, tag_grads, comm, &requests.back());
+    }
+    for (std::size_t k = 0; k < foreign.size(); ++k) {
+      requests.emplace_back();
+      MPI_Isend(foreign_grads.data() + k * n_layer, nl, type, layout.layer_owner(foreign[k]),
+                tag_grads, comm, &requests.back());
+    }
+    wait_all("Propagation::adjoint");
+  }
+
+  // ---- the two solves ----
+
+  void forward(const LayerParameters<T>& given, CSpan<T> u0) {
+    std::string error;
+    const LayerRange own = layout.owned_layers(), got = given.layers();
+    if (got.first != own.first || got.count != own.count || given.weight_size() != n_weight ||
+        given.bias_size() != n_bias) {
+      error = "Propagation::forward: params hold layers [" + str(got.first) + ", " +
+              str(got.end()) + ") with weight/bias sizes " + str(long(given.weight_size())) +
+              "/" + str(long(given.bias_size())) + "; rank " + str(layout.rank()) +
+              " owns layers [" + str(own.first) + ", " + str(own.end()) + ") of sizes " +
+              str(long(n_weight)) + "/" + str(long(n_bias)) + " (use make_parameters())";
+    } else if (layout.has_first_point() && u0.size() != n_state) {
+      error = "Propagation::forward: u0 has " + str(long(u0.size())) +
+              " elements, expected state_size() = " + str(long(n_state));
+    }
+    agree(error);
+    forward_ready = false;
+    std::copy(given.values().data(), given.values().data() + given.values().size(),
+              params.values().data());
+    fwd.initial = layout.has_first_point() ? u0 : CSpan<T>();
+    drive(fwd);
+    forward_ready = true;
+  }
+
+  void adjoint(CSpan<T> lambda_N) {
+    std::string error;
+    if (!forward_ready) {
+      error = "Propagation::adjoint: no forward solve to take the states from; call forward() "
+              "first";
+    } else if (layout.has_last_point() && lambda_N.size() != n_state) {
+      error = "Propagation::adjoint: lambda_N has " + str(long(lambda_N.size())) +
+              " elements, expected state_size() = " + str(long(n_state));
+    }
+    agree(error);
+    send_adjoint_inputs();
+    std::fill(grads.values().data(), grads.values().data() + grads.values().size(), T(0));
+    std::fill(foreign_grads.begin(), foreign_grads.end(), T(0));
+    bwd.initial = layout.has_last_point() ? lambda_N : CSpan<T>();
+    drive(bwd);
+    return_gradients();
+  }
+};
+
+// ------------------------------------------------------------------------------------------
+// Propagation: the public face
+// ------------------------------------------------------------------------------------------
+namespace {
+
+void check_problem(int depth, double final_time, std::int64_t batch) {
+  if (depth < 1) throw std::invalid_argument("Propagation: depth=" + str(depth) + " must be >= 1");
+  if (!(final_time > 0) || !std::isfinite(final_time)) {
+    throw std::invalid_argument("Propagation: final_time=" + std::to_string(final_time) +
+                                " must be a finite number > 0");
+  }
+  if (batch < 1) throw std::invalid_argument("Propagation: batch=" + str(batch) + " must be >= 1");
+}
+
+}  // namespace
+
+template <class T>
+Propagation<T>::Propagation(const Layer& layer, Activation act, int depth, double final_time,
+                            std::int64_t batch, MPI_Comm comm, const SolverOptions& forward)
+    : Propagation(layer, act, depth, final_time, batch, comm, forward, forward) {}
+
+template <class T>
+Propagation<T>::Propagation(const Layer& layer, Activation act, int depth, double final_time,
+                            std::int64_t batch, MPI_Comm comm, const SolverOptions& forward,
+                            const SolverOptions& adjoint) {
+  check_problem(depth, final_time, batch);
+  activation_name(act);  // throws for a value outside the enum
+  forward.validate("Propagation (forward options)");
+  adjoint.validate("Propagation (adjoint options)");
+  impl_ = std::make_unique<Impl>(layer, act, depth, final_time, batch, comm, forward, adjoint);
+}
+
+template <class T>
+Propagation<T>::~Propagation() = default;
+template <class T>
+Propagation<T>::Propagation(Propagation&&) noexcept = default;
+template <class T>
+Propagation<T>& Propagation<T>::operator=(Propagation&&) noexcept = default;
+
+template <class T>
+const Layout& Propagation<T>::layout() const noexcept { return impl_->layout; }
+template <class T>
+std::size_t Propagation<T>::state_size() const noexcept { return impl_->n_state; }
+template <class T>
+double Propagation<T>::final_time() const noexcept { return impl_->final_time; }
+
+template <class T>
+LayerParameters<T> Propagation<T>::make_parameters() const {
+  return LayerParameters<T>(impl_->layout.owned_layers(), impl_->n_weight, impl_->n_bias);
+}
+
+template <class T>
+const SolveInfo& Propagation<T>::forward(const LayerParameters<T>& params, CSpan<T> u0) {
+  impl_->forward(params, u0);
+  return impl_->fwd.info;
+}
+
+template <class T>
+CSpan<T> Propagation<T>::final_state() const noexcept {
+  const auto& s = impl_->fwd;
+  return s.has_final ? CSpan<T>(s.final.data(), s.final.size()) : CSpan<T>();
+}
+
+template <class T>
+CSpan<T> Propagation<T>::state(int n) const {
+  const LayerRange own = impl_->layout.owned_layers();
+  if (!own.contains(n)) {
+    throw std::out_of_range("Propagation::state: layer n=" + str(n) + " is not owned by rank " +
+                            str(impl_->layout.rank()) + " (layers [" + str(own.first) + ", " +
+                            str(own.end()) + "))");
+  }
+  return CSpan<T>(impl_->cache_u.data() + static_cast<std::size_t>(n - own.first) * impl_->n_state,
+                  impl_->n_state);
+}
+
+template <class T>
+const SolveInfo& Propagation<T>::adjoint(CSpan<T> lambda_N) {
+  impl_->adjoint(lambda_N);
+  return impl_->bwd.info;
+}
+
+template <class T>
+CSpan<T> Propagation<T>::initial_adjoint() const noexcept {
+  const auto& s = impl_->bwd;
+  return s.has_final ? CSpan<T>(s.final.data(), s.final.size()) : CSpan<T>();
+}
+
+template <class T>
+const LayerParameters<T>& Propagation<T>::gradient() const noexcept { return impl_->grads; }
+
+template class LayerParameters<double>;
+template class LayerParameters<float>;
+template class Propagation<double>;
+template class Propagation<float>;
+
+}  // namespace layerbraid::resnet
