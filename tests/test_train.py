@@ -78,6 +78,8 @@ def small_peaks_run(tmp_path, params=None, **config):
     {"method": "one-shot", "optimizer": "lbfgs", "epochs": 6, "min_coarse": 2},
     {"method": "one-shot", "optimizer": "adam", "lr": 0.01, "batch_size": 100, "epochs": 4,
      "min_coarse": 2},
+    {"method": "one-shot", "optimizer": "lbfgs", "epochs": 6, "min_coarse": 2,
+     "backend": "native"},
 ])
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, config) -> None:
     whole = small_peaks_run(tmp_path / "whole", **config).fit()

@@ -24,6 +24,14 @@
 #define LAYERBRAID_BLAS_CAT3(a, b, c) LAYERBRAID_BLAS_CAT3_(a, b, c)
 #define LAYERBRAID_CBLAS(name) LAYERBRAID_BLAS_CAT3(BLAS_SYMBOL_PREFIX, name, BLAS_SYMBOL_SUFFIX)
 
+// OpenBLAS (the wheel's or a system one; its cblas.h includes openblas_config.h) has a thread
+// count to set; other BLAS libraries are left as configured.
+#if defined(OPENBLAS_CONFIG_H)
+#define LAYERBRAID_BLAS_HAS_THREADS 1
+#else
+#define LAYERBRAID_BLAS_HAS_THREADS 0
+#endif
+
 namespace layerbraid::resnet::detail {
 
 // A matrix dimension as the BLAS's integer, or std::length_error naming it.

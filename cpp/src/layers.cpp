@@ -3,6 +3,7 @@
 // Each step is the sequence of operations of python/layerbraid/nn/layers.py (same products,
 // same element-wise passes, same order), with the matrix products done by the BLAS gemm.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -23,6 +24,35 @@ using detail::require_scratch;
 using detail::require_size;
 
 const char* blas_description() { return LAYERBRAID_BLAS_DESCRIPTION; }
+
+bool set_blas_threads(int threads) {
+  if (threads < 1) {
+    throw std::invalid_argument("set_blas_threads: threads=" + std::to_string(threads) +
+                                " must be >= 1");
+  }
+#if LAYERBRAID_BLAS_HAS_THREADS
+  LAYERBRAID_CBLAS(openblas_set_num_threads)(threads);
+  return true;
+#else
+  return false;
+#endif
+}
+
+int blas_threads() {
+#if LAYERBRAID_BLAS_HAS_THREADS
+  return LAYERBRAID_CBLAS(openblas_get_num_threads)();
+#else
+  return -1;
+#endif
+}
+
+void use_one_blas_thread_per_rank() {
+  // The user's choice, where there is one, wins; OpenBLAS has read it at load time.
+  for (const char* name : {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"}) {
+    if (std::getenv(name) != nullptr) return;
+  }
+  set_blas_threads(1);
+}
 
 namespace {
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -155,6 +156,9 @@ void SolverOptions::validate(const std::string& who) const {
   if (min_coarse < 1) bad("min_coarse=" + str(min_coarse) + " must be >= 1");
   if (cfactor < 2) bad("cfactor=" + str(cfactor) + " must be >= 2");
   if (nrelax < 0) bad("nrelax=" + str(nrelax) + " must be >= 0 (0 = F, 1 = FCF, 2 = FCFCF)");
+  if (fine_nrelax < -1) {
+    bad("fine_nrelax=" + str(fine_nrelax) + " must be >= 0, or -1 for the value of nrelax");
+  }
   if (!(abs_tol > 0) || !std::isfinite(abs_tol)) {
     bad("abs_tol=" + std::to_string(abs_tol) + " must be a finite number > 0");
   }
@@ -181,6 +185,9 @@ struct Propagation<T>::Impl {
     std::vector<T> final;       // the state at tstop after a solve (where this rank has it)
     bool has_final = false;
     SolveInfo info;
+    std::map<int, std::vector<T>> kept;     // warm_start: C-points after the last solve
+    std::map<int, std::vector<T>> restore;  // states the next solve's init starts from
+    bool restored = false;  // the core starts from restored states: never skip its first cycle
   };
 
   // What an adjoint step to point n needs: layer n's weight, its input u_n, sigma'(z_n) and
@@ -327,6 +334,8 @@ struct Propagation<T>::Impl {
     set("min_coarse", braid_SetMinCoarse(core, o.min_coarse));
     set("cfactor", braid_SetCFactor(core, -1, o.cfactor));
     set("nrelax", braid_SetNRelax(core, -1, o.nrelax));
+    if (o.fine_nrelax >= 0) set("fine_nrelax", braid_SetNRelax(core, 0, o.fine_nrelax));
+    set("skip", braid_SetSkip(core, o.skip && !s.restored ? 1 : 0));
     set("abs_tol", braid_SetAbsTol(core, o.abs_tol));
     set("max_iter", braid_SetMaxIter(core, o.max_iter));
     set("print_level", braid_SetPrintLevel(core, o.print_level));
@@ -342,7 +351,10 @@ struct Propagation<T>::Impl {
   // One solve on every rank; std::runtime_error (the same on every rank) when it fails.
   void drive(Solve& s) {
     const char* who = s.adjoint ? "Propagation::adjoint" : "Propagation::forward";
-    if (s.core != nullptr && (s.failed || !s.options.warm_start)) destroy_core(s);
+    if (s.core != nullptr && (s.failed || !s.options.warm_start || !s.restore.empty())) {
+      destroy_core(s);
+    }
+    if (!s.restore.empty()) s.restored = true;
     if (s.core == nullptr) build_core(s);
     s.error.clear();
     s.has_final = false;
@@ -480,8 +492,13 @@ struct Propagation<T>::Impl {
     return guarded(app, "init", [&](Solve& s) {
       Impl& m = *s.impl;
       T* u = m.new_state();
-      if (m.point_of(t) == 0 && s.initial.size() == m.n_state) {
+      const int index = m.point_of(t);  // the solve's time index
+      const auto saved = s.restore.find(index);
+      if (index == 0 && s.initial.size() == m.n_state) {
         std::memcpy(u, s.initial.data(), m.n_state * sizeof(T));
+      } else if (saved != s.restore.end()) {
+        std::memcpy(u, saved->second.data(), m.n_state * sizeof(T));
+        s.restore.erase(saved);
       } else {
         std::fill(u, u + m.n_state, T(0));
       }
@@ -533,17 +550,24 @@ struct Propagation<T>::Impl {
     return 0;
   }
 
-  // After the solve: keep the state at tstop (u_N forward, lambda_0 adjoint).
+  // After the solve: keep the state at tstop (u_N forward, lambda_0 adjoint), and with
+  // warm_start the C-points.
   static braid_Int access_cb(braid_App app, braid_Vector u, braid_AccessStatus status) {
-    Solve& s = solve_of(app);
-    braid_Int done = 0, index = 0;
-    braid_AccessStatusGetDone(status, &done);
-    braid_AccessStatusGetTIndex(status, &index);
-    if (done && index == s.impl->depth) {
-      std::memcpy(s.final.data(), data(u), s.impl->n_state * sizeof(T));
-      s.has_final = true;
-    }
-    return 0;
+    return guarded(app, "access", [&](Solve& s) {
+      braid_Int done = 0, index = 0;
+      braid_AccessStatusGetDone(status, &done);
+      braid_AccessStatusGetTIndex(status, &index);
+      if (!done) return;
+      const std::size_t n = s.impl->n_state;
+      if (index == s.impl->depth) {
+        std::memcpy(s.final.data(), data(u), n * sizeof(T));
+        s.has_final = true;
+      }
+      if (s.options.warm_start && index % s.options.cfactor == 0) {
+        std::vector<T>& kept = s.kept[index];
+        kept.assign(data(u), data(u) + n);
+      }
+    });
   }
 
   static braid_Int bufsize_cb(braid_App app, braid_Int* size_ptr, braid_BufferStatus) {
@@ -720,6 +744,7 @@ Propagation<T>::Propagation(const Layer& layer, Activation act, int depth, doubl
   activation_name(act);  // throws for a value outside the enum
   forward.validate("Propagation (forward options)");
   adjoint.validate("Propagation (adjoint options)");
+  use_one_blas_thread_per_rank();
   impl_ = std::make_unique<Impl>(layer, act, depth, final_time, batch, comm, forward, adjoint);
 }
 
@@ -780,6 +805,26 @@ CSpan<T> Propagation<T>::initial_adjoint() const noexcept {
 
 template <class T>
 const LayerParameters<T>& Propagation<T>::gradient() const noexcept { return impl_->grads; }
+
+template <class T>
+const std::map<int, std::vector<T>>& Propagation<T>::kept_states(
+    Direction direction) const noexcept {
+  return direction == Direction::adjoint ? impl_->bwd.kept : impl_->fwd.kept;
+}
+
+template <class T>
+void Propagation<T>::restore_states(Direction direction, std::map<int, std::vector<T>> states) {
+  for (const auto& [index, state] : states) {
+    if (index < 0 || index > impl_->depth || state.size() != impl_->n_state) {
+      throw std::invalid_argument(
+          "Propagation::restore_states: state " + str(index) + " has " +
+          str(long(state.size())) + " values; time indices lie in [0, " + str(impl_->depth) +
+          "] and states have state_size() = " + str(long(impl_->n_state)) + " values");
+    }
+  }
+  auto& solve = direction == Direction::adjoint ? impl_->bwd : impl_->fwd;
+  solve.restore = std::move(states);
+}
 
 template class LayerParameters<double>;
 template class LayerParameters<float>;

@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0, "init": "zero", "init_scale": 1.0, "fine_relax": 1, "coarse_relax": 1,
     "blocks": None, "coarse": "average", "sweeps": 1, "coarse_lr_cap": "auto",
     "nested": 1, "nested_epochs": None, "nested_kind": "constant",
-    "device": "cpu", "dtype": "float64",
+    "device": "cpu", "native": False, "dtype": "float64",
     "out": None, "checkpoint_every": 0, "resume": None, "eval_every": 1, "progress": True,
     "plots": True,
 }
@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--coarse-lr-cap", help="iterations: a coarse step's learning rate is at "
                                            "most this times --lr; auto (default) or a number")
     g.add_argument("--device", help="cpu (NumPy, default) or gpu (CuPy)")
+    g.add_argument("--native", action="store_const", const=True,
+                   help="cpu: run the layer solves in C++ (backend 'native', no Python "
+                        "callbacks) instead of NumPy callbacks")
     g.add_argument("--nested", type=int, help="nested initialisation: train this many networks, "
                                               "each twice as deep as the last (1: off)")
     g.add_argument("--nested-epochs", help="epochs of the shallower networks, coarsest first, "
@@ -187,6 +190,9 @@ def train(s: dict[str, Any]) -> int:
     root = comm.Get_rank() == 0
     if s["device"] not in ("cpu", "gpu"):
         raise ValueError(f"--device {s['device']!r} is not supported; use cpu or gpu")
+    if s["native"] and s["device"] != "cpu":
+        raise ValueError("--native runs on the cpu; leave out --device gpu")
+    backend = "cupy" if s["device"] == "gpu" else "native" if s["native"] else "numpy"
     dataset = _dataset(s)
     net = _network(s, dataset)
     config = TrainConfig(method=s["method"], optimizer=s["optimizer"], lr=s["lr"],
@@ -196,7 +202,7 @@ def train(s: dict[str, Any]) -> int:
                          fine_relax=s["fine_relax"], coarse_relax=s["coarse_relax"],
                          lbfgs_memory=s["lbfgs_memory"], seed=s["seed"], init=s["init"],
                          init_scale=s["init_scale"],
-                         backend="cupy" if s["device"] == "gpu" else "numpy",
+                         backend=backend,
                          eval_every=s["eval_every"], blocks=s["blocks"], coarse=s["coarse"],
                          sweeps=s["sweeps"])
     out = Path(s["out"]) if s["out"] else None
@@ -205,7 +211,7 @@ def train(s: dict[str, Any]) -> int:
               f"{type(net.layer).__name__.lower()} width {s['width']}, {net.activation}, "
               f"smoothness {net.regularization.smoothness:.3g}; "
               f"method {config.method} on {comm.Get_size()} rank(s), optimizer "
-              f"{config.optimizer}", flush=True)
+              f"{config.optimizer}, backend {config.backend}", flush=True)
     if s["nested"] > 1:
         trainer, history = _train_nested(s, net, dataset, config, comm)
     else:

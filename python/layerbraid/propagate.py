@@ -15,7 +15,9 @@ activations. Coarse-grid steps store nothing. The adjoint's coarse steps reuse t
 sigma'(z_n) at their target point, and weight gradients are computed by fine-grid adjoint steps
 only (the last one for each layer wins).
 
-One entry point serves every trainer: :meth:`Propagator.loss_and_gradient`.
+One entry point serves every trainer: :meth:`Propagator.loss_and_gradient`. With
+``backend="native"`` the two layer solves run in C++ (:mod:`layerbraid.native`): the same
+algorithm, steps and exchanges, without Python callbacks.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .app import App
 from .backends import ArrayOps, get_ops
 from .braid import SolveResult, Solver, check_options
 from .layout import LayerLayout, route
+from .native import NativeLayers, native_options
 from .nn.layers import Workspace
 from .nn.network import ResNet, layer_key
 
@@ -165,7 +168,8 @@ class Propagator:
     Args:
         net: the model.
         comm: the ranks that share the layers (default COMM_WORLD).
-        backend: "numpy" or "cupy".
+        backend: "numpy" (layer steps as NumPy callbacks), "native" (the layer solves in C++
+            on OpenBLAS, see :mod:`layerbraid.native`; NumPy arrays in and out) or "cupy".
         options: solver options of both solves (see :data:`layerbraid.braid.OPTIONS`);
             default :data:`SERIAL`, exact backpropagation. ``print_level`` defaults to 0.
         adjoint_options: overrides of ``options`` for the adjoint solve.
@@ -186,7 +190,9 @@ class Propagator:
             raise ValueError(f"{self.comm.Get_size()} ranks cannot share {net.depth} layers "
                              f"({net.depth + 1} points); use at most {net.depth + 1} ranks")
         self.layout = LayerLayout(net.depth, self.comm)
-        self.ops = get_ops(backend)
+        self.native = backend == "native"
+        # the opening, classifier and regularisers of the native backend are NumPy code
+        self.ops = get_ops("numpy" if self.native else backend)
         self.backend = backend
         for given in (options or {}), (adjoint_options or {}):
             if "reverted_ranks" in given:
@@ -198,6 +204,11 @@ class Propagator:
         check_options(self.forward_options)   # a bad option fails here, not at the first batch
         check_options(self.adjoint_options)
         self.warm_start = bool(warm_start)
+        self._native_options = ((native_options(self.forward_options, self.warm_start),
+                                 native_options(self.adjoint_options, self.warm_start))
+                                if self.native else None)
+        self._native: NativeLayers | None = None
+        self._final: Array | None = None   # u_N of the last forward solve (last rank)
         self._batch: int | None = None
         self._forward: tuple[ForwardApp, Solver] | None = None
         self._adjoint: tuple[AdjointApp, Solver] | None = None
@@ -233,25 +244,25 @@ class Propagator:
     def predict(self, params: Mapping[str, Array], x: Array) -> np.ndarray:
         """Class scores of the batch, on every rank (a NumPy array)."""
         x = self._check_inputs(x, None)
-        fwd_app = self._solvers(x.shape[0])[0][0]
-        fwd_app.keep_cache = False
+        self._prepare(x.shape[0])
         layer_params = self._layer_params(params, self.layout.owned_layers)
-        self._run_forward(params, layer_params, x)
+        self._run_forward(params, layer_params, x, keep_cache=False)
         scores = None
         if self.layout.has_classifier:
-            scores = self.net.classifier.scores(self.ops.xp, fwd_app.final,
+            scores = self.net.classifier.scores(self.ops.xp, self._final,
                                                 _part(params, "classifier"))
             scores = _to_numpy(scores)
         return self.comm.bcast(scores, root=self.comm.Get_size() - 1)
 
     def forward_states(self, params: Mapping[str, Array], x: Array) -> dict[int, Array]:
         """The forward solve's states u_p (p = 0 .. N) at the points this rank holds."""
+        self._require_callback_backend("forward_states")
         x = self._check_inputs(x, None)
         fwd_app = self._solvers(x.shape[0])[0][0]
-        fwd_app.keep_cache = False
         fwd_app.recorded = {}
         try:
-            self._run_forward(params, self._layer_params(params, self.layout.owned_layers), x)
+            self._run_forward(params, self._layer_params(params, self.layout.owned_layers), x,
+                              keep_cache=False)
             return fwd_app.recorded
         finally:
             fwd_app.recorded = None
@@ -260,6 +271,7 @@ class Propagator:
                        labels: Array) -> dict[int, Array]:
         """The adjoint solve's co-states lambda_n = dLoss/du_n (n = 0 .. N) of the data loss
         at the points this rank holds in the adjoint's distribution."""
+        self._require_callback_backend("adjoint_states")
         self._adjoint_record = {}
         try:
             self._evaluate(params, x, labels, gradient=True)
@@ -273,6 +285,8 @@ class Propagator:
         """What the warm-started solvers keep between calls, on this rank: the C-points of
         the last forward and adjoint solves, as ``states.forward.<i>`` and
         ``states.adjoint.<i>`` (i: the solve's time index). Empty without ``warm_start``."""
+        if self._native is not None:
+            return self._native.warm_state()
         state: dict[str, Array] = {}
         for name, pair in (("forward", self._forward), ("adjoint", self._adjoint)):
             if pair is not None:
@@ -304,32 +318,27 @@ class Propagator:
                   gradient: bool) -> Evaluation:
         xp, lay, net = self.ops.xp, self.layout, self.net
         x, labels = self._check_inputs(x, labels)
-        (fwd_app, _), (adj_app, adj_solver) = self._solvers(x.shape[0])
+        self._prepare(x.shape[0])
         layer_params = self._layer_params(params, sorted(self._needed_layers(gradient)))
-        fwd_app.keep_cache = gradient
-        forward = self._run_forward(params, layer_params, x)
+        forward = self._run_forward(params, layer_params, x, keep_cache=gradient)
 
         grads: Params | None = None
         data_loss, correct = 0.0, 0
         if gradient:
             grads = {k: xp.zeros_like(v) for k, v in params.items()}
+        lam_last = None
         if lay.has_classifier:
             data_loss, correct, lam_last = net.classifier.loss_and_adjoint(
-                xp, fwd_app.final, labels, _part(params, "classifier"),
+                xp, self._final, labels, _part(params, "classifier"),
                 _part(grads, "classifier") if grads is not None else None)
-            adj_app.initial = lam_last
 
         adjoint = None
         if gradient:
             assert grads is not None
-            adj_app.params = layer_params
-            adj_app.saved = self._saved_states(fwd_app)
-            adj_app.recorded = self._adjoint_record
-            adjoint = self._drive(adj_solver)
+            adjoint, lam_first = self._run_adjoint(layer_params, lam_last, grads)
             if lay.has_opening:
-                net.opening.adjoint(self.ops, adj_app.final, x, self._opening_deriv,
+                net.opening.adjoint(self.ops, lam_first, x, self._opening_deriv,
                                     _part(params, "opening"), _part(grads, "opening"))
-            self._collect_layer_grads(adj_app, grads)
 
         flat_params = dict(params)
         for n, p in layer_params.items():
@@ -347,14 +356,61 @@ class Propagator:
                           adjoint=adjoint)
 
     def _run_forward(self, params: Mapping[str, Array], layer_params: dict[int, Params],
-                     x: Array) -> SolveResult:
-        fwd_app, fwd_solver = self._forward  # type: ignore[misc]
+                     x: Array, keep_cache: bool) -> SolveResult:
+        """The opening and the forward solve; u_N lands in self._final (last rank)."""
+        u0 = None
         if self.layout.has_opening:
             u0, self._opening_deriv = self.net.opening.forward(
                 self.ops, x, _part(params, "opening"), self.net.activation)
-            fwd_app.initial = u0
+        if self._native is not None:
+            # the C++ app always keeps its caches: they are its own buffers, written in place
+            result, self._final = self._native.forward(layer_params, u0)
+            return result
+        fwd_app, fwd_solver = self._forward  # type: ignore[misc]
+        fwd_app.keep_cache = keep_cache
+        fwd_app.initial = u0
         fwd_app.params = layer_params
-        return self._drive(fwd_solver)
+        result = self._drive(fwd_solver)
+        self._final = fwd_app.final
+        return result
+
+    def _run_adjoint(self, layer_params: dict[int, Params], lam_last: Array | None,
+                     grads: Params) -> tuple[SolveResult, Array | None]:
+        """The adjoint solve of the last forward one from lambda_N (last rank): its result
+        and lambda_0 (rank 0); the layer gradients go into ``grads`` on the layers' owners."""
+        if self._native is not None:
+            result, lam_first, layer_grads = self._native.adjoint(lam_last)
+            for n, g in layer_grads.items():
+                for k, v in g.items():
+                    grads[layer_key(n, k)][...] = v
+            return result, lam_first
+        (fwd_app, _), (adj_app, adj_solver) = self._forward, self._adjoint  # type: ignore[misc]
+        adj_app.initial = lam_last
+        adj_app.params = layer_params
+        adj_app.saved = self._saved_states(fwd_app)
+        adj_app.recorded = self._adjoint_record
+        result = self._drive(adj_solver)
+        self._collect_layer_grads(adj_app, grads)
+        return result, adj_app.final
+
+    def _prepare(self, batch: int) -> None:
+        """The solvers for a batch size: the Python apps' (:meth:`_solvers`), or the C++
+        solves, which are kept while the batch size holds (their buffers are reused; the C++
+        app itself restarts each solve from zero unless warm-started)."""
+        if not self.native:
+            self._solvers(batch)
+        elif self._native is None or batch != self._batch:
+            self.close()
+            assert self._native_options is not None
+            self._native = NativeLayers(self.net, self.comm, batch, *self._native_options)
+            self._native.restore_warm_state(self._restore)
+            self._restore = {}
+            self._batch = batch
+
+    def _require_callback_backend(self, what: str) -> None:
+        if self.native:
+            raise ValueError(f"{what} is not available with backend='native' (the C++ app "
+                             "records no per-point states); use backend='numpy'")
 
     def _drive(self, solver: Solver) -> SolveResult:
         """One solve (a hook for methods that drive differently)."""
@@ -363,7 +419,9 @@ class Propagator:
     def _needed_layers(self, gradient: bool) -> set[int]:
         """The layers whose parameters this rank's steps (and regularisers) use."""
         lay, depth = self.layout, self.net.depth
-        needed = set(lay.owned_layers) | (set(lay.adjoint_layers) if gradient else set())
+        needed = set(lay.owned_layers)
+        if gradient and not self.native:  # the C++ app routes its adjoint's layers itself
+            needed |= set(lay.adjoint_layers)
         if self.net.regularization.smoothness:
             needed |= {n + d for n in lay.owned_layers for d in (-1, 1) if 0 <= n + d < depth}
         return needed
@@ -398,7 +456,7 @@ class Propagator:
         """Ranks that use layer n: its adjoint owner, and for the smoothness term the owners of
         layers n - 1 and n + 1."""
         lay = self.layout
-        ranks = {lay.adjoint_owner(n)}
+        ranks = set() if self.native else {lay.adjoint_owner(n)}
         if self.net.regularization.smoothness:
             ranks |= {lay.layer_owner(m) for m in (n - 1, n + 1) if 0 <= m < self.net.depth}
         return ranks
@@ -490,6 +548,7 @@ class Propagator:
             if pair is not None:
                 pair[1].close()
         self._forward = self._adjoint = None
+        self._native = None
 
     def __enter__(self) -> "Propagator":
         return self

@@ -124,5 +124,14 @@ int main() {
               Activation::relu, w);
   }, {"workspace.padded holds 0 elements", "reserve"});
 
+  // BLAS threads: a bad count is refused; a good one is what the BLAS then reports.
+  expect_throw<E>("set_blas_threads(0)", [] { rn::set_blas_threads(0); }, {"threads=0", ">= 1"});
+  if (rn::set_blas_threads(2)) {
+    check(rn::blas_threads() == 2, "blas_threads() after set_blas_threads(2) is " +
+                                       std::to_string(rn::blas_threads()));
+    rn::set_blas_threads(1);
+    check(rn::blas_threads() == 1, "blas_threads() after set_blas_threads(1)");
+  }
+
   return finish("test_resnet_errors");
 }

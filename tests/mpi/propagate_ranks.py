@@ -1,7 +1,7 @@
 """Serial and layer-parallel loss and gradient of two small networks on this many ranks.
 
-Usage: mpiexec -n P python propagate_ranks.py OUT.npz
-Rank 0 writes every loss, gathered gradient and residual history to OUT.npz and prints a
+Usage: mpiexec -n P python propagate_ranks.py OUT.npz [BACKEND]
+BACKEND is numpy (default) or native. Rank 0 writes every loss, gathered gradient and residual history to OUT.npz and prints a
 JSON line; tests/test_propagate.py compares the files of different rank counts.
 """
 
@@ -20,6 +20,7 @@ from layerbraid.propagate import LAYER_PARALLEL, SERIAL, Propagator  # noqa: E40
 from resnet_cases import batch, conv_net, dense_net  # noqa: E402
 
 comm = MPI.COMM_WORLD
+backend = sys.argv[2] if len(sys.argv) > 2 else "numpy"
 results: dict[str, np.ndarray] = {}
 nets = {"dense": dense_net("tanh", depth=32, width=6, reg="all"),
         "conv": conv_net("smoothrelu", depth=16, reg="all")}
@@ -27,7 +28,7 @@ modes = {"serial": SERIAL, "mgrit": {**LAYER_PARALLEL, "abs_tol": 1e-10, "max_it
 for name, net in nets.items():
     x, labels = batch(net, size=9)
     for mode, options in modes.items():
-        prop = Propagator(net, options=options)
+        prop = Propagator(net, options=options, backend=backend)
         full = net.init_params(2, weights="smooth")
         params = {k: v for k, v in full.items() if prop.layout.owns(k)}
         ev = prop.loss_and_gradient(params, x, labels)

@@ -214,4 +214,15 @@ class Conv {
 // "system BLAS (FindBLAS)", for diagnostics.
 const char* blas_description();
 
+// The BLAS's threads in this process. layerbraid runs one rank per core: threaded products of
+// these small matrices on cores that other ranks use only slow every rank down. Propagation's
+// constructor therefore calls use_one_blas_thread_per_rank(), which sets one thread unless
+// OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set (then the BLAS keeps what they say); call
+// set_blas_threads afterwards to choose otherwise (e.g. one rank per socket).
+// set_blas_threads: false (nothing done) for a BLAS without a thread control (not OpenBLAS);
+// std::invalid_argument for threads < 1. blas_threads: the current count, -1 when unknown.
+bool set_blas_threads(int threads);
+int blas_threads();
+void use_one_blas_thread_per_rank();
+
 }  // namespace layerbraid::resnet

@@ -28,6 +28,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <variant>
@@ -111,8 +112,10 @@ struct SolverOptions {
   int min_coarse = 2;     // >= 1: coarsest grid has at least this many intervals
   int cfactor = 2;        // >= 2, every level
   int nrelax = 1;         // >= 0: 0 = F-relaxation, 1 = FCF, 2 = FCFCF
+  int fine_nrelax = -1;   // >= 0: the finest level's relaxation instead of nrelax; -1 = nrelax
   double abs_tol = 1e-10; // > 0: stop when the residual norm is below it
   int max_iter = 100;     // >= 1 MGRIT iterations at most
+  bool skip = true;       // skip the work of the first down-cycle (the initial guess is zero)
   bool warm_start = false;  // keep the engine's solution between calls as the initial guess
   int print_level = 0;    // the engine's printing (0 none, 1 residuals, 2 + statistics)
 
@@ -171,6 +174,16 @@ class Propagation {
   CSpan<T> initial_adjoint() const noexcept;
   // dLoss/dtheta_n of the layers this rank owns, after adjoint().
   const LayerParameters<T>& gradient() const noexcept;
+
+  // Warm starts that outlive this object (checkpoints of one-shot training). With
+  // warm_start, each solve keeps a copy of the C-points (time index a multiple of cfactor)
+  // this rank holds after it; kept_states returns them by time index (the adjoint's time index
+  // is N - n). restore_states makes the next solve of that direction start from the given
+  // states, where this rank holds their points, instead of zero (and without the skipped
+  // first down-cycle, which would discard them). Each state must have state_size() values.
+  enum class Direction { forward, adjoint };
+  const std::map<int, std::vector<T>>& kept_states(Direction direction) const noexcept;
+  void restore_states(Direction direction, std::map<int, std::vector<T>> states);
 
  private:
   struct Impl;

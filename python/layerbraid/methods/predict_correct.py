@@ -174,7 +174,7 @@ class PredictCorrect(Propagator):
         comm: the ranks (default COMM_WORLD); one block per rank is the intended layout.
         blocks: P, the number of layer blocks (default: the number of ranks).
         coarse: the coarse network G, a key of :data:`COARSE_MAPS`.
-        backend: "numpy" or "cupy".
+        backend: "numpy" or "cupy" ("native" has no coarse-network steps).
 
     Each :meth:`loss_and_gradient` call is one iteration: gradients of every block from its
     local sweeps, and the next prediction of the block boundaries. The call's
@@ -198,6 +198,9 @@ class PredictCorrect(Propagator):
                              f"{', '.join(map(repr, COARSE_MAPS))}")
         if isinstance(sweeps, bool) or not isinstance(sweeps, int) or sweeps < 1:
             raise ValueError(f"sweeps={sweeps!r} must be an int >= 1")
+        if backend == "native":
+            raise ValueError("backend='native' is not supported by PredictCorrect: its coarse "
+                             "network steps are Python callbacks; use backend='numpy'")
         self.blocks, self.block_layers = blocks, net.depth // blocks
         self.coarse, self.sweeps = coarse, sweeps
         options = {"max_levels": 2, "cfactor": self.block_layers, "min_coarse": 1,
@@ -278,7 +281,7 @@ class PredictCorrect(Propagator):
         return super()._needers(n) | self._coarse_owners(n // self.block_layers)
 
     def _run_forward(self, params: Mapping[str, Array], layer_params: dict[int, Any],
-                     x: Array) -> SolveResult:
+                     x: Array, keep_cache: bool) -> SolveResult:
         if self.coarse == "average":
             m = self.block_layers
             means: dict[int, dict[str, Array]] = {}
@@ -289,7 +292,7 @@ class PredictCorrect(Propagator):
                     means[j] = {k: sum(p[k] for p in block) / m for k in block[0]}
             for app in (self._forward[0], self._adjoint[0]):  # type: ignore[index]
                 app.coarse_params = means
-        return super()._run_forward(params, layer_params, x)
+        return super()._run_forward(params, layer_params, x, keep_cache)
 
     def _drive(self, solver: Solver) -> SolveResult:
         if id(solver) not in self._predicted:

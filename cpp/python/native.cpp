@@ -1,0 +1,202 @@
+// layerbraid._native: the C++ ResNet engine app (layerbraid::resnet::Propagation) for
+// Propagator(backend="native").
+//
+// Conversion only, as in _core: Python hands over contiguous arrays of the right dtype (the
+// propagator checks them), each solve runs in C++ with the GIL released and no Python
+// callbacks, and results come back as new arrays. Errors of the C++ library arrive as Python
+// exceptions: std::invalid_argument as ValueError, std::runtime_error as RuntimeError.
+#include <mpi.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "layerbraid/resnet_app.hpp"
+
+namespace py = pybind11;
+namespace rn = layerbraid::resnet;
+
+namespace {
+
+rn::Layer make_layer(const std::string& kind, const std::vector<std::int64_t>& dims) {
+  if (kind == "dense" && dims.size() == 1) return rn::Dense(dims[0]);
+  if (kind == "conv" && dims.size() == 4) return rn::Conv(dims[0], dims[1], dims[2], dims[3]);
+  throw py::value_error("layer kind=" + kind + " with " + std::to_string(dims.size()) +
+                        " sizes is not supported; use dense (width) or conv (channels, height, "
+                        "width, kernel)");
+}
+
+py::dict info_dict(const rn::SolveInfo& info) {
+  py::dict d;
+  d["iterations"] = info.iterations;
+  d["levels"] = info.levels;
+  d["rnorms"] = info.rnorms;
+  return d;
+}
+
+// A copy of a span as a flat array (None for an empty span: "not on this rank").
+template <class T>
+py::object to_array(rn::CSpan<T> s) {
+  if (s.empty()) return py::none();
+  py::array_t<T> a(static_cast<py::ssize_t>(s.size()));
+  std::memcpy(a.mutable_data(), s.data(), s.size() * sizeof(T));
+  return std::move(a);
+}
+
+template <class T>
+using CArray = py::array_t<T, py::array::c_style>;
+
+template <class T>
+typename rn::Propagation<T>::Direction parse_direction(const std::string& name) {
+  using D = typename rn::Propagation<T>::Direction;
+  if (name == "forward") return D::forward;
+  if (name == "adjoint") return D::adjoint;
+  throw py::value_error("direction=" + name + " is not supported; use forward or adjoint");
+}
+
+// Propagation<T> with array arguments. Parameters and gradients travel as one
+// (layers, weight_size + bias_size) array of this rank's layers, weight then bias per row.
+template <class T>
+class NativePropagation {
+ public:
+  NativePropagation(const std::string& kind, const std::vector<std::int64_t>& dims,
+                    const std::string& activation, int depth, double final_time,
+                    std::int64_t batch, long comm_f, const rn::SolverOptions& forward,
+                    const rn::SolverOptions& adjoint)
+      : prop_(make_layer(kind, dims), rn::parse_activation(activation), depth, final_time,
+              batch, MPI_Comm_f2c(static_cast<MPI_Fint>(comm_f)), forward, adjoint),
+        params_(prop_.make_parameters()) {}
+
+  py::tuple owned_layers() const {
+    const rn::LayerRange r = prop_.layout().owned_layers();
+    return py::make_tuple(r.first, r.count);
+  }
+
+  std::size_t layer_size() const { return params_.weight_size() + params_.bias_size(); }
+
+  py::dict forward(const CArray<T>& params, const py::object& u0) {
+    const std::size_t n = params_.values().size();
+    if (static_cast<std::size_t>(params.size()) != n) {
+      throw py::value_error("params has " + std::to_string(params.size()) +
+                            " values; this rank's layers hold " + std::to_string(n));
+    }
+    std::memcpy(params_.values().data(), params.data(), n * sizeof(T));
+    rn::CSpan<T> start;
+    CArray<T> u0_array;
+    if (!u0.is_none()) {
+      u0_array = u0.cast<CArray<T>>();
+      start = rn::CSpan<T>(u0_array.data(), static_cast<std::size_t>(u0_array.size()));
+    }
+    const rn::SolveInfo* info = nullptr;
+    {
+      py::gil_scoped_release free_python;
+      info = &prop_.forward(params_, start);
+    }
+    return info_dict(*info);
+  }
+
+  py::dict adjoint(const py::object& lambda_N) {
+    rn::CSpan<T> start;
+    CArray<T> lam_array;
+    if (!lambda_N.is_none()) {
+      lam_array = lambda_N.cast<CArray<T>>();
+      start = rn::CSpan<T>(lam_array.data(), static_cast<std::size_t>(lam_array.size()));
+    }
+    const rn::SolveInfo* info = nullptr;
+    {
+      py::gil_scoped_release free_python;
+      info = &prop_.adjoint(start);
+    }
+    return info_dict(*info);
+  }
+
+  py::object final_state() const { return to_array<T>(prop_.final_state()); }
+  py::object initial_adjoint() const { return to_array<T>(prop_.initial_adjoint()); }
+  py::object state(int n) const { return to_array<T>(prop_.state(n)); }
+
+  // Warm-start states: {time index: flat state} of one direction ("forward" or "adjoint").
+  py::dict kept_states(const std::string& direction) const {
+    py::dict out;
+    for (const auto& [index, state] : prop_.kept_states(parse_direction<T>(direction))) {
+      out[py::int_(index)] = to_array<T>(rn::CSpan<T>(state.data(), state.size()));
+    }
+    return out;
+  }
+
+  void restore_states(const std::string& direction, const std::map<int, CArray<T>>& states) {
+    std::map<int, std::vector<T>> copies;
+    for (const auto& [index, a] : states) copies[index].assign(a.data(), a.data() + a.size());
+    prop_.restore_states(parse_direction<T>(direction), std::move(copies));
+  }
+
+  CArray<T> gradient() const {
+    const rn::LayerParameters<T>& g = prop_.gradient();
+    CArray<T> a({static_cast<py::ssize_t>(g.layers().count),
+                 static_cast<py::ssize_t>(layer_size())});
+    std::memcpy(a.mutable_data(), g.values().data(), g.values().size() * sizeof(T));
+    return a;
+  }
+
+ private:
+  rn::Propagation<T> prop_;
+  rn::LayerParameters<T> params_;
+};
+
+template <class T>
+void bind_propagation(py::module_& m, const char* name) {
+  using P = NativePropagation<T>;
+  py::class_<P>(m, name)
+      .def(py::init<const std::string&, const std::vector<std::int64_t>&, const std::string&,
+                    int, double, std::int64_t, long, const rn::SolverOptions&,
+                    const rn::SolverOptions&>(),
+           py::arg("kind"), py::arg("dims"), py::arg("activation"), py::arg("depth"),
+           py::arg("final_time"), py::arg("batch"), py::arg("comm_f"), py::arg("forward"),
+           py::arg("adjoint"))
+      .def("owned_layers", &P::owned_layers, "(first, count) of this rank's layers")
+      .def_property_readonly("layer_size", &P::layer_size)
+      .def("forward", &P::forward, py::arg("params"), py::arg("u0"),
+           "Forward solve (collective; GIL released); the solve's iterations, levels, rnorms")
+      .def("adjoint", &P::adjoint, py::arg("lambda_N"),
+           "Adjoint solve of the last forward (collective; GIL released)")
+      .def("final_state", &P::final_state, "u_N as a flat array on the last rank, else None")
+      .def("initial_adjoint", &P::initial_adjoint,
+           "lambda_0 as a flat array on rank 0, else None")
+      .def("state", &P::state, py::arg("n"), "u_n of an owned layer n (flat)")
+      .def("kept_states", &P::kept_states, py::arg("direction"),
+           "warm_start: {time index: flat state} of the C-points kept after the last solve")
+      .def("restore_states", &P::restore_states, py::arg("direction"), py::arg("states"),
+           "Start the next solve of that direction from these {time index: flat state}")
+      .def("gradient", &P::gradient, "(layers, layer_size) gradients of this rank's layers");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_native, m) {
+  m.doc() = "layerbraid native backend: C++ ResNet propagation (layerbraid::resnet)";
+
+  py::class_<rn::SolverOptions>(m, "SolverOptions")
+      .def(py::init<>())
+      .def_readwrite("max_levels", &rn::SolverOptions::max_levels)
+      .def_readwrite("min_coarse", &rn::SolverOptions::min_coarse)
+      .def_readwrite("cfactor", &rn::SolverOptions::cfactor)
+      .def_readwrite("nrelax", &rn::SolverOptions::nrelax)
+      .def_readwrite("fine_nrelax", &rn::SolverOptions::fine_nrelax)
+      .def_readwrite("abs_tol", &rn::SolverOptions::abs_tol)
+      .def_readwrite("max_iter", &rn::SolverOptions::max_iter)
+      .def_readwrite("skip", &rn::SolverOptions::skip)
+      .def_readwrite("warm_start", &rn::SolverOptions::warm_start)
+      .def_readwrite("print_level", &rn::SolverOptions::print_level);
+
+  bind_propagation<double>(m, "Propagation64");
+  bind_propagation<float>(m, "Propagation32");
+
+  m.def("blas_description", &rn::blas_description, "The BLAS the kernels were built on");
+  m.def("blas_threads", &rn::blas_threads, "The BLAS's thread count (-1: unknown)");
+  m.def("set_blas_threads", &rn::set_blas_threads, py::arg("threads"),
+        "Set the BLAS's thread count; False for a BLAS without a thread control");
+}
