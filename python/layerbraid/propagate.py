@@ -209,6 +209,14 @@ class Propagator:
                                 if self.native else None)
         self._native: NativeLayers | None = None
         self._final: Array | None = None   # u_N of the last forward solve (last rank)
+        # Names built once: formatting 2N keys per evaluation was a visible cost at small widths.
+        lay = self.layout
+        self._local_names = tuple(net.parameter_shapes(lay.owned_layers, lay.has_opening,
+                                                       lay.has_classifier))
+        self._layer_keys = [{p: layer_key(n, p) for p in net.layer.param_shapes()}
+                            for n in range(net.depth)]
+        self._end_keys = {part: {p: f"{part}.{p}" for p in getattr(net, part).param_shapes()}
+                          for part in ("opening", "classifier")}
         self._batch: int | None = None
         self._forward: tuple[ForwardApp, Solver] | None = None
         self._adjoint: tuple[AdjointApp, Solver] | None = None
@@ -226,9 +234,7 @@ class Propagator:
 
     def local_names(self) -> list[str]:
         """Names of the parameters this rank holds."""
-        lay = self.layout
-        return list(self.net.parameter_shapes(lay.owned_layers, lay.has_opening,
-                                              lay.has_classifier))
+        return list(self._local_names)
 
     # ---- the entry point ----
 
@@ -250,7 +256,7 @@ class Propagator:
         scores = None
         if self.layout.has_classifier:
             scores = self.net.classifier.scores(self.ops.xp, self._final,
-                                                _part(params, "classifier"))
+                                                self._part(params, "classifier"))
             scores = _to_numpy(scores)
         return self.comm.bcast(scores, root=self.comm.Get_size() - 1)
 
@@ -324,25 +330,30 @@ class Propagator:
 
         grads: Params | None = None
         data_loss, correct = 0.0, 0
-        if gradient:
-            grads = {k: xp.zeros_like(v) for k, v in params.items()}
+        if gradient:  # the opening's and classifier's; the layers' come from the adjoint
+            grads = {k: xp.zeros_like(params[k]) for part in self._end_keys.values()
+                     for k in part.values() if k in params}
         lam_last = None
         if lay.has_classifier:
             data_loss, correct, lam_last = net.classifier.loss_and_adjoint(
-                xp, self._final, labels, _part(params, "classifier"),
-                _part(grads, "classifier") if grads is not None else None)
+                xp, self._final, labels, self._part(params, "classifier"),
+                self._part(grads, "classifier") if grads is not None else None)
 
         adjoint = None
         if gradient:
             assert grads is not None
-            adjoint, lam_first = self._run_adjoint(layer_params, lam_last, grads)
+            adjoint, lam_first, layer_grads = self._run_adjoint(layer_params, lam_last)
             if lay.has_opening:
                 net.opening.adjoint(self.ops, lam_first, x, self._opening_deriv,
-                                    _part(params, "opening"), _part(grads, "opening"))
+                                    self._part(params, "opening"), self._part(grads, "opening"))
+            # in the order of params, zeros for entries this rank computes nothing for
+            grads = {k: layer_grads[k] if k in layer_grads else
+                     grads[k] if k in grads else xp.zeros_like(v) for k, v in params.items()}
 
         flat_params = dict(params)
         for n, p in layer_params.items():
-            flat_params.update({layer_key(n, k): v for k, v in p.items()})
+            if n not in lay.owned_layers:  # received from a neighbour, for the smoothness term
+                flat_params.update({self._layer_keys[n][k]: v for k, v in p.items()})
         terms = net.regularization_terms(flat_params, lay.owned_layers, lay.has_opening,
                                          lay.has_classifier, grads)
         if lay.has_classifier:
@@ -361,7 +372,7 @@ class Propagator:
         u0 = None
         if self.layout.has_opening:
             u0, self._opening_deriv = self.net.opening.forward(
-                self.ops, x, _part(params, "opening"), self.net.activation)
+                self.ops, x, self._part(params, "opening"), self.net.activation)
         if self._native is not None:
             # the C++ app always keeps its caches: they are its own buffers, written in place
             result, self._final = self._native.forward(layer_params, u0)
@@ -374,24 +385,22 @@ class Propagator:
         self._final = fwd_app.final
         return result
 
-    def _run_adjoint(self, layer_params: dict[int, Params], lam_last: Array | None,
-                     grads: Params) -> tuple[SolveResult, Array | None]:
-        """The adjoint solve of the last forward one from lambda_N (last rank): its result
-        and lambda_0 (rank 0); the layer gradients go into ``grads`` on the layers' owners."""
+    def _run_adjoint(self, layer_params: dict[int, Params], lam_last: Array | None
+                     ) -> tuple[SolveResult, Array | None, Params]:
+        """The adjoint solve of the last forward one from lambda_N (last rank): its result,
+        lambda_0 (rank 0) and the gradients of this rank's layers by name (new arrays)."""
         if self._native is not None:
             result, lam_first, layer_grads = self._native.adjoint(lam_last)
-            for n, g in layer_grads.items():
-                for k, v in g.items():
-                    grads[layer_key(n, k)][...] = v
-            return result, lam_first
+            keys = self._layer_keys
+            return result, lam_first, {keys[n][k]: v for n, g in layer_grads.items()
+                                       for k, v in g.items()}
         (fwd_app, _), (adj_app, adj_solver) = self._forward, self._adjoint  # type: ignore[misc]
         adj_app.initial = lam_last
         adj_app.params = layer_params
         adj_app.saved = self._saved_states(fwd_app)
         adj_app.recorded = self._adjoint_record
         result = self._drive(adj_solver)
-        self._collect_layer_grads(adj_app, grads)
-        return result, adj_app.final
+        return result, adj_app.final, self._collect_layer_grads(adj_app)
 
     def _prepare(self, batch: int) -> None:
         """The solvers for a batch size: the Python apps' (:meth:`_solvers`), or the C++
@@ -406,6 +415,12 @@ class Propagator:
             self._native.restore_warm_state(self._restore)
             self._restore = {}
             self._batch = batch
+
+    def _part(self, params: Mapping[str, Array] | None, part: str) -> Params:
+        """The entries ``<part>.<name>`` of params (part: opening or classifier), keyed by
+        ``<name>``."""
+        assert params is not None
+        return {p: params[k] for p, k in self._end_keys[part].items()}
 
     def _require_callback_backend(self, what: str) -> None:
         if self.native:
@@ -437,8 +452,8 @@ class Propagator:
                            "use Propagator.init_params or load the parameters for this layout")
         # Looked up by name, not with _part: scanning every key for every layer was O(N^2)
         # (about half the time of a serial N = 1024 evaluation).
-        names = tuple(self.net.layer.param_shapes())
-        own = {n: {p: params[layer_key(n, p)] for p in names} for n in lay.owned_layers}
+        keys = self._layer_keys
+        own = {n: {p: params[k] for p, k in keys[n].items()} for n in lay.owned_layers}
         # What every rank needs from this one: the same rule evaluated for all ranks.
         outgoing: dict[int, dict[int, Params]] = {}
         for n in lay.owned_layers:
@@ -475,20 +490,21 @@ class Propagator:
         saved.update(route(self.comm, outgoing))
         return saved
 
-    def _collect_layer_grads(self, adj_app: AdjointApp, grads: Params) -> None:
-        """Layer gradients to the layers' owners."""
-        lay = self.layout
+    def _collect_layer_grads(self, adj_app: AdjointApp) -> Params:
+        """Layer gradients to the layers' owners: this rank's layers' by name, copies (the
+        app's arrays are reused by the next solve)."""
+        lay, keys, xp = self.layout, self._layer_keys, self.ops.xp
         outgoing: dict[int, dict[int, Params]] = {}
+        grads: Params = {}
         for n, g in adj_app.grads.items():
             owner = lay.layer_owner(n)
             if owner == lay.rank:
-                for k, v in g.items():
-                    grads[layer_key(n, k)][...] = v
+                grads.update({keys[n][k]: v.copy() for k, v in g.items()})
             else:
                 outgoing.setdefault(owner, {})[n] = g
         for n, g in route(self.comm, outgoing).items():
-            for k, v in g.items():
-                grads[layer_key(n, k)][...] = self.ops.xp.asarray(v)
+            grads.update({keys[n][k]: xp.array(v) for k, v in g.items()})
+        return grads
 
     def _solvers(self, batch: int) -> tuple[tuple[ForwardApp, Solver], tuple[AdjointApp, Solver]]:
         """The two solvers, kept across calls for warm starts while the batch size holds."""
@@ -556,12 +572,6 @@ class Propagator:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def _part(params: Mapping[str, Array] | None, prefix: str) -> Params:
-    """The entries ``prefix.<name>`` of params, keyed by ``<name>``."""
-    assert params is not None
-    start = prefix + "."
-    return {k[len(start):]: v for k, v in params.items() if k.startswith(start)}
 
 
 def _to_numpy(a: Array) -> np.ndarray:
