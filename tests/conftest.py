@@ -105,3 +105,19 @@ def example_bin(build_dir: Path) -> Callable[[str], Path]:
         return path
 
     return find
+
+
+def run_propagate_ranks(run_mpi: RunMPI, python_exe: str, nprocs: int, out: Path,
+                        backend: str = "numpy") -> dict:
+    """Run tests/mpi/propagate_ranks.py on nprocs ranks with a backend: every loss, gathered
+    gradient and residual history it saved, by name."""
+    import json
+
+    import numpy as np
+
+    code, text = run_mpi(nprocs, [python_exe, MPI_SCRIPTS / "propagate_ranks.py", out, backend],
+                         timeout=240)
+    assert code == 0, text
+    assert json.loads(text.strip().splitlines()[-1])["nprocs"] == nprocs
+    with np.load(out) as data:
+        return dict(data)

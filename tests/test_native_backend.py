@@ -7,14 +7,13 @@ during a solve; clear errors for what the native backend does not do.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from conftest import MPI_SCRIPTS
+from conftest import run_propagate_ranks
 from layerbraid import nn
 from layerbraid.native import blas_description
 from layerbraid.propagate import LAYER_PARALLEL, SERIAL, Propagator
@@ -191,24 +190,15 @@ def test_bad_inputs_fail_as_with_numpy() -> None:
         prop.loss(params, x, labels)
 
 
-def run_ranks(run_mpi, python_exe, nprocs: int, out, backend: str) -> dict[str, np.ndarray]:
-    code, text = run_mpi(nprocs, [python_exe, MPI_SCRIPTS / "propagate_ranks.py", out, backend],
-                         timeout=240)
-    assert code == 0, text
-    assert json.loads(text.strip().splitlines()[-1])["nprocs"] == nprocs
-    with np.load(out) as data:
-        return dict(data)
-
-
 @pytest.fixture(scope="module")
 def native_one_rank(run_mpi, python_exe, tmp_path_factory) -> dict[str, np.ndarray]:
-    return run_ranks(run_mpi, python_exe, 1, tmp_path_factory.mktemp("ranks") / "np1.npz",
+    return run_propagate_ranks(run_mpi, python_exe, 1, tmp_path_factory.mktemp("ranks") / "np1.npz",
                      "native")
 
 
 def test_native_one_rank_equals_numpy_one_rank(run_mpi, python_exe, native_one_rank,
                                                tmp_path) -> None:
-    reference = run_ranks(run_mpi, python_exe, 1, tmp_path / "numpy.npz", "numpy")
+    reference = run_propagate_ranks(run_mpi, python_exe, 1, tmp_path / "numpy.npz", "numpy")
     assert sorted(reference) == sorted(native_one_rank)
     for key, value in reference.items():
         np.testing.assert_allclose(native_one_rank[key], value, rtol=1e-9, atol=1e-13,
@@ -219,7 +209,7 @@ def test_native_one_rank_equals_numpy_one_rank(run_mpi, python_exe, native_one_r
 def test_native_results_do_not_depend_on_the_number_of_ranks(run_mpi, python_exe,
                                                              native_one_rank, nprocs: int,
                                                              tmp_path) -> None:
-    results = run_ranks(run_mpi, python_exe, nprocs, tmp_path / "out.npz", "native")
+    results = run_propagate_ranks(run_mpi, python_exe, nprocs, tmp_path / "out.npz", "native")
     assert sorted(results) == sorted(native_one_rank)
     for key, value in native_one_rank.items():
         np.testing.assert_array_equal(results[key], value, err_msg=key)

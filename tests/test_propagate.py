@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from conftest import MPI_SCRIPTS
+from conftest import MPI_SCRIPTS, run_propagate_ranks
 from layerbraid.propagate import LAYER_PARALLEL, Propagator
 from resnet_cases import batch, conv_net, dense_net, rough_params
 
@@ -114,18 +112,9 @@ def test_changing_batch_size_rebuilds_the_solvers() -> None:
         assert prop.loss_and_gradient(params, x, labels).forward.converged
 
 
-def run_ranks(run_mpi, python_exe, nprocs: int, out) -> dict[str, np.ndarray]:
-    code, text = run_mpi(nprocs, [python_exe, MPI_SCRIPTS / "propagate_ranks.py", out],
-                         timeout=240)
-    assert code == 0, text
-    assert json.loads(text.strip().splitlines()[-1])["nprocs"] == nprocs
-    with np.load(out) as data:
-        return dict(data)
-
-
 @pytest.fixture(scope="module")
 def one_rank(run_mpi, python_exe, tmp_path_factory) -> dict[str, np.ndarray]:
-    return run_ranks(run_mpi, python_exe, 1, tmp_path_factory.mktemp("ranks") / "np1.npz")
+    return run_propagate_ranks(run_mpi, python_exe, 1, tmp_path_factory.mktemp("ranks") / "np1.npz")
 
 
 def test_one_rank_run_matches_this_process(one_rank) -> None:
@@ -143,7 +132,7 @@ def test_results_do_not_depend_on_the_number_of_ranks(run_mpi, python_exe, one_r
                                                       nprocs: int, tmp_path) -> None:
     """Serial and layer-parallel losses, gradients and residual histories, gathered on rank
     0, are bit-identical for every rank count."""
-    results = run_ranks(run_mpi, python_exe, nprocs, tmp_path / "out.npz")
+    results = run_propagate_ranks(run_mpi, python_exe, nprocs, tmp_path / "out.npz")
     assert sorted(results) == sorted(one_rank)
     for key, value in one_rank.items():
         np.testing.assert_array_equal(results[key], value, err_msg=key)
