@@ -126,8 +126,8 @@ def test_training_steps_equal_the_numpy_backend() -> None:
 def test_the_gil_is_free_during_a_solve() -> None:
     """A Python thread keeps running while the C++ solves do: held, the GIL would stop it for
     a whole solve."""
-    net = nn.ResNet.dense(2, 32, 5, 256, final_time=5.0)
-    x, labels = batch(net, size=200)
+    net = nn.ResNet.dense(2, 32, 5, 512, final_time=5.0)
+    x, labels = batch(net, size=400)
     prop = Propagator(net, backend="native")
     params = net.init_params(0)
     prop.loss_and_gradient(params, x, labels)   # build the solver outside the measurement
