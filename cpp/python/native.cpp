@@ -59,33 +59,39 @@ typename rn::Propagation<T>::Direction parse_direction(const std::string& name) 
   throw py::value_error("direction=" + name + " is not supported; use forward or adjoint");
 }
 
-// Propagation<T> with array arguments. Parameters and gradients travel as one
-// (layers, weight_size + bias_size) array of this rank's layers, weight then bias per row.
+// Propagation<T> with array arguments. Parameters and gradients travel as two lists, the
+// weights and the biases of this rank's layers in order (copied in C++: a Python loop over
+// the layers cost more than the copies).
 template <class T>
 class NativePropagation {
  public:
   NativePropagation(const std::string& kind, const std::vector<std::int64_t>& dims,
                     const std::string& activation, int depth, double final_time,
                     std::int64_t batch, long comm_f, const rn::SolverOptions& forward,
-                    const rn::SolverOptions& adjoint)
+                    const rn::SolverOptions& adjoint,
+                    const std::vector<py::ssize_t>& weight_shape)
       : prop_(make_layer(kind, dims), rn::parse_activation(activation), depth, final_time,
               batch, MPI_Comm_f2c(static_cast<MPI_Fint>(comm_f)), forward, adjoint),
-        params_(prop_.make_parameters()) {}
+        params_(prop_.make_parameters()),
+        weight_shape_(weight_shape) {}
 
   py::tuple owned_layers() const {
     const rn::LayerRange r = prop_.layout().owned_layers();
     return py::make_tuple(r.first, r.count);
   }
 
-  std::size_t layer_size() const { return params_.weight_size() + params_.bias_size(); }
-
-  py::dict forward(const CArray<T>& params, const py::object& u0) {
-    const std::size_t n = params_.values().size();
-    if (static_cast<std::size_t>(params.size()) != n) {
-      throw py::value_error("params has " + std::to_string(params.size()) +
-                            " values; this rank's layers hold " + std::to_string(n));
+  py::dict forward(const std::vector<CArray<T>>& weights, const std::vector<CArray<T>>& biases,
+                   const py::object& u0) {
+    const rn::LayerRange own = params_.layers();
+    if (weights.size() != static_cast<std::size_t>(own.count) || biases.size() != weights.size()) {
+      throw py::value_error("got " + std::to_string(weights.size()) + " weights and " +
+                            std::to_string(biases.size()) + " biases; this rank holds " +
+                            std::to_string(own.count) + " layers");
     }
-    std::memcpy(params_.values().data(), params.data(), n * sizeof(T));
+    for (int i = 0; i < own.count; ++i) {
+      copy_into(params_.weight(own.first + i), weights[static_cast<std::size_t>(i)], "weight");
+      copy_into(params_.bias(own.first + i), biases[static_cast<std::size_t>(i)], "bias");
+    }
     rn::CSpan<T> start;
     CArray<T> u0_array;
     if (!u0.is_none()) {
@@ -134,17 +140,34 @@ class NativePropagation {
     prop_.restore_states(parse_direction<T>(direction), std::move(copies));
   }
 
-  CArray<T> gradient() const {
+  // (weights, biases) of this rank's layers, new arrays.
+  py::tuple gradient() const {
     const rn::LayerParameters<T>& g = prop_.gradient();
-    CArray<T> a({static_cast<py::ssize_t>(g.layers().count),
-                 static_cast<py::ssize_t>(layer_size())});
-    std::memcpy(a.mutable_data(), g.values().data(), g.values().size() * sizeof(T));
-    return a;
+    const rn::LayerRange own = g.layers();
+    py::list weights, biases;
+    for (int n = own.first; n < own.end(); ++n) {
+      CArray<T> w(weight_shape_), b(static_cast<py::ssize_t>(g.bias_size()));
+      std::memcpy(w.mutable_data(), g.weight(n).data(), g.weight_size() * sizeof(T));
+      std::memcpy(b.mutable_data(), g.bias(n).data(), g.bias_size() * sizeof(T));
+      weights.append(std::move(w));
+      biases.append(std::move(b));
+    }
+    return py::make_tuple(weights, biases);
   }
 
  private:
+  static void copy_into(rn::Span<T> target, const CArray<T>& source, const char* what) {
+    if (static_cast<std::size_t>(source.size()) != target.size()) {
+      throw py::value_error(std::string("a layer's ") + what + " has " +
+                            std::to_string(source.size()) + " values, expected " +
+                            std::to_string(target.size()));
+    }
+    std::memcpy(target.data(), source.data(), target.size() * sizeof(T));
+  }
+
   rn::Propagation<T> prop_;
   rn::LayerParameters<T> params_;
+  std::vector<py::ssize_t> weight_shape_;
 };
 
 template <class T>
@@ -153,13 +176,12 @@ void bind_propagation(py::module_& m, const char* name) {
   py::class_<P>(m, name)
       .def(py::init<const std::string&, const std::vector<std::int64_t>&, const std::string&,
                     int, double, std::int64_t, long, const rn::SolverOptions&,
-                    const rn::SolverOptions&>(),
+                    const rn::SolverOptions&, const std::vector<py::ssize_t>&>(),
            py::arg("kind"), py::arg("dims"), py::arg("activation"), py::arg("depth"),
            py::arg("final_time"), py::arg("batch"), py::arg("comm_f"), py::arg("forward"),
-           py::arg("adjoint"))
+           py::arg("adjoint"), py::arg("weight_shape"))
       .def("owned_layers", &P::owned_layers, "(first, count) of this rank's layers")
-      .def_property_readonly("layer_size", &P::layer_size)
-      .def("forward", &P::forward, py::arg("params"), py::arg("u0"),
+      .def("forward", &P::forward, py::arg("weights"), py::arg("biases"), py::arg("u0"),
            "Forward solve (collective; GIL released); the solve's iterations, levels, rnorms")
       .def("adjoint", &P::adjoint, py::arg("lambda_N"),
            "Adjoint solve of the last forward (collective; GIL released)")
@@ -171,7 +193,7 @@ void bind_propagation(py::module_& m, const char* name) {
            "warm_start: {time index: flat state} of the C-points kept after the last solve")
       .def("restore_states", &P::restore_states, py::arg("direction"), py::arg("states"),
            "Start the next solve of that direction from these {time index: flat state}")
-      .def("gradient", &P::gradient, "(layers, layer_size) gradients of this rank's layers");
+      .def("gradient", &P::gradient, "(weights, biases): gradient lists of this rank's layers");
 }
 
 }  // namespace

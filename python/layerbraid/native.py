@@ -14,7 +14,6 @@ set. Ctrl-C is seen only between solves (the engine's Python poll hook is not th
 from __future__ import annotations
 
 import ctypes
-import math
 import time
 from typing import Any, Mapping
 
@@ -117,25 +116,22 @@ class NativeLayers:
         m = _module()
         cls = m.Propagation64 if net.np_dtype == np.float64 else m.Propagation32
         self._prop = cls(kind, dims, net.activation, net.depth, net.final_time, batch,
-                         comm.py2f(), forward_options, adjoint_options)
+                         comm.py2f(), forward_options, adjoint_options,
+                         list(layer.param_shapes()["weight"]))
         self._net, self._batch = net, batch
         self._abs_tols = (forward_options.abs_tol, adjoint_options.abs_tol)
         first, count = self._prop.owned_layers()
         self.owned = range(first, first + count)
-        self._shapes = net.layer.param_shapes()   # {"weight": ..., "bias": ...}
-        self._sizes = {k: math.prod(s) for k, s in self._shapes.items()}
-        self._packed = np.empty((count, self._prop.layer_size), dtype=net.np_dtype)
 
     def forward(self, params: Mapping[int, Mapping[str, np.ndarray]],
                 u0: np.ndarray | None) -> tuple[SolveResult, np.ndarray | None]:
         """The forward solve from u0 (rank 0; None elsewhere); its result and u_N (last rank,
         None elsewhere)."""
-        nw = self._sizes["weight"]
-        for i, n in enumerate(self.owned):
-            self._packed[i, :nw] = params[n]["weight"].reshape(-1)
-            self._packed[i, nw:] = params[n]["bias"]
+        dtype = self._net.np_dtype
+        weights = [np.ascontiguousarray(params[n]["weight"], dtype=dtype) for n in self.owned]
+        biases = [np.ascontiguousarray(params[n]["bias"], dtype=dtype) for n in self.owned]
         start = time.perf_counter()
-        info = self._prop.forward(self._packed, None if u0 is None else self._flat(u0))
+        info = self._prop.forward(weights, biases, None if u0 is None else self._flat(u0))
         result = self._result(info, time.perf_counter() - start, self._abs_tols[0])
         return result, self._state(self._prop.final_state())
 
@@ -147,10 +143,8 @@ class NativeLayers:
         start = time.perf_counter()
         info = self._prop.adjoint(None if lam_last is None else self._flat(lam_last))
         result = self._result(info, time.perf_counter() - start, self._abs_tols[1])
-        packed = self._prop.gradient()
-        nw = self._sizes["weight"]
-        grads = {n: {"weight": packed[i, :nw].reshape(self._shapes["weight"]),
-                     "bias": packed[i, nw:]} for i, n in enumerate(self.owned)}
+        weights, biases = self._prop.gradient()
+        grads = {n: {"weight": w, "bias": b} for n, w, b in zip(self.owned, weights, biases)}
         return result, self._state(self._prop.initial_adjoint()), grads
 
     def warm_state(self) -> dict[str, np.ndarray]:

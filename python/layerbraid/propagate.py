@@ -355,7 +355,7 @@ class Propagator:
             if n not in lay.owned_layers:  # received from a neighbour, for the smoothness term
                 flat_params.update({self._layer_keys[n][k]: v for k, v in p.items()})
         terms = net.regularization_terms(flat_params, lay.owned_layers, lay.has_opening,
-                                         lay.has_classifier, grads)
+                                         lay.has_classifier, grads, xp)
         if lay.has_classifier:
             terms.append(data_loss)
         # fsum of every term, gathered: the same value on every rank for any number of ranks
