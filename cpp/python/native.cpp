@@ -140,17 +140,23 @@ class NativePropagation {
     prop_.restore_states(parse_direction<T>(direction), std::move(copies));
   }
 
-  // (weights, biases) of this rank's layers, new arrays.
+  // (weights, biases) of this rank's layers as two new arrays, (layers, *weight shape) and
+  // (layers, bias size).
   py::tuple gradient() const {
     const rn::LayerParameters<T>& g = prop_.gradient();
     const rn::LayerRange own = g.layers();
-    py::list weights, biases;
+    std::vector<py::ssize_t> wshape{own.count};
+    wshape.insert(wshape.end(), weight_shape_.begin(), weight_shape_.end());
+    CArray<T> weights(wshape);
+    CArray<T> biases({static_cast<py::ssize_t>(own.count),
+                      static_cast<py::ssize_t>(g.bias_size())});
+    T* w = weights.mutable_data();
+    T* b = biases.mutable_data();
     for (int n = own.first; n < own.end(); ++n) {
-      CArray<T> w(weight_shape_), b(static_cast<py::ssize_t>(g.bias_size()));
-      std::memcpy(w.mutable_data(), g.weight(n).data(), g.weight_size() * sizeof(T));
-      std::memcpy(b.mutable_data(), g.bias(n).data(), g.bias_size() * sizeof(T));
-      weights.append(std::move(w));
-      biases.append(std::move(b));
+      std::memcpy(w, g.weight(n).data(), g.weight_size() * sizeof(T));
+      std::memcpy(b, g.bias(n).data(), g.bias_size() * sizeof(T));
+      w += g.weight_size();
+      b += g.bias_size();
     }
     return py::make_tuple(weights, biases);
   }
@@ -193,7 +199,8 @@ void bind_propagation(py::module_& m, const char* name) {
            "warm_start: {time index: flat state} of the C-points kept after the last solve")
       .def("restore_states", &P::restore_states, py::arg("direction"), py::arg("states"),
            "Start the next solve of that direction from these {time index: flat state}")
-      .def("gradient", &P::gradient, "(weights, biases): gradient lists of this rank's layers");
+      .def("gradient", &P::gradient,
+           "(weights, biases): this rank's layers' gradients, stacked along a first axis");
 }
 
 }  // namespace

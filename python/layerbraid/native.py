@@ -136,16 +136,16 @@ class NativeLayers:
         return result, self._state(self._prop.final_state())
 
     def adjoint(self, lam_last: np.ndarray | None) -> tuple[SolveResult, np.ndarray | None,
-                                                             dict[int, dict[str, np.ndarray]]]:
+                                                             dict[str, np.ndarray]]:
         """The adjoint solve from lambda_N (last rank; None elsewhere) with the states of the
         last forward solve: its result, lambda_0 (rank 0, None elsewhere) and the gradients of
-        this rank's layers."""
+        this rank's layers, stacked: {"weight": (layers, ...), "bias": (layers, ...)}."""
         start = time.perf_counter()
         info = self._prop.adjoint(None if lam_last is None else self._flat(lam_last))
         result = self._result(info, time.perf_counter() - start, self._abs_tols[1])
         weights, biases = self._prop.gradient()
-        grads = {n: {"weight": w, "bias": b} for n, w, b in zip(self.owned, weights, biases)}
-        return result, self._state(self._prop.initial_adjoint()), grads
+        return result, self._state(self._prop.initial_adjoint()), {"weight": weights,
+                                                                    "bias": biases}
 
     def warm_state(self) -> dict[str, np.ndarray]:
         """The C-points the warm-started solves kept, named as Propagator.warm_state names

@@ -217,6 +217,7 @@ class Propagator:
                             for n in range(net.depth)]
         self._end_keys = {part: {p: f"{part}.{p}" for p in getattr(net, part).param_shapes()}
                           for part in ("opening", "classifier")}
+        self._send_plan: dict[int, list[int]] | None = None   # dest rank -> layers it needs
         self._batch: int | None = None
         self._forward: tuple[ForwardApp, Solver] | None = None
         self._adjoint: tuple[AdjointApp, Solver] | None = None
@@ -346,16 +347,22 @@ class Propagator:
             if lay.has_opening:
                 net.opening.adjoint(self.ops, lam_first, x, self._opening_deriv,
                                     self._part(params, "opening"), self._part(grads, "opening"))
-            # in the order of params, zeros for entries this rank computes nothing for
-            grads = {k: layer_grads[k] if k in layer_grads else
-                     grads[k] if k in grads else xp.zeros_like(v) for k, v in params.items()}
 
         flat_params = dict(params)
         for n, p in layer_params.items():
             if n not in lay.owned_layers:  # received from a neighbour, for the smoothness term
                 flat_params.update({self._layer_keys[n][k]: v for k, v in p.items()})
         terms = net.regularization_terms(flat_params, lay.owned_layers, lay.has_opening,
-                                         lay.has_classifier, grads, xp)
+                                         lay.has_classifier, grads,
+                                         layer_grads if gradient else None, xp)
+        if gradient:
+            assert grads is not None
+            # by name (views of the stacks), in the order of params; zeros for entries this
+            # rank computes nothing for
+            keys = self._layer_keys
+            for i, n in enumerate(lay.owned_layers):
+                grads.update({keys[n][k]: stack[i] for k, stack in layer_grads.items()})
+            grads = {k: grads[k] if k in grads else xp.zeros_like(v) for k, v in params.items()}
         if lay.has_classifier:
             terms.append(data_loss)
         # fsum of every term, gathered: the same value on every rank for any number of ranks
@@ -388,12 +395,10 @@ class Propagator:
     def _run_adjoint(self, layer_params: dict[int, Params], lam_last: Array | None
                      ) -> tuple[SolveResult, Array | None, Params]:
         """The adjoint solve of the last forward one from lambda_N (last rank): its result,
-        lambda_0 (rank 0) and the gradients of this rank's layers by name (new arrays)."""
+        lambda_0 (rank 0) and the gradients of this rank's layers, stacked in new arrays
+        {"weight": (layers, ...), "bias": (layers, ...)}."""
         if self._native is not None:
-            result, lam_first, layer_grads = self._native.adjoint(lam_last)
-            keys = self._layer_keys
-            return result, lam_first, {keys[n][k]: v for n, g in layer_grads.items()
-                                       for k, v in g.items()}
+            return self._native.adjoint(lam_last)
         (fwd_app, _), (adj_app, adj_solver) = self._forward, self._adjoint  # type: ignore[misc]
         adj_app.initial = lam_last
         adj_app.params = layer_params
@@ -454,12 +459,14 @@ class Propagator:
         # (about half the time of a serial N = 1024 evaluation).
         keys = self._layer_keys
         own = {n: {p: params[k] for p, k in keys[n].items()} for n in lay.owned_layers}
-        # What every rank needs from this one: the same rule evaluated for all ranks.
-        outgoing: dict[int, dict[int, Params]] = {}
-        for n in lay.owned_layers:
-            for dest in self._needers(n):
-                if dest != lay.rank:
-                    outgoing.setdefault(dest, {})[n] = own[n]
+        # What every rank needs from this one: the same rule evaluated for all ranks, once.
+        if self._send_plan is None:
+            self._send_plan = {}
+            for n in lay.owned_layers:
+                for dest in self._needers(n):
+                    if dest != lay.rank:
+                        self._send_plan.setdefault(dest, []).append(n)
+        outgoing = {dest: {n: own[n] for n in layers} for dest, layers in self._send_plan.items()}
         received = route(self.comm, outgoing)
         wanted = set(needed)
         result = dict(own)
@@ -491,20 +498,24 @@ class Propagator:
         return saved
 
     def _collect_layer_grads(self, adj_app: AdjointApp) -> Params:
-        """Layer gradients to the layers' owners: this rank's layers' by name, copies (the
-        app's arrays are reused by the next solve)."""
-        lay, keys, xp = self.layout, self._layer_keys, self.ops.xp
+        """Layer gradients to the layers' owners: this rank's layers', stacked in new arrays
+        (the app's arrays are reused by the next solve)."""
+        lay, xp = self.layout, self.ops.xp
+        own = lay.owned_layers
+        stacks = {k: xp.empty((len(own), *shape), dtype=self.net.np_dtype)
+                  for k, shape in self.net.layer.param_shapes().items()}
         outgoing: dict[int, dict[int, Params]] = {}
-        grads: Params = {}
         for n, g in adj_app.grads.items():
             owner = lay.layer_owner(n)
             if owner == lay.rank:
-                grads.update({keys[n][k]: v.copy() for k, v in g.items()})
+                for k, v in g.items():
+                    stacks[k][n - own.start] = v
             else:
                 outgoing.setdefault(owner, {})[n] = g
         for n, g in route(self.comm, outgoing).items():
-            grads.update({keys[n][k]: xp.array(v) for k, v in g.items()})
-        return grads
+            for k, v in g.items():
+                stacks[k][n - own.start] = xp.asarray(v)
+        return stacks
 
     def _solvers(self, batch: int) -> tuple[tuple[ForwardApp, Solver], tuple[AdjointApp, Solver]]:
         """The two solvers, kept across calls for warm starts while the batch size holds."""

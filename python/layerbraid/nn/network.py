@@ -196,13 +196,16 @@ class ResNet:
     # ---- regularisation ----
 
     def regularization_terms(self, params: Mapping[str, Array], layers: Iterable[int],
-                             opening: bool, classifier: bool,
-                             grads: Params | None = None, xp: Any = np) -> list[float]:
+                             opening: bool, classifier: bool, grads: Params | None = None,
+                             layer_grads: Mapping[str, Array] | None = None,
+                             xp: Any = np) -> list[float]:
         """The regulariser's terms that belong to the given parts, each as one float, and
-        their gradient added into ``grads`` (for the given parts only).
+        their gradient added into the given gradients.
 
         ``layers`` is a contiguous range. The smoothness term of the pair (n-1, n) belongs to
         layer n; ``params`` must hold layers n-1 and n+1 of every given layer n that has them.
+        ``grads``: the opening's and the classifier's gradients by name. ``layer_grads``: the
+        given layers' gradients stacked, {"weight": (len(layers), ...), "bias": (...)}.
         ``xp`` is the arrays' module (NumPy or CuPy).
         """
         reg = self.regularization
@@ -221,13 +224,13 @@ class ResNet:
             tikhonov("opening", reg.tikhonov)
         layers = list(layers)
         if layers and (reg.tikhonov or reg.smoothness):
-            terms += self._layer_terms(xp, params, layers, grads)
+            terms += self._layer_terms(xp, params, layers, layer_grads)
         if classifier:
             tikhonov("classifier", reg.classifier)
         return terms
 
     def _layer_terms(self, xp: Any, params: Mapping[str, Array], layers: list[int],
-                     grads: Params | None) -> list[float]:
+                     grads: Mapping[str, Array] | None) -> list[float]:
         """Tikhonov and smoothness terms of a contiguous run of layers (one float per layer
         and term), vectorised over the layers: a few array operations per layer were most of
         an evaluation's Python time at N = 256. Each layer's term and gradient is computed
@@ -262,9 +265,8 @@ class ResNet:
                     end = min(last, depth - 2)        # the last layer n with a layer n + 1
                     grad[:end + 1 - first] -= diff[first - lo:end + 1 - lo]
             if grad is not None:
-                for i, n in enumerate(layers):
-                    g = grads[layer_key(n, part)]
-                    g += grad[i].reshape(g.shape)
+                assert grads is not None
+                grads[part] += grad.reshape(grads[part].shape)
         return terms
 
     # ---- (de)serialisation ----
