@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cfactor", type=int, default=4, help="coarsening factor (4)")
     parser.add_argument("--max-iter", type=int, default=50, help="most MGRIT cycles (50)")
     parser.add_argument("--tol", type=float, default=1e-10, help="absolute tolerance (1e-10)")
-    parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+    parser.add_argument("--backend", default="numpy", choices=["numpy", "native", "cupy"])
     args = parser.parse_args(argv)
 
     comm = MPI.COMM_WORLD
