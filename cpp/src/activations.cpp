@@ -97,36 +97,76 @@ inline double tanh_fast(double x) {
 #define LAYERBRAID_X86_CLONES
 #endif
 
-// The whole tanh step in one pass over the rows (of `channels` values): z + bias, tanh, the
-// derivative 1 - tanh^2 (when d is given), the increment h tanh into z and u += z. Each value
-// sees NumpyOps.residual_update's operations in its order; one pass instead of four keeps the
-// state in cache. float values go through the double tanh, rounded to float.
+// sigma and sigma' of one pre-activation x, as NumpyOps computes them, written without
+// branches the vectoriser cannot turn into selects (a NaN passes through every one).
 template <class T>
-inline void tanh_residual_pass(T* z, const T* bias, std::size_t rows, std::size_t channels,
-                               T* u, T h, T* d) {
+struct TanhValue {
+  static T value(T x, T* deriv) {
+    const T t = static_cast<T>(tanh_fast(x));
+    *deriv = T(1) - t * t;  // 1 - tanh^2, from the value
+    return t;
+  }
+};
+
+template <class T>
+struct ReluValue {
+  static T value(T x, T* deriv) {
+    *deriv = x > T(0) ? T(1) : T(0);
+    return max0(x);
+  }
+};
+
+// With c = clip(x, -eta, eta) + eta: sigma = c^2 / (4 eta) + max(x - eta, 0) and
+// sigma' = c / (2 eta), in NumpyOps._smooth_relu's order.
+template <class T>
+struct SmoothReluValue {
+  static T value(T x, T* deriv) {
+    const T eta = static_cast<T>(smooth_relu_eta);
+    const T inv2 = static_cast<T>(1.0 / (2 * smooth_relu_eta));
+    const T inv4 = static_cast<T>(1.0 / (4 * smooth_relu_eta));
+    T c = x < -eta ? -eta : (x > eta ? eta : x);
+    c += eta;
+    *deriv = c * inv2;
+    c = c * c;
+    c *= inv4;
+    return max0(x - eta) + c;
+  }
+};
+
+// The whole step in one pass over the rows (of `channels` values): x = z + bias, sigma(x),
+// sigma'(x) into d (when given), the increment h sigma(x) into z and u += z. Each value sees
+// NumpyOps.residual_update's operations in its order; one pass instead of four keeps the
+// state in cache, and the loop has no calls, so it is vectorised.
+template <class T, class Act>
+inline void residual_pass(T* z, const T* bias, std::size_t rows, std::size_t channels, T* u,
+                          T h, T* d) {
   for (std::size_t r = 0; r < rows; ++r) {
     T* zr = z + r * channels;
     T* ur = u + r * channels;
     T* dr = d ? d + r * channels : nullptr;
     for (std::size_t c = 0; c < channels; ++c) {
-      const T t = static_cast<T>(tanh_fast(zr[c] + bias[c]));
-      if (dr) dr[c] = T(1) - t * t;
-      const T increment = t * h;
+      T slope;
+      const T increment = Act::value(zr[c] + bias[c], &slope) * h;
+      if (dr) dr[c] = slope;
       zr[c] = increment;
       ur[c] += increment;
     }
   }
 }
 
-LAYERBRAID_X86_CLONES void tanh_residual(double* z, const double* bias, std::size_t rows,
-                                         std::size_t channels, double* u, double h, double* d) {
-  tanh_residual_pass(z, bias, rows, channels, u, h, d);
-}
-
-LAYERBRAID_X86_CLONES void tanh_residual(float* z, const float* bias, std::size_t rows,
-                                         std::size_t channels, float* u, float h, float* d) {
-  tanh_residual_pass(z, bias, rows, channels, u, h, d);
-}
+// One copy per activation and type, each built for AVX2 and plain x86-64.
+#define LAYERBRAID_RESIDUAL_PASS(name, Act, T)                                                \
+  LAYERBRAID_X86_CLONES void name(T* z, const T* bias, std::size_t rows, std::size_t channels, \
+                                  T* u, T h, T* d) {                                           \
+    residual_pass<T, Act<T>>(z, bias, rows, channels, u, h, d);                                \
+  }
+LAYERBRAID_RESIDUAL_PASS(tanh_pass, TanhValue, double)
+LAYERBRAID_RESIDUAL_PASS(tanh_pass, TanhValue, float)
+LAYERBRAID_RESIDUAL_PASS(relu_pass, ReluValue, double)
+LAYERBRAID_RESIDUAL_PASS(relu_pass, ReluValue, float)
+LAYERBRAID_RESIDUAL_PASS(smooth_relu_pass, SmoothReluValue, double)
+LAYERBRAID_RESIDUAL_PASS(smooth_relu_pass, SmoothReluValue, float)
+#undef LAYERBRAID_RESIDUAL_PASS
 
 }  // namespace
 
@@ -148,51 +188,17 @@ void residual_update(Activation act, Span<T> z, CSpan<T> bias, Span<T> u, double
   T* d = deriv.empty() ? nullptr : deriv.data();
 
   const T h = static_cast<T>(dt);
-  T* up = u.data();
-  if (act == Activation::tanh) {  // the most used activation, fused into one pass
-    tanh_residual(zp, b, n / channels, channels, up, h, d);
-    return;
-  }
-
-  // z += bias, broadcast along rows.
-  for (std::size_t i = 0; i < n; i += channels)
-    for (std::size_t c = 0; c < channels; ++c) zp[i + c] += b[c];
-
+  const std::size_t rows = n / channels;
   switch (act) {
-    case Activation::tanh:
-      break;  // done above
-    case Activation::relu:
-      if (d)
-        for (std::size_t i = 0; i < n; ++i) d[i] = zp[i] > T(0) ? T(1) : T(0);
-      for (std::size_t i = 0; i < n; ++i) zp[i] = max0(zp[i]);
-      break;
-    case Activation::smoothrelu: {
-      // With c = clip(z, -eta, eta) + eta: sigma = c^2 / (4 eta) + max(z - eta, 0) and
-      // sigma' = c / (2 eta), in NumpyOps._smooth_relu's order.
-      const T eta = static_cast<T>(smooth_relu_eta);
-      const T inv2 = static_cast<T>(1.0 / (2 * smooth_relu_eta));
-      const T inv4 = static_cast<T>(1.0 / (4 * smooth_relu_eta));
-      for (std::size_t i = 0; i < n; ++i) {
-        const T x = zp[i];
-        T c = x < -eta ? -eta : (x > eta ? eta : x);  // a NaN passes through
-        c += eta;
-        if (d) d[i] = c * inv2;
-        c = c * c;
-        c *= inv4;
-        zp[i] = max0(x - eta) + c;
-      }
-      break;
-    }
-    default:
-      throw std::invalid_argument(std::string(who) + ": activation=" +
-                                  std::to_string(static_cast<int>(act)) +
-                                  " is not a valid Activation");
+    case Activation::tanh: tanh_pass(zp, b, rows, channels, u.data(), h, d); return;
+    case Activation::relu: relu_pass(zp, b, rows, channels, u.data(), h, d); return;
+    case Activation::smoothrelu:
+      smooth_relu_pass(zp, b, rows, channels, u.data(), h, d);
+      return;
   }
-
-  for (std::size_t i = 0; i < n; ++i) {
-    zp[i] *= h;
-    up[i] += zp[i];
-  }
+  throw std::invalid_argument(std::string(who) + ": activation=" +
+                              std::to_string(static_cast<int>(act)) +
+                              " is not a valid Activation");
 }
 
 template <class T>
