@@ -13,6 +13,7 @@
 #include "blas.hpp"
 #include "check.hpp"
 #include "layerbraid/resnet_model.hpp"
+#include "mpi_types.hpp"
 
 namespace layerbraid::resnet {
 
@@ -280,6 +281,8 @@ struct Network<T>::Impl {
   // One Propagation per batch size, made at its first use.
   std::map<std::int64_t, std::unique_ptr<Propagation<T>>> propagations;
   std::vector<T> u0, deriv0, scores, lambda;  // reused between calls
+  Regularization reg;
+  std::vector<T> before, after;  // layers first - 1 and end, for the smoothness term
 
   Impl(const DenseOpening& opening_, const Layer& layer_, Activation act_, int depth_,
        double final_time_, const Classifier& classifier_, const SolverOptions& fwd,
@@ -400,12 +403,136 @@ struct Network<T>::Impl {
     return info;
   }
 
+  // ---- regularisers ----
+
+  // Layers own.first - 1 and own.end() from their owners (where they exist; the smoothness
+  // term couples each layer to both neighbours). Each rank sends its first layer back and its
+  // last layer on, so the messages pair up whatever the layout.
+  void exchange_neighbours(const NetworkParameters<T>& p) {
+    const LayerRange own = layout.owned_layers();
+    const std::size_t nl = weight_size() + bias_size();
+    const int count = static_cast<int>(nl);  // Propagation checked that it fits an int
+    const MPI_Datatype type = detail::mpi_type<T>();
+    enum { tag_on = 21, tag_back = 22 };
+    before.assign(nl, T(0));
+    after.assign(nl, T(0));
+    MPI_Request requests[4];
+    int posted = 0;
+    if (own.count > 0 && own.first >= 1) {
+      const int owner = layout.layer_owner(own.first - 1);
+      MPI_Irecv(before.data(), count, type, owner, tag_on, comm, &requests[posted++]);
+      MPI_Isend(p.layers.layer(own.first).data(), count, type, owner, tag_back, comm,
+                &requests[posted++]);
+    }
+    if (own.count > 0 && own.end() < depth) {
+      const int owner = layout.layer_owner(own.end());
+      MPI_Irecv(after.data(), count, type, owner, tag_back, comm, &requests[posted++]);
+      MPI_Isend(p.layers.layer(own.end() - 1).data(), count, type, owner, tag_on, comm,
+                &requests[posted++]);
+    }
+    if (MPI_Waitall(posted, requests, MPI_STATUSES_IGNORE) != MPI_SUCCESS) {
+      throw std::runtime_error("Network: exchanging neighbouring layers failed");
+    }
+  }
+
+  static double sqnorm(const T* v, std::size_t n) {
+    double sum = 0;
+    for (std::size_t i = 0; i < n; ++i) sum += double(v[i]) * double(v[i]);
+    return sum;
+  }
+
+  // 0.5 gamma |v|^2 onto terms, gamma v into g (when given).
+  static void tikhonov(double gamma, CSpan<T> v, T* g, std::vector<double>& terms) {
+    if (gamma == 0 || v.empty()) return;
+    terms.push_back(0.5 * gamma * sqnorm(v.data(), v.size()));
+    if (g) {
+      const T c = static_cast<T>(gamma);
+      for (std::size_t i = 0; i < v.size(); ++i) g[i] += c * v[i];
+    }
+  }
+
+  // This rank's regulariser terms in the global order (opening, its layers in order, the
+  // classifier), their gradient added into `g` when given. Collective (the neighbour layers).
+  std::vector<double> regularization_terms(const NetworkParameters<T>& p,
+                                           NetworkParameters<T>* g) {
+    std::vector<double> terms;
+    const bool first = layout.has_first_point(), last = layout.has_last_point();
+    if (first) {
+      tikhonov(reg.tikhonov, p.opening_weight, g ? g->opening_weight.data() : nullptr, terms);
+      tikhonov(reg.tikhonov, p.opening_bias, g ? g->opening_bias.data() : nullptr, terms);
+    }
+    if (reg.smoothness != 0) exchange_neighbours(p);
+    const double h = final_time / depth, w = reg.smoothness / (h * h);
+    const T wt = static_cast<T>(w);
+    const LayerRange own = layout.owned_layers();
+    const std::size_t nw = weight_size(), nb = bias_size();
+    std::vector<T> step;
+    for (int n = own.first; n < own.end(); ++n) {
+      const T* here = p.layers.layer(n).data();
+      const T* prev = n == own.first ? before.data() : p.layers.layer(n - 1).data();
+      const T* next = n + 1 == own.end() ? after.data() : p.layers.layer(n + 1).data();
+      T* gn = g ? g->layers.layer(n).data() : nullptr;
+      for (const auto& [offset, size] : {std::pair{std::size_t(0), nw}, std::pair{nw, nb}}) {
+        tikhonov(reg.tikhonov, CSpan<T>(here + offset, size), gn ? gn + offset : nullptr, terms);
+        if (w == 0) continue;
+        if (n >= 1) {  // the pair (n - 1, n) belongs to layer n
+          step.resize(size);
+          for (std::size_t i = 0; i < size; ++i) step[i] = here[offset + i] - prev[offset + i];
+          terms.push_back(0.5 * w * sqnorm(step.data(), size));
+          if (gn)
+            for (std::size_t i = 0; i < size; ++i) gn[offset + i] += wt * step[i];
+        }
+        if (gn && n + 1 < depth) {
+          for (std::size_t i = 0; i < size; ++i) {
+            gn[offset + i] -= wt * (next[offset + i] - here[offset + i]);
+          }
+        }
+      }
+    }
+    if (last) {
+      tikhonov(reg.classifier, p.classifier_weight, g ? g->classifier_weight.data() : nullptr,
+               terms);
+      tikhonov(reg.classifier, p.classifier_bias, g ? g->classifier_bias.data() : nullptr,
+               terms);
+    }
+    return terms;
+  }
+
+  // The regularisers' value: every rank's terms gathered in rank order, which is the global
+  // order for any number of ranks, and summed in that order on every rank.
+  double regularization_value(const std::vector<double>& terms) const {
+    const int size = layout.size();
+    int mine = static_cast<int>(terms.size());
+    std::vector<int> counts(static_cast<std::size_t>(size)), offsets(counts.size(), 0);
+    MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, comm);
+    for (std::size_t r = 1; r < counts.size(); ++r) offsets[r] = offsets[r - 1] + counts[r - 1];
+    std::vector<double> all(static_cast<std::size_t>(offsets.back() + counts.back()));
+    MPI_Allgatherv(terms.data(), mine, MPI_DOUBLE, all.data(), counts.data(), offsets.data(),
+                   MPI_DOUBLE, comm);
+    double sum = 0;
+    for (double t : all) sum += t;
+    return sum;
+  }
+
+  bool regularized() const {
+    return reg.tikhonov != 0 || reg.classifier != 0 || reg.smoothness != 0;
+  }
+
   // The last rank's result on every rank.
   void share(Evaluation& e) const {
-    double v[2] = {e.loss, double(e.correct)};  // counts below 2^53 are exact as doubles
+    double v[2] = {e.data_loss, double(e.correct)};  // counts below 2^53 are exact as doubles
     MPI_Bcast(v, 2, MPI_DOUBLE, layout.size() - 1, comm);
-    e.loss = v[0];
+    e.data_loss = v[0];
     e.correct = static_cast<std::int64_t>(v[1]);
+  }
+
+  // data_loss (shared) plus the regularisers, into e.loss.
+  void total(Evaluation& e, const NetworkParameters<T>& params, NetworkParameters<T>* gradient) {
+    share(e);
+    e.loss = e.data_loss;
+    if (regularized()) {
+      e.loss = regularization_value(regularization_terms(params, gradient)) + e.data_loss;
+    }
   }
 
   Evaluation loss_and_gradient(const NetworkParameters<T>& params, CSpan<T> x,
@@ -423,7 +550,7 @@ struct Network<T>::Impl {
     gradient.classifier_bias.resize(last ? classifier.bias_size() : 0);
     if (last) {
       const ClassifierResult r = classifier.loss<T>(scores, labels, batch);
-      e.loss = r.loss;
+      e.data_loss = r.loss;
       e.correct = r.correct;
       lambda.resize(prop.state_size());
       classifier.adjoint<T>(scores, prop.final_state(), batch, params.classifier_weight, lambda,
@@ -437,7 +564,7 @@ struct Network<T>::Impl {
                          gradient.opening_bias);
     }
     gradient.layers = prop.gradient();
-    share(e);
+    total(e, params, &gradient);
     return e;
   }
 
@@ -450,10 +577,10 @@ struct Network<T>::Impl {
     e.forward = forward(prop, params, x, batch);
     if (layout.has_last_point()) {
       const ClassifierResult r = classifier.loss<T>(scores, labels, batch);
-      e.loss = r.loss;
+      e.data_loss = r.loss;
       e.correct = r.correct;
     }
-    share(e);
+    total(e, params, nullptr);
     return e;
   }
 
@@ -526,6 +653,22 @@ Network<T>& Network<T>::operator=(Network&&) noexcept = default;
 
 template <class T>
 const Layout& Network<T>::layout() const noexcept { return impl_->layout; }
+template <class T>
+void Network<T>::set_regularization(const Regularization& reg) {
+  for (const auto& [name, value] : {std::pair{"tikhonov", reg.tikhonov},
+                                    std::pair{"classifier", reg.classifier},
+                                    std::pair{"smoothness", reg.smoothness}}) {
+    if (!(value >= 0) || !std::isfinite(value)) {
+      throw std::invalid_argument(std::string("Network::set_regularization: ") + name + "=" +
+                                  std::to_string(value) + " must be a finite number >= 0");
+    }
+  }
+  impl_->reg = reg;
+}
+
+template <class T>
+const Regularization& Network<T>::regularization() const noexcept { return impl_->reg; }
+
 template <class T>
 const DenseOpening& Network<T>::opening() const noexcept { return impl_->opening; }
 template <class T>

@@ -16,6 +16,7 @@
 
 #include "braid.h"
 #include "layerbraid/resnet_app.hpp"
+#include "mpi_types.hpp"
 
 #if __has_include("braid_layerbraid.h")
 #include "braid_layerbraid.h"
@@ -26,16 +27,11 @@
 
 namespace layerbraid::resnet {
 
+using detail::mpi_type;
+
 namespace {
 
 std::string str(long long v) { return std::to_string(v); }
-
-template <class T>
-MPI_Datatype mpi_type();
-template <>
-MPI_Datatype mpi_type<double>() { return MPI_DOUBLE; }
-template <>
-MPI_Datatype mpi_type<float>() { return MPI_FLOAT; }
 
 // A message or buffer length that must fit an int (MPI counts, braid_Int byte sizes).
 int int_size(const char* what, std::size_t n) {

@@ -58,6 +58,7 @@ struct Options {
   int train = 5000;
   int val = 200;
   std::uint64_t seed = 0;
+  rn::Regularization reg;  // off by default
 };
 
 const char* usage =
@@ -76,6 +77,9 @@ const char* usage =
     "  --train N       training points (default 5000)\n"
     "  --val N         validation points (default 200)\n"
     "  --seed N        seed of the data, the initial weights and the batch order (default 0)\n"
+    "  --tikhonov X    weight of 0.5 X |theta|^2 on the opening and the layers (default 0)\n"
+    "  --classifier-reg X  the same on the classifier (default 0)\n"
+    "  --smoothness X  weight of 0.5 (X / h^2) |theta_n - theta_{n-1}|^2 (default 0)\n"
     "  --help          this text\n";
 
 struct UsageError : std::runtime_error {
@@ -89,6 +93,15 @@ long long parse_int(const std::string& flag, const char* text, long long low, lo
   if (*text == '\0' || *end != '\0' || errno != 0 || v < low || v > high) {
     throw UsageError(flag + "=" + text + " is not valid; expected an integer in [" +
                      std::to_string(low) + ", " + std::to_string(high) + "]");
+  }
+  return v;
+}
+
+double parse_nonnegative(const std::string& flag, const char* text) {
+  char* end = nullptr;
+  const double v = std::strtod(text, &end);
+  if (*text == '\0' || *end != '\0' || !std::isfinite(v) || !(v >= 0)) {
+    throw UsageError(flag + "=" + text + " is not valid; expected a finite number >= 0");
   }
   return v;
 }
@@ -123,6 +136,9 @@ bool parse(int argc, char** argv, Options& o) {
     else if (flag == "--train") o.train = int(parse_int(flag, v, 1, big));
     else if (flag == "--val") o.val = int(parse_int(flag, v, 1, big));
     else if (flag == "--seed") o.seed = std::uint64_t(parse_int(flag, v, 0, (1LL << 62)));
+    else if (flag == "--tikhonov") o.reg.tikhonov = parse_nonnegative(flag, v);
+    else if (flag == "--classifier-reg") o.reg.classifier = parse_nonnegative(flag, v);
+    else if (flag == "--smoothness") o.reg.smoothness = parse_nonnegative(flag, v);
     else throw UsageError("unknown option " + flag);
   }
   if (o.batch > o.train) {
@@ -230,6 +246,7 @@ int train(const Options& o, int rank, int size) {
   // Sequential propagation (the default options) for the reported losses and accuracies.
   rn::Network<double> exact(opening, layer, act, o.layers, o.final_time, classifier,
                             MPI_COMM_WORLD);
+  net.set_regularization(o.reg);  // the objective trained; the reported losses are data losses
 
   // The residual layers start as the identity (zero weights), as in
   // examples/python/train_peaks.py; the opening and the classifier are drawn at random.

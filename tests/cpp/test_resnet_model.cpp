@@ -6,6 +6,9 @@
 //   - loss, accuracy, gradients and predictions equal the one-rank network's bit for bit, for
 //     serial propagation and for MGRIT with a fixed number of iterations (warm-started, two
 //     training steps); converged MGRIT equals serial to 1e-8; float agrees with double;
+//   - with the regularisers on (Tikhonov, classifier, smoothness), the objective's extra value
+//     equals the formulas evaluated here on the gathered parameters, and the FD and rank
+//     checks above hold for it too;
 //   - bad arguments make every rank throw std::invalid_argument naming the bad value, and the
 //     network still works afterwards.
 // Gradients are gathered into one vector in the order opening, layers 0 .. N-1, classifier.
@@ -36,6 +39,7 @@ struct Problem {
   rn::Activation act;
   int depth;
   std::int64_t in_features, classes, batch;
+  rn::Regularization reg = {};
 };
 
 std::int64_t features(const Problem& p) {
@@ -44,8 +48,10 @@ std::int64_t features(const Problem& p) {
 
 template <class T>
 rn::Network<T> make_network(const Problem& p, MPI_Comm comm, const rn::SolverOptions& o = {}) {
-  return rn::Network<T>(rn::DenseOpening(p.in_features, features(p)), p.layer, p.act, p.depth,
-                        1.5, rn::Classifier(features(p), p.classes), comm, o);
+  rn::Network<T> net(rn::DenseOpening(p.in_features, features(p)), p.layer, p.act, p.depth,
+                     1.5, rn::Classifier(features(p), p.classes), comm, o);
+  net.set_regularization(p.reg);
+  return net;
 }
 
 struct Data {
@@ -261,6 +267,50 @@ void test_converged_and_float(const Problem& p) {
                 name.c_str(), dg, df);
 }
 
+// ---- the regularisers' value against the formulas ------------------------------------
+void test_regularization_value(const Problem& p) {
+  const std::string name = std::string(p.name) + " regularisers";
+  rn::Network<double> net = make_network<double>(p, MPI_COMM_WORLD);
+  const rn::NetworkParameters<double> params = net.init_parameters(9, rn::LayerInit::random);
+  const Data d = make_data(p, 4);
+  const rn::Evaluation e = net.evaluate(params, d.x, d.labels);
+  rn::Network<double> bare = make_network<double>(p, MPI_COMM_WORLD);
+  bare.set_regularization({});
+  const double data = bare.evaluate(params, d.x, d.labels).loss;
+
+  // The same sums written out over the gathered vector: opening, layers, classifier.
+  const std::vector<double> all = gather(net, params, p.depth, MPI_COMM_WORLD);
+  const std::size_t ends = net.opening().weight_size() + net.opening().bias_size();
+  const std::size_t per = params.layers.weight_size() + params.layers.bias_size();
+  const std::size_t cls = ends + per * std::size_t(p.depth);
+  auto sq = [&](std::size_t lo, std::size_t hi) {
+    double s = 0;
+    for (std::size_t i = lo; i < hi; ++i) s += all[i] * all[i];
+    return s;
+  };
+  const double h = 1.5 / p.depth;
+  double want = 0.5 * p.reg.tikhonov * sq(0, cls) + 0.5 * p.reg.classifier * sq(cls, all.size());
+  for (int n = 1; n < p.depth; ++n) {
+    double s = 0;
+    for (std::size_t i = 0; i < per; ++i) {
+      const double diff = all[ends + n * per + i] - all[ends + (n - 1) * per + i];
+      s += diff * diff;
+    }
+    want += 0.5 * p.reg.smoothness / (h * h) * s;
+  }
+  const double got = e.loss - e.data_loss;
+  check(e.data_loss == data, name + ": data_loss differs from the unregularised loss");
+  check(want > 0.1 * e.data_loss && std::fabs(got - want) <= 1e-12 * want,
+        name + ": regulariser value " + std::to_string(got) + ", formulas give " +
+            std::to_string(want));
+  expect_throw<std::invalid_argument>("negative smoothness", [&] {
+    net.set_regularization({0.0, 0.0, -1.0});
+  }, {"smoothness=-1", ">= 0"});
+  if (world_rank() == 0) {
+    std::printf("%s: %.6e, formulas %.6e\n", name.c_str(), got, want);
+  }
+}
+
 // ---- bad arguments ---------------------------------------------------------------------
 void test_errors(const Problem& p, int size) {
   using IA = std::invalid_argument;
@@ -353,12 +403,19 @@ int main(int argc, char** argv) {
     mgrit.max_iter = 2;
     mgrit.abs_tol = 1e-300;
     mgrit.warm_start = true;
+    Problem regularised = dense;
+    regularised.name = "dense/tanh regularised";
+    regularised.reg = {0.05, 0.03, 0.02};
     for (const Problem* p : {&dense, &conv}) {
       test_gradient_fd(*p);
       test_rank_independence(*p, "serial", {});
       test_rank_independence(*p, "MGRIT 2 iterations", mgrit);
       test_converged_and_float(*p);
     }
+    test_regularization_value(regularised);
+    test_gradient_fd(regularised);
+    test_rank_independence(regularised, "serial", {});
+    test_rank_independence(regularised, "MGRIT 2 iterations", mgrit);
     test_errors(dense, size);
     int mine = lbtest::failures(), total = 0;
     MPI_Allreduce(&mine, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);

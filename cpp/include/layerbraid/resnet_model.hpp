@@ -114,9 +114,21 @@ enum class LayerInit {
   zero,    // every residual layer the identity
 };
 
+// The regularisers of python/layerbraid/nn/network.py, each weight finite and >= 0 (0: off):
+//   tikhonov:   0.5 tikhonov |theta|^2 over the opening's and every residual layer's weights
+//               and biases;
+//   classifier: 0.5 classifier |theta|^2 over the classifier's;
+//   smoothness: 0.5 (smoothness / h^2) |theta_n - theta_{n-1}|^2 over neighbouring residual
+//               layers (h = final_time / depth): weights that vary smoothly with the layer,
+//               which MGRIT's coarse grids rely on.
+struct Regularization {
+  double tikhonov = 0, classifier = 0, smoothness = 0;
+};
+
 // What a pass over one batch measured; the same on every rank.
 struct Evaluation {
-  double loss = 0;           // mean softmax cross-entropy
+  double loss = 0;           // the objective: data_loss plus the regularisers
+  double data_loss = 0;      // mean softmax cross-entropy
   std::int64_t correct = 0;  // correctly classified samples
   std::int64_t count = 0;    // samples (the batch size)
   SolveInfo forward, adjoint;  // the solves as this rank's engine reported them (adjoint:
@@ -153,6 +165,10 @@ class Network {
   Network& operator=(Network&&) noexcept;
 
   const Layout& layout() const noexcept;
+  // The regularisers of loss_and_gradient and evaluate (none by default). Give every rank the
+  // same; std::invalid_argument for a negative or non-finite weight.
+  void set_regularization(const Regularization& reg);
+  const Regularization& regularization() const noexcept;
   const DenseOpening& opening() const noexcept;
   const Classifier& classifier() const noexcept;
   bool has_opening() const noexcept { return layout().has_first_point(); }
@@ -168,12 +184,13 @@ class Network {
   NetworkParameters<T> init_parameters(std::uint64_t seed, LayerInit init = LayerInit::random,
                                        double scale = 1.0) const;
 
-  // Forward and adjoint through the network: the loss and accuracy, and in `gradient` (which
-  // is overwritten and reshaped to make_parameters()) the gradient of the loss with respect
-  // to this rank's parameters.
+  // Forward and adjoint through the network: the objective and accuracy, and in `gradient`
+  // (which is overwritten and reshaped to make_parameters()) the gradient of the objective
+  // with respect to this rank's parameters. The objective's terms are summed in one order
+  // (opening, layers, classifier, data loss) whatever the number of ranks.
   Evaluation loss_and_gradient(const NetworkParameters<T>& params, CSpan<T> x,
                                CSpan<std::int64_t> labels, NetworkParameters<T>& gradient);
-  // The forward pass only: loss and accuracy.
+  // The forward pass only: the objective and accuracy.
   Evaluation evaluate(const NetworkParameters<T>& params, CSpan<T> x,
                       CSpan<std::int64_t> labels);
   // The predicted class of every sample (the largest score, first of equals), on every rank.
