@@ -166,16 +166,29 @@ def test_unsupported_options_are_named(options: dict, message: str) -> None:
     assert message in str(info.value)
 
 
-def test_what_needs_python_callbacks_is_refused_clearly() -> None:
+@pytest.mark.parametrize("mode", ["serial", "two-cycles"])
+def test_per_point_states_equal_the_numpy_backend(mode: str) -> None:
+    net = dense_net("smoothrelu", depth=16, width=5, reg="all")
+    params = rough_params(net)
+    x, labels = batch(net, size=6)
+    states = {}
+    for backend in ("numpy", "native"):
+        prop = Propagator(net, options=MODES[mode], backend=backend)
+        states[backend] = (prop.forward_states(params, x),
+                           prop.adjoint_states(params, x, labels))
+        # recording is switched off again: the next evaluation still works
+        assert np.isfinite(prop.loss_and_gradient(params, x, labels).loss)
+    for reference, native in zip(states["numpy"], states["native"]):
+        assert sorted(native) == sorted(reference) == list(range(net.depth + 1))
+        for p, u in reference.items():
+            np.testing.assert_allclose(native[p], u, rtol=1e-12, atol=1e-14, err_msg=f"point {p}")
+
+
+def test_predict_correct_is_refused_clearly() -> None:
     from layerbraid.methods import PredictCorrect
 
-    net = dense_net(depth=8)
-    x, labels = batch(net)
-    prop = Propagator(net, backend="native")
-    with pytest.raises(ValueError, match="forward_states is not available with backend='native'"):
-        prop.forward_states(net.init_params(0), x)
     with pytest.raises(ValueError, match="backend='native' is not supported by PredictCorrect"):
-        PredictCorrect(net, blocks=2, backend="native")
+        PredictCorrect(dense_net(depth=8), blocks=2, backend="native")
 
 
 def test_bad_inputs_fail_as_with_numpy() -> None:

@@ -127,11 +127,15 @@ class NativePropagation {
 
   // Warm-start states: {time index: flat state} of one direction ("forward" or "adjoint").
   py::dict kept_states(const std::string& direction) const {
-    py::dict out;
-    for (const auto& [index, state] : prop_.kept_states(parse_direction<T>(direction))) {
-      out[py::int_(index)] = to_array<T>(rn::CSpan<T>(state.data(), state.size()));
-    }
-    return out;
+    return as_dict(prop_.kept_states(parse_direction<T>(direction)));
+  }
+
+  void record_states(const std::string& direction, bool on) {
+    prop_.record_states(parse_direction<T>(direction), on);
+  }
+
+  py::dict recorded_states(const std::string& direction) const {
+    return as_dict(prop_.recorded_states(parse_direction<T>(direction)));
   }
 
   void restore_states(const std::string& direction, const std::map<int, CArray<T>>& states) {
@@ -162,6 +166,14 @@ class NativePropagation {
   }
 
  private:
+  static py::dict as_dict(const std::map<int, std::vector<T>>& states) {
+    py::dict out;
+    for (const auto& [index, state] : states) {
+      out[py::int_(index)] = to_array<T>(rn::CSpan<T>(state.data(), state.size()));
+    }
+    return out;
+  }
+
   static void copy_into(rn::Span<T> target, const CArray<T>& source, const char* what) {
     if (static_cast<std::size_t>(source.size()) != target.size()) {
       throw py::value_error(std::string("a layer's ") + what + " has " +
@@ -197,6 +209,10 @@ void bind_propagation(py::module_& m, const char* name) {
       .def("state", &P::state, py::arg("n"), "u_n of an owned layer n (flat)")
       .def("kept_states", &P::kept_states, py::arg("direction"),
            "warm_start: {time index: flat state} of the C-points kept after the last solve")
+      .def("record_states", &P::record_states, py::arg("direction"), py::arg("on"),
+           "Keep every point's state after each solve of that direction (or stop)")
+      .def("recorded_states", &P::recorded_states, py::arg("direction"),
+           "{time index: flat state} of the last recorded solve, at this rank's points")
       .def("restore_states", &P::restore_states, py::arg("direction"), py::arg("states"),
            "Start the next solve of that direction from these {time index: flat state}")
       .def("gradient", &P::gradient,

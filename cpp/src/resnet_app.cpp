@@ -182,6 +182,8 @@ struct Propagation<T>::Impl {
     bool has_final = false;
     SolveInfo info;
     std::map<int, std::vector<T>> kept;     // warm_start: C-points after the last solve
+    bool record = false;                    // keep every point's state after each solve
+    std::map<int, std::vector<T>> recorded;
     std::map<int, std::vector<T>> restore;  // states the next solve's init starts from
     bool restored = false;  // the core starts from restored states: never skip its first cycle
   };
@@ -565,6 +567,7 @@ struct Propagation<T>::Impl {
         std::vector<T>& kept = s.kept[index];
         kept.assign(data(u), data(u) + n);
       }
+      if (s.record) s.recorded[index].assign(data(u), data(u) + n);
     });
   }
 
@@ -808,6 +811,19 @@ template <class T>
 const std::map<int, std::vector<T>>& Propagation<T>::kept_states(
     Direction direction) const noexcept {
   return direction == Direction::adjoint ? impl_->bwd.kept : impl_->fwd.kept;
+}
+
+template <class T>
+void Propagation<T>::record_states(Direction direction, bool on) {
+  auto& solve = direction == Direction::adjoint ? impl_->bwd : impl_->fwd;
+  solve.record = on;
+  solve.recorded.clear();
+}
+
+template <class T>
+const std::map<int, std::vector<T>>& Propagation<T>::recorded_states(
+    Direction direction) const noexcept {
+  return direction == Direction::adjoint ? impl_->bwd.recorded : impl_->fwd.recorded;
 }
 
 template <class T>

@@ -147,6 +147,15 @@ class NativeLayers:
         return result, self._state(self._prop.initial_adjoint()), {"weight": weights,
                                                                     "bias": biases}
 
+    def record(self, direction: str, on: bool) -> None:
+        """Keep every point's state after each solve of ``direction`` ("forward" or
+        "adjoint"), or stop (and drop them)."""
+        self._prop.record_states(direction, on)
+
+    def recorded_states(self, direction: str) -> dict[int, np.ndarray]:
+        """The last recorded solve's states at this rank's points, by time index."""
+        return {i: self._state(u) for i, u in self._prop.recorded_states(direction).items()}
+
     def warm_state(self) -> dict[str, np.ndarray]:
         """The C-points the warm-started solves kept, named as Propagator.warm_state names
         them (``states.<forward|adjoint>.<time index>``)."""

@@ -263,13 +263,20 @@ class Propagator:
 
     def forward_states(self, params: Mapping[str, Array], x: Array) -> dict[int, Array]:
         """The forward solve's states u_p (p = 0 .. N) at the points this rank holds."""
-        self._require_callback_backend("forward_states")
         x = self._check_inputs(x, None)
-        fwd_app = self._solvers(x.shape[0])[0][0]
+        self._prepare(x.shape[0])
+        layer_params = self._layer_params(params, self.layout.owned_layers)
+        if self._native is not None:
+            self._native.record("forward", True)
+            try:
+                self._run_forward(params, layer_params, x, keep_cache=False)
+                return self._native.recorded_states("forward")
+            finally:
+                self._native.record("forward", False)
+        fwd_app = self._forward[0]  # type: ignore[index]
         fwd_app.recorded = {}
         try:
-            self._run_forward(params, self._layer_params(params, self.layout.owned_layers), x,
-                              keep_cache=False)
+            self._run_forward(params, layer_params, x, keep_cache=False)
             return fwd_app.recorded
         finally:
             fwd_app.recorded = None
@@ -278,13 +285,23 @@ class Propagator:
                        labels: Array) -> dict[int, Array]:
         """The adjoint solve's co-states lambda_n = dLoss/du_n (n = 0 .. N) of the data loss
         at the points this rank holds in the adjoint's distribution."""
-        self._require_callback_backend("adjoint_states")
-        self._adjoint_record = {}
-        try:
-            self._evaluate(params, x, labels, gradient=True)
-            return {self.net.depth - i: lam for i, lam in self._adjoint_record.items()}
-        finally:
-            self._adjoint_record = None
+        if self.native:
+            self._prepare(self._check_inputs(x, None).shape[0])
+            assert self._native is not None
+            self._native.record("adjoint", True)
+            try:
+                self._evaluate(params, x, labels, gradient=True)
+                recorded = self._native.recorded_states("adjoint")
+            finally:
+                self._native.record("adjoint", False)
+        else:
+            self._adjoint_record = {}
+            try:
+                self._evaluate(params, x, labels, gradient=True)
+                recorded = self._adjoint_record
+            finally:
+                self._adjoint_record = None
+        return {self.net.depth - i: lam for i, lam in recorded.items()}
 
     # ---- warm starts across checkpoints ----
 
@@ -426,11 +443,6 @@ class Propagator:
         ``<name>``."""
         assert params is not None
         return {p: params[k] for p, k in self._end_keys[part].items()}
-
-    def _require_callback_backend(self, what: str) -> None:
-        if self.native:
-            raise ValueError(f"{what} is not available with backend='native' (the C++ app "
-                             "records no per-point states); use backend='numpy'")
 
     def _drive(self, solver: Solver) -> SolveResult:
         """One solve (a hook for methods that drive differently)."""

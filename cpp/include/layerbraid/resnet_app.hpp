@@ -185,6 +185,12 @@ class Propagation {
   const std::map<int, std::vector<T>>& kept_states(Direction direction) const noexcept;
   void restore_states(Direction direction, std::map<int, std::vector<T>> states);
 
+  // Every point's state after each solve of that direction, for analysis (off by default:
+  // it keeps N + 1 states, split over the ranks). recorded_states: the last solve's states at
+  // the points this rank holds, by time index; empty while recording is off.
+  void record_states(Direction direction, bool on);
+  const std::map<int, std::vector<T>>& recorded_states(Direction direction) const noexcept;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
