@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..storage import NpzReader
 from .dataset import Dataset, from_arrays
 
 __all__ = ["load_npz", "load_idx", "load_mnist_idx"]
@@ -18,17 +19,17 @@ _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f
 def load_npz(path: str | os.PathLike[str], *, validation_fraction: float = 0.1,
              seed: int = 0) -> Dataset:
     """A dataset from an .npz file with arrays ``x`` and ``y`` (and optionally ``x_val``,
-    ``y_val``); without validation arrays a seeded fraction is held out."""
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise OSError(f"cannot read {os.fspath(path)!r} as .npz: {e}") from e
-    with data:
-        missing = {"x", "y"} - set(data.files)
+    ``y_val``); without validation arrays a seeded fraction is held out.
+
+    The file is read without pickle: a file that is not a zip, is truncated or corrupt, holds
+    object arrays or ``.npy`` headers that claim more data than the member holds raises
+    :class:`~layerbraid.storage.StorageError` (an ``OSError`` and ``ValueError``) naming it."""
+    with NpzReader(path, what=".npz dataset") as reader:
+        missing = {"x", "y"} - reader.names
         if missing:
             raise ValueError(f"{os.fspath(path)!r} lacks array(s) {sorted(missing)}; it holds "
-                             f"{data.files} (needed: x, y; optional: x_val, y_val)")
-        arrays = {k: data[k] for k in ("x", "y", "x_val", "y_val") if k in data.files}
+                             f"{sorted(reader.names)} (needed: x, y; optional: x_val, y_val)")
+        arrays = {k: reader.read(k) for k in ("x", "y", "x_val", "y_val") if k in reader.names}
     return from_arrays(arrays.pop("x"), arrays.pop("y"), **arrays,
                        validation_fraction=validation_fraction, seed=seed,
                        name=Path(path).stem)
