@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import shutil
+import signal
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 __all__ = ["main", "build_parser"]
 
@@ -33,8 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "blocks": None, "coarse": "average", "sweeps": 1, "coarse_lr_cap": "auto",
     "nested": 1, "nested_epochs": None, "nested_kind": "constant",
     "device": "cpu", "native": False, "dtype": "float64",
-    "out": None, "checkpoint_every": 0, "resume": None, "eval_every": 1, "progress": True,
-    "plots": True,
+    "out": None, "checkpoint_every": 10, "checkpoint_minutes": 5.0, "resume": None,
+    "force": False, "eval_every": 1, "progress": True, "plots": True, "debug": False,
 }
 # The smoothness term penalises gamma * |theta_n - theta_{n-1}|^2 / h^2 for each pair of layers.
 # Its default keeps gamma / h^2 at the Peaks reference value (gamma 2.5e-4 at T = 5, N = 30),
@@ -48,35 +51,83 @@ def default_smoothness(layers: int, final_time: float) -> float:
     return REFERENCE_SMOOTHNESS * step_ratio ** 2
 
 
+# Every run-file a directory may hold: an --out that holds one is a run already.
+RUN_FILES = ("metrics.jsonl", "checkpoint.npz", "checkpoint.pkl", "network.npz",
+             "summary.json", "weights.npy", "curves.png", "mgrit.png")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser for every rank: usage errors are raised (the ranks agree on them and
+    rank 0 prints one line) and help is printed by rank 0 only."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from mpi4py import MPI
+
+        self.root = MPI.COMM_WORLD.Get_rank() == 0
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        raise UsageError(message)
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if self.root:
+            super()._print_message(message, file)
+
+
+class UsageError(ValueError):
+    """A command line or config file the CLI cannot run."""
+
+
+def _choices() -> dict[str, tuple[str, ...]]:
+    """The valid values of every option that has a fixed set of them."""
+    from . import data, nn
+    from .methods.nested import INTERPOLATIONS
+    from .methods.predict_correct import COARSE_MAPS
+    from .train.optimizers import OPTIMIZERS
+    from .train.schedules import SCHEDULES
+    from .train.trainer import METHODS
+
+    return {"dataset": (*data.BUILTIN, "npz", "mnist"), "activation": tuple(nn.ACTIVATIONS),
+            "opening": ("dense", "expand_zero"), "init": tuple(nn.WEIGHT_INITS),
+            "dtype": ("float64", "float32"), "method": (*METHODS, "iterations"),
+            "coarse": tuple(COARSE_MAPS), "device": ("cpu", "gpu"),
+            "optimizer": tuple(OPTIMIZERS), "schedule": tuple(SCHEDULES),
+            "nested_kind": tuple(INTERPOLATIONS)}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="layerbraid", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="layerbraid", description=__doc__.split("\n\n")[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a ResNet-ODE classifier",
                        description="Train a ResNet-ODE classifier. Every option can also come "
                                    "from --config FILE (TOML or JSON).")
+    c = _choices()
     t.add_argument("--config", help="TOML or JSON file of options (long names)")
     g = t.add_argument_group("data")
-    g.add_argument("--dataset", help="peaks (default), spirals, digits, npz or mnist")
+    g.add_argument("--dataset", choices=c["dataset"], help="peaks (default), spirals, digits, "
+                                                           "npz or mnist")
     g.add_argument("--data", help="path for --dataset npz (a file with x, y[, x_val, y_val]) or "
                                   "mnist (a directory of idx files)")
     g = t.add_argument_group("network")
     g.add_argument("--layers", type=int, help="residual layers N (30)")
     g.add_argument("--width", type=int, help="state width, or channels for images (8)")
     g.add_argument("--kernel-size", type=int, help="conv kernel size, odd (3)")
-    g.add_argument("--activation", help="tanh, relu or smoothrelu (default)")
-    g.add_argument("--opening", help="dense (default) or expand_zero, for vector data")
-    g.add_argument("--final-time", type=float, help="T; the layer step is T/N (5.0)")
+    g.add_argument("--activation", choices=c["activation"], help="smoothrelu (default)")
+    g.add_argument("--opening", choices=c["opening"], help="dense (default) or expand_zero, for "
+                                                           "vector data")
+    g.add_argument("--final-time", type=float, help="T; the layer step is T/N (2.5)")
     g.add_argument("--tikhonov", type=float, help="Tikhonov weight of layers (1e-7)")
     g.add_argument("--classifier-reg", type=float, help="Tikhonov weight of the classifier")
     g.add_argument("--smoothness", type=float, help="smoothness-in-layer weight gamma (default: "
-                   "9e-3 h^2, which is 2.5e-4 for 30 layers at T = 5)")
-    g.add_argument("--dtype", help="float64 (default) or float32")
-    g.add_argument("--init", help="zero (default), random or smooth residual weights")
+                   "9e-3 h^2, which is 6.25e-5 for 30 layers at T = 2.5)")
+    g.add_argument("--dtype", choices=c["dtype"], help="float64 (default) or float32")
+    g.add_argument("--init", choices=c["init"], help="zero (default), random or smooth residual "
+                                                     "weights")
     g.add_argument("--init-scale", type=float, help="scale of the initial weights (1.0)")
     g = t.add_argument_group("method")
-    g.add_argument("--method", help="serial (default), parallel, one-shot, predict-correct, "
-                                    "or iterations (MGRIT over the training steps)")
+    g.add_argument("--method", choices=c["method"], help="serial (default), parallel, one-shot, "
+                   "predict-correct, or iterations (MGRIT over the training steps)")
     g.add_argument("--mgrit-iters", type=int, help="one-shot: MGRIT cycles per solve (2)")
     g.add_argument("--tol", type=float, help="parallel: absolute tolerance (1e-10)")
     g.add_argument("--cfactor", type=int, help="MGRIT coarsening factor (2)")
@@ -86,13 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "(default)")
     g.add_argument("--coarse-relax", type=int, help="relaxation below it: 0 F, 1 FCF (default)")
     g.add_argument("--blocks", type=int, help="predict-correct: layer blocks (one per rank)")
-    g.add_argument("--coarse", help="predict-correct: coarse network, average (default) or "
-                                    "exact")
+    g.add_argument("--coarse", choices=c["coarse"], help="predict-correct: coarse network, "
+                                                         "average (default) or exact")
     g.add_argument("--sweeps", type=int, help="predict-correct: parareal iterations per step "
                                               "(1)")
     g.add_argument("--coarse-lr-cap", help="iterations: a coarse step's learning rate is at "
                                            "most this times --lr; auto (default) or a number")
-    g.add_argument("--device", help="cpu (NumPy, default) or gpu (CuPy)")
+    g.add_argument("--device", choices=c["device"], help="cpu (NumPy, default) or gpu (CuPy)")
     g.add_argument("--native", action="store_const", const=True,
                    help="cpu: run the layer solves in C++ (backend 'native', no Python "
                         "callbacks) instead of NumPy callbacks")
@@ -100,49 +151,101 @@ def build_parser() -> argparse.ArgumentParser:
                                               "each twice as deep as the last (1: off)")
     g.add_argument("--nested-epochs", help="epochs of the shallower networks, coarsest first, "
                                            "comma-separated (default: --epochs each)")
-    g.add_argument("--nested-kind", help="weight interpolation: constant (default) or linear")
+    g.add_argument("--nested-kind", choices=c["nested_kind"], help="weight interpolation: "
+                                                                   "constant (default) or linear")
     g = t.add_argument_group("optimisation")
-    g.add_argument("--optimizer", help="lbfgs (default), adam or sgd")
+    g.add_argument("--optimizer", choices=c["optimizer"], help="lbfgs (default), adam or sgd")
     g.add_argument("--lr", type=float, help="learning rate / initial step (optimiser default)")
-    g.add_argument("--schedule", help="constant (default), step or cosine")
+    g.add_argument("--schedule", choices=c["schedule"], help="constant (default), step or "
+                                                             "cosine")
     g.add_argument("--epochs", type=int, help="epochs; full batch: optimisation steps (130)")
     g.add_argument("--batch-size", type=int, help="mini-batch size (default: full batch)")
     g.add_argument("--lbfgs-memory", type=int, help="L-BFGS pairs kept (10)")
     g.add_argument("--seed", type=int, help="seed of initial weights and batch order (0)")
     g = t.add_argument_group("output")
-    g.add_argument("--out", help="directory for metrics.jsonl, plots, checkpoint, network")
-    g.add_argument("--checkpoint-every", type=int, help="checkpoint every k epochs (end only)")
-    g.add_argument("--resume", help="checkpoint file to continue from")
+    g.add_argument("--out", help="directory for metrics.jsonl, plots, checkpoint, network "
+                                 "(without it nothing is saved)")
+    g.add_argument("--checkpoint-every", type=int, help="checkpoint every k epochs (10; 0: not "
+                                                        "by count)")
+    g.add_argument("--checkpoint-minutes", type=float, help="... and every m minutes (5; 0: not "
+                                                            "by time); always at the end and "
+                                                            "on SIGINT/SIGTERM")
+    g.add_argument("--resume", help="continue from this checkpoint (or the checkpoint.npz of "
+                                    "this directory)")
+    g.add_argument("--force", action="store_const", const=True,
+                   help="replace the run an existing --out holds")
     g.add_argument("--eval-every", type=int, help="validate every k epochs (1)")
     g.add_argument("--no-progress", dest="progress", action="store_const", const=False)
     g.add_argument("--no-plots", dest="plots", action="store_const", const=False)
+    g.add_argument("--debug", action="store_const", const=True,
+                   help="print tracebacks with errors")
     return parser
 
 
-def _read_config(path: str) -> dict[str, Any]:
-    text = Path(path).read_text()
-    if path.endswith(".json"):
-        loaded = json.loads(text)
+def _option_types(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """The train command's options by name, for checking config files like the command line."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    train = sub.choices["train"]
+    return {a.dest: a for a in train._actions if a.dest in DEFAULTS}
+
+
+def _check_option(name: str, value: Any, action: argparse.Action, source: str) -> Any:
+    """A config file's value of ``name``, checked as the command line checks the flag."""
+    flag = f"argument {action.option_strings[0]} (in {source})"
+    if value is None and DEFAULTS[name] is None:
+        return None
+    if action.const is not None or action.nargs == 0:  # an on/off flag
+        if not isinstance(value, bool):
+            raise UsageError(f"{flag}: expected true or false, not {value!r}")
+        return value
+    kind = action.type or str
+    if kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     else:
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
-        loaded = tomllib.loads(text)
+        ok = isinstance(value, str) or (name == "coarse_lr_cap" and isinstance(value, (int, float))
+                                        and not isinstance(value, bool))
+    if not ok:
+        raise UsageError(f"{flag}: invalid {kind.__name__} value: {value!r}")
+    if action.choices is not None and value not in action.choices:
+        raise UsageError(f"{flag}: invalid choice: {value!r} (choose from "
+                         f"{', '.join(map(repr, action.choices))})")
+    return float(value) if kind is float else value
+
+
+def _read_config(path: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise OSError(f"cannot read config file {path!r}: {e.strerror or e}") from e
+    try:
+        if path.endswith(".json"):
+            loaded = json.loads(text)
+        else:
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                import tomli as tomllib  # type: ignore[no-redef]
+            loaded = tomllib.loads(text)
+    except ValueError as e:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+        raise UsageError(f"{path}: not valid {'JSON' if path.endswith('.json') else 'TOML'}: "
+                         f"{e}") from e
     if not isinstance(loaded, dict):
-        raise ValueError(f"{path}: a config file holds a table of options")
+        raise UsageError(f"{path}: a config file holds a table of options")
     options = {k.replace("-", "_"): v for k, v in loaded.items()}
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
-        raise ValueError(f"{path}: unknown option(s) {', '.join(unknown)}; valid: "
+        raise UsageError(f"{path}: unknown option(s) {', '.join(unknown)}; valid: "
                          f"{', '.join(sorted(DEFAULTS))}")
-    return options
+    actions = _option_types(parser)
+    return {k: _check_option(k, v, actions[k], path) for k, v in options.items()}
 
 
-def _settings(args: argparse.Namespace) -> dict[str, Any]:
+def _settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
     settings = dict(DEFAULTS)
     if args.config:
-        settings.update(_read_config(args.config))
+        settings.update(_read_config(args.config, parser))
     settings.update({k: v for k, v in vars(args).items()
                      if k in DEFAULTS and v is not None})
     return settings
@@ -154,19 +257,16 @@ def _dataset(s: dict[str, Any]) -> Any:
     name = s["dataset"]
     if name in data.BUILTIN:
         return data.BUILTIN[name]()
-    if name in ("npz", "mnist"):
-        if not s["data"]:
-            raise ValueError(f"--dataset {name} needs --data PATH")
-        return data.load_npz(s["data"]) if name == "npz" else data.load_mnist_idx(s["data"])
-    raise ValueError(f"--dataset {name!r} is not supported; use one of "
-                     f"{', '.join([*data.BUILTIN, 'npz', 'mnist'])}")
+    if not s["data"]:
+        raise UsageError(f"--dataset {name} needs --data PATH")
+    return data.load_npz(s["data"]) if name == "npz" else data.load_mnist_idx(s["data"])
 
 
 def _network(s: dict[str, Any], dataset: Any) -> Any:
     from . import nn
 
     if s["layers"] is None or s["layers"] < 1:
-        raise ValueError(f"--layers {s['layers']} is not supported; use a positive integer")
+        raise UsageError(f"--layers {s['layers']} is not supported; use a positive integer")
     smoothness = s["smoothness"]
     if smoothness is None:
         smoothness = default_smoothness(s["layers"], s["final_time"])
@@ -181,58 +281,99 @@ def _network(s: dict[str, Any], dataset: Any) -> Any:
                            opening=s["opening"], **common)
 
 
+def _prepare_out(s: dict[str, Any], comm: Any) -> Path | None:
+    """Collective: check --out and create it (rank 0). An --out that holds a run already is
+    refused unless the run continues (--resume) or is replaced (--force)."""
+    from . import ranks
+
+    out = Path(s["out"]) if s["out"] else None
+    with ranks.together(comm):
+        if out is not None and comm.Get_rank() == 0:
+            if out.exists() and not out.is_dir():
+                raise UsageError(f"--out {out} is a file, not a directory")
+            held = [name for name in RUN_FILES if (out / name).exists()]
+            if held and not s["resume"]:
+                if not s["force"]:
+                    raise UsageError(
+                        f"--out {out} already holds a run ({', '.join(held)}); continue it "
+                        f"with --resume {out / 'checkpoint.npz'} or replace it with --force")
+                for name in held:
+                    target = out / name
+                    shutil.rmtree(target) if target.is_dir() else target.unlink()
+            out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _resume_path(value: str) -> Path:
+    from .train.trainer import CHECKPOINT
+
+    path = Path(value)
+    return path / CHECKPOINT if path.is_dir() else path
+
+
 def train(s: dict[str, Any]) -> int:
     from mpi4py import MPI
 
+    from . import ranks
     from .train import TrainConfig, Trainer
 
     comm = MPI.COMM_WORLD
     root = comm.Get_rank() == 0
-    if s["device"] not in ("cpu", "gpu"):
-        raise ValueError(f"--device {s['device']!r} is not supported; use cpu or gpu")
     if s["native"] and s["device"] != "cpu":
-        raise ValueError("--native runs on the cpu; leave out --device gpu")
+        raise UsageError("--native runs on the cpu; leave out --device gpu")
     backend = "cupy" if s["device"] == "gpu" else "native" if s["native"] else "numpy"
-    dataset = _dataset(s)
-    net = _network(s, dataset)
-    config = TrainConfig(method=s["method"], optimizer=s["optimizer"], lr=s["lr"],
-                         schedule=s["schedule"], epochs=s["epochs"], batch_size=s["batch_size"],
-                         mgrit_iters=s["mgrit_iters"], tol=s["tol"], cfactor=s["cfactor"],
-                         max_levels=s["max_levels"], min_coarse=s["min_coarse"],
-                         fine_relax=s["fine_relax"], coarse_relax=s["coarse_relax"],
-                         lbfgs_memory=s["lbfgs_memory"], seed=s["seed"], init=s["init"],
-                         init_scale=s["init_scale"],
-                         backend=backend,
-                         eval_every=s["eval_every"], blocks=s["blocks"], coarse=s["coarse"],
-                         sweeps=s["sweeps"])
-    out = Path(s["out"]) if s["out"] else None
+    with ranks.together(comm):
+        dataset = _dataset(s)
+        net = _network(s, dataset)
+        config = TrainConfig(method=s["method"], optimizer=s["optimizer"], lr=s["lr"],
+                             schedule=s["schedule"], epochs=s["epochs"],
+                             batch_size=s["batch_size"], mgrit_iters=s["mgrit_iters"],
+                             tol=s["tol"], cfactor=s["cfactor"], max_levels=s["max_levels"],
+                             min_coarse=s["min_coarse"], fine_relax=s["fine_relax"],
+                             coarse_relax=s["coarse_relax"], lbfgs_memory=s["lbfgs_memory"],
+                             seed=s["seed"], init=s["init"], init_scale=s["init_scale"],
+                             backend=backend, eval_every=s["eval_every"], blocks=s["blocks"],
+                             coarse=s["coarse"], sweeps=s["sweeps"])
+    out = _prepare_out(s, comm)
     if root:
         print(f"layerbraid train: {dataset}; ResNet {net.depth} layers of "
               f"{type(net.layer).__name__.lower()} width {s['width']}, {net.activation}, "
               f"smoothness {net.regularization.smoothness:.3g}; "
               f"method {config.method} on {comm.Get_size()} rank(s), optimizer "
               f"{config.optimizer}, backend {config.backend}", flush=True)
+        if out is None:
+            print("note: no --out, so nothing (metrics, checkpoints, network, plots) will be "
+                  "saved", flush=True)
     if s["nested"] > 1:
         trainer, history = _train_nested(s, net, dataset, config, comm)
     else:
-        trainer = Trainer(net, dataset, config, comm, out_dir=out, progress=s["progress"],
-                          checkpoint_every=s["checkpoint_every"])
+        with ranks.together(comm):
+            trainer = Trainer(net, dataset, config, comm, out_dir=out, progress=s["progress"],
+                              checkpoint_every=s["checkpoint_every"],
+                              checkpoint_minutes=s["checkpoint_minutes"])
         if s["resume"]:
-            trainer.resume(s["resume"])
+            with ranks.together(comm):
+                trainer.resume(_resume_path(s["resume"]))
         history = trainer.fit()
-    plots = trainer.plot() if s["plots"] and out else []
+    plots: list[Path] = []
+    if s["plots"] and out:
+        with ranks.together(comm):
+            plots = trainer.plot()
     if out:
         trainer.save_network(out / "network.npz")
     if root and history:
         last = history[-1]
-        best = max(r.val_accuracy for r in history if r.val_accuracy == r.val_accuracy)
+        accuracies = [r.val_accuracy for r in history if r.val_accuracy == r.val_accuracy]
+        best = f" (best {100 * max(accuracies):.2f}%)" if accuracies else ""
         print(f"done: {trainer.state.epoch} epochs in {trainer.state.elapsed:.2f} s of "
               f"training; final loss {last.loss:.4f}, training accuracy "
               f"{100 * last.train_accuracy:.2f}%, validation accuracy "
-              f"{100 * last.val_accuracy:.2f}% (best {100 * best:.2f}%)")
+              f"{100 * last.val_accuracy:.2f}%{best}")
         if out:
             print(f"metrics: {out / 'metrics.jsonl'}; network: {out / 'network.npz'}; "
-                  f"checkpoint: {out / 'checkpoint.pkl'}")
+                  f"checkpoint: {out / 'checkpoint.npz'}")
+        else:
+            print("nothing was saved (no --out)")
         for p in plots:
             print(f"plot: {p}")
     return 0
@@ -241,17 +382,22 @@ def train(s: dict[str, Any]) -> int:
 def _train_nested(s: dict[str, Any], net: Any, dataset: Any, config: Any,
                   comm: Any) -> tuple[Any, list[Any]]:
     """--nested K: train net / 2^(K-1) layers, then each doubled depth, up to net."""
+    from . import ranks
     from .methods.nested import train_nested
     from .train.metrics import MetricsLog
+    from .train.trainer import CHECKPOINT
 
     if s["resume"]:
-        raise ValueError("--resume continues one network; it does not combine with --nested")
+        raise UsageError("--resume continues one network; it does not combine with --nested")
     levels = s["nested"]
     epochs = [s["epochs"]] * levels
     if s["nested_epochs"]:
-        coarse = [int(e) for e in str(s["nested_epochs"]).split(",")]
+        try:
+            coarse = [int(e) for e in str(s["nested_epochs"]).split(",")]
+        except ValueError:
+            coarse = []
         if len(coarse) != levels - 1:
-            raise ValueError(f"--nested-epochs {s['nested_epochs']} needs {levels - 1} numbers "
+            raise UsageError(f"--nested-epochs {s['nested_epochs']} needs {levels - 1} integers "
                              f"(one per shallower network, coarsest first)")
         epochs = coarse + [s["epochs"]]
     result = train_nested(net, dataset, config, comm, levels=levels, epochs=epochs,
@@ -262,32 +408,34 @@ def _train_nested(s: dict[str, Any], net: Any, dataset: Any, config: Any,
             print(f"  {level.net.depth} layers: {len(level.history)} epochs, validation "
                   f"accuracy {100 * last.val_accuracy:.2f}% at {last.elapsed:.2f} s")
     trainer = result.trainer
-    if s["out"]:
-        trainer.out_dir = Path(s["out"])
-        log = MetricsLog(trainer.out_dir / "metrics.jsonl" if comm.Get_rank() == 0 else None)
-        for record in result.history:
-            log.write(record)
-        trainer.save(trainer.out_dir / "checkpoint.pkl")
     trainer.state.history = result.history
     trainer.state.elapsed = result.elapsed
+    if s["out"]:
+        trainer.out_dir = Path(s["out"])
+        with ranks.together(comm):
+            MetricsLog(trainer.out_dir / "metrics.jsonl" if comm.Get_rank() == 0 else None,
+                       result.history)
+        trainer.save(trainer.out_dir / CHECKPOINT)
     return trainer, result.history
 
 
 def train_over_iterations(s: dict[str, Any]) -> int:
     """--method iterations: MGRIT over the training steps; every rank owns a range of steps."""
-    import numpy as np
     from mpi4py import MPI
 
+    from . import ranks
     from .methods.iterations import MGRITOverIterations, ResNetProblem
     from .propagate import Propagator
 
     comm = MPI.COMM_WORLD
     root = comm.Get_rank() == 0
     if s["optimizer"] != "sgd" or s["lr"] is None:
-        raise ValueError("--method iterations solves plain gradient-descent steps: use "
+        raise UsageError("--method iterations solves plain gradient-descent steps: use "
                          "--optimizer sgd with a --lr")
-    dataset = _dataset(s)
-    net = _network(s, dataset)
+    with ranks.together(comm):
+        dataset = _dataset(s)
+        net = _network(s, dataset)
+    out = _prepare_out(s, comm)
     problem = ResNetProblem(net, dataset, s["batch_size"], s["seed"])
     w0 = problem.flatten(Propagator(net, MPI.COMM_SELF).init_params(
         s["seed"], weights=s["init"], scale=s["init_scale"]))
@@ -309,36 +457,44 @@ def train_over_iterations(s: dict[str, Any]) -> int:
         if i % every == 0 or i == s["epochs"]]
     records = sorted((r for part in comm.allgather(mine) for r in part),
                      key=lambda r: r["step"])
-    if root:
-        final = records[-1]
-        known = [r for r in result.residual_history if r is not None]
-        solve = (f"{result.iterations} MGRIT iterations (residual {known[-1]:.2e})" if known
-                 else "one level, step after step")
-        if known and not result.converged:
-            solve += (f" WITHOUT reaching --tol {s['tol']:g}: the weights are not yet the serial "
-                      "trajectory's (lower --lr, use fewer levels or full batches)")
-        print(f"done: {solve} in {result.wall_time:.2f} s; step "
-              f"{final['step']}: validation accuracy {100 * final['val_accuracy']:.2f}%; "
-              f"work {result.total_work} step evaluations (the serial loop: {s['epochs']}); "
-              f"critical path {result.cost.total} steps, ideal speedup "
-              f"{result.cost.ideal_speedup:.2f}")
-        if s["out"]:
-            out = Path(s["out"])
-            out.mkdir(parents=True, exist_ok=True)
-            with open(out / "metrics.jsonl", "w") as f:
-                f.writelines(json.dumps(r) + "\n" for r in records)
-            np.save(out / "weights.npy", result.final_weights)
-            summary = {"steps": s["epochs"], "iterations": result.iterations,
-                       "converged": result.converged, "nlevels": result.nlevels,
-                       "residual_history": list(result.residual_history),
-                       "coarse_lrs": list(result.coarse_lrs), "work": list(result.work),
-                       "critical_path": result.cost.total,
-                       "ideal_speedup": result.cost.ideal_speedup,
-                       "wall_time": result.wall_time}
-            (out / "summary.json").write_text(json.dumps(summary, indent=1))
-            print(f"metrics: {out / 'metrics.jsonl'}; summary: {out / 'summary.json'}; final "
-                  f"weights: {out / 'weights.npy'}")
+    with ranks.together(comm):
+        if root:
+            _report_iterations(s, result, records, out)
     return 0
+
+
+def _report_iterations(s: dict[str, Any], result: Any, records: list[dict[str, Any]],
+                       out: Path | None) -> None:
+    """Rank 0: what MGRIT over the training steps did, and its files under --out."""
+    import numpy as np
+
+    final = records[-1]
+    known = [r for r in result.residual_history if r is not None]
+    solve = (f"{result.iterations} MGRIT iterations (residual {known[-1]:.2e})" if known
+             else "one level, step after step")
+    if known and not result.converged:
+        solve += (f" WITHOUT reaching --tol {s['tol']:g}: the weights are not yet the serial "
+                  "trajectory's (lower --lr, use fewer levels or full batches)")
+    print(f"done: {solve} in {result.wall_time:.2f} s; step "
+          f"{final['step']}: validation accuracy {100 * final['val_accuracy']:.2f}%; "
+          f"work {result.total_work} step evaluations (the serial loop: {s['epochs']}); "
+          f"critical path {result.cost.total} steps, ideal speedup "
+          f"{result.cost.ideal_speedup:.2f}")
+    if out is None:
+        print("nothing was saved (no --out)")
+        return
+    with open(out / "metrics.jsonl", "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in records)
+    np.save(out / "weights.npy", result.final_weights)
+    summary = {"steps": s["epochs"], "iterations": result.iterations,
+               "converged": result.converged, "nlevels": result.nlevels,
+               "residual_history": list(result.residual_history),
+               "coarse_lrs": list(result.coarse_lrs), "work": list(result.work),
+               "critical_path": result.cost.total, "ideal_speedup": result.cost.ideal_speedup,
+               "wall_time": result.wall_time}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(f"metrics: {out / 'metrics.jsonl'}; summary: {out / 'summary.json'}; final "
+          f"weights: {out / 'weights.npy'}")
 
 
 def _validate(prop: Any, params: dict[str, Any], dataset: Any) -> tuple[float, float]:
@@ -346,18 +502,72 @@ def _validate(prop: Any, params: dict[str, Any], dataset: Any) -> tuple[float, f
     return ev.loss, ev.accuracy
 
 
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM outside training ends the run as Ctrl-C does (training handles both itself)."""
+    error = KeyboardInterrupt()
+    error.signum = signum  # type: ignore[attr-defined]
+    raise error
+
+
+def _resume_command(argv: Sequence[str], checkpoint: str) -> str:
+    """The command line that continues an interrupted run."""
+    keep: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--resume", "--force"):
+            skip = arg == "--resume"
+        elif not arg.startswith("--resume="):
+            keep.append(arg)
+    return shlex.join(["layerbraid", *keep, "--resume", checkpoint])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command on every rank; its exit code. Any failure, on any rank, ends every rank
+    with one ``layerbraid <command>: error: ...`` line, printed once (tracebacks: --debug); a
+    SIGINT/SIGTERM during training checkpoints and exits with 130/143."""
+    from mpi4py import MPI
+
+    from . import ranks
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    comm = MPI.COMM_WORLD
+    ranks.control_comm(comm)
+    ranks.DEBUG = "--debug" in argv
+    command = next((a for a in argv if not a.startswith("-")), "")
+    ranks.PROGRAM = f"layerbraid {command}" if command == "train" else "layerbraid"
+    root = comm.Get_rank() == 0
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        if args.command == "train":
-            settings = _settings(args)
+        try:
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            settings = _settings(args, parser)
             if settings["method"] == "iterations":
                 return train_over_iterations(settings)
             return train(settings)
-    except (ValueError, TypeError, OSError, ImportError) as e:
-        print(f"layerbraid {args.command}: error: {e}", file=sys.stderr)
+        except (ranks.CollectiveError, ranks.CollectiveInterrupt):
+            raise
+        except SystemExit as e:  # --help
+            return int(e.code or 0)
+        except (Exception, KeyboardInterrupt) as e:
+            ranks.verdict(ranks.exchange(comm, ranks.report_of(e)))
+            raise
+    except ranks.CollectiveInterrupt as e:
+        if root:
+            line = f"{ranks.PROGRAM}: {e}"
+            checkpoint = getattr(e, "checkpoint", None)
+            if checkpoint:
+                line += f"\ncontinue with: {_resume_command(argv, checkpoint)}"
+            print(line, file=sys.stderr, flush=True)
+        return 128 + e.signum
+    except ranks.CollectiveError as e:
+        if root:
+            print(f"{ranks.PROGRAM}: error: {e}", file=sys.stderr, flush=True)
         return 2
-    return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -36,3 +36,9 @@ class Progress:
         elif done % self.every == 0 or done == 1 or done >= self.total:
             self.stream.write(f"{done}/{self.total} {text} ({elapsed:.1f} s)\n")
             self.stream.flush()
+
+    def interrupted(self) -> None:
+        """End a half-drawn bar, so that what is printed next starts on its own line."""
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()

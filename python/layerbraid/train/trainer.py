@@ -22,6 +22,14 @@ batches. A checkpoint holds weights, optimiser state, epoch, the metrics so far 
 one-shot training, the solvers' warm-start states (the C-points each solve keeps between
 calls), so every method resumes onto the uninterrupted run's trajectory; predict-correct
 keeps no states after a solve, so a resumed run starts again from the coarse prediction.
+
+Nothing is lost and nothing hangs: with an output directory, a checkpoint is written every
+``checkpoint_every`` epochs or ``checkpoint_minutes`` minutes, whichever comes first, and at
+the end. After every epoch the ranks exchange how it went (:mod:`layerbraid.ranks`): an error
+on any rank, rank 0's metrics log included, is raised on every rank; a SIGINT/SIGTERM stops
+every rank after the last complete epoch (a solve in progress stops at its next step and its
+epoch is discarded), writes a checkpoint of that epoch and raises
+:class:`~layerbraid.train.stopping.TrainingInterrupted`.
 """
 
 from __future__ import annotations
@@ -39,14 +47,19 @@ from ..data import Dataset
 from ..methods.predict_correct import COARSE_MAPS, PredictCorrect
 from ..nn.network import ResNet
 from ..propagate import SERIAL, Evaluation, Propagator
+from .. import ranks
 from . import vectors
 from .checkpoint import load_checkpoint, save_checkpoint
 from .metrics import EpochRecord, MetricsLog, plot_run
 from .optimizers import Optimizer, make_optimizer
 from .progress import Progress
 from .schedules import make_schedule
+from .stopping import StopRequests, TrainingInterrupted
 
-__all__ = ["TrainConfig", "Trainer", "METHODS"]
+__all__ = ["TrainConfig", "Trainer", "METHODS", "CHECKPOINT", "TrainingInterrupted"]
+
+#: The checkpoint's file name in an output directory.
+CHECKPOINT = "checkpoint.npz"
 
 #: Training methods and what they solve.
 METHODS = {
@@ -146,8 +159,10 @@ class Trainer:
         out_dir: where the metrics log (metrics.jsonl), plots and checkpoints go (rank 0
             writes); None writes nothing.
         progress: show a progress display on rank 0.
-        checkpoint_every: save ``out_dir/checkpoint.pkl`` every this many epochs (0: only at
-            the end of the run).
+        checkpoint_every: save ``out_dir/checkpoint.npz`` every this many epochs (0: not by
+            epoch count).
+        checkpoint_minutes: ... and whenever this many minutes passed since the last one
+            (0: not by time). A checkpoint is also written at the end and on SIGINT/SIGTERM.
         params: initial parameters (this rank's share, e.g. from
             :func:`layerbraid.methods.nested.interpolate_distributed`); default: the config's
             ``init`` and ``seed``.
@@ -155,11 +170,19 @@ class Trainer:
 
     def __init__(self, net: ResNet, data: Dataset, config: TrainConfig | None = None,
                  comm: MPI.Comm | None = None, out_dir: str | Path | None = None,
-                 progress: bool = True, checkpoint_every: int = 0,
+                 progress: bool = True, checkpoint_every: int = 10,
+                 checkpoint_minutes: float = 5.0,
                  params: Mapping[str, Any] | None = None) -> None:
         self.net, self.data = net, data
         self.config = config = config or TrainConfig()
         self.comm = MPI.COMM_WORLD if comm is None else comm
+        ranks.control_comm(self.comm)  # collective: every rank is here
+        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
+                or checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every={checkpoint_every!r} must be an int >= 0")
+        if not isinstance(checkpoint_minutes, (int, float)) or isinstance(
+                checkpoint_minutes, bool) or not checkpoint_minutes >= 0:
+            raise ValueError(f"checkpoint_minutes={checkpoint_minutes!r} must be a number >= 0")
         self._check_data()
         self.prop = self._make_propagator()
         self.val_prop = Propagator(net, self.comm, backend=config.backend,
@@ -180,6 +203,7 @@ class Trainer:
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.show_progress = progress
         self.checkpoint_every = checkpoint_every
+        self.checkpoint_minutes = float(checkpoint_minutes)
         self.state = _State()
 
     def _make_propagator(self) -> Propagator:
@@ -223,23 +247,62 @@ class Trainer:
     # ---- training ----
 
     def fit(self, epochs: int | None = None) -> list[EpochRecord]:
-        """Train until ``epochs`` (default: the config's) epochs are done; the history."""
+        """Train until ``epochs`` (default: the config's) epochs are done; the history.
+
+        Raises:
+            TrainingInterrupted: on SIGINT/SIGTERM, on every rank, after writing a checkpoint.
+            layerbraid.ranks.CollectiveError: an error on any rank, on every rank.
+        """
         total = self.config.epochs if epochs is None else epochs
-        log = MetricsLog(self.out_dir / "metrics.jsonl" if self.out_dir and self.root else None,
-                         append=self.state.epoch > 0)
+        log_path = self.out_dir / "metrics.jsonl" if self.out_dir and self.root else None
+        with ranks.together(self.comm):  # rank 0's log: a resumed run's history, no more
+            log = MetricsLog(log_path, self.state.history)
         progress = Progress(total, enabled=self.show_progress and self.root)
-        while self.state.epoch < total:
-            record = self._epoch(self.state.epoch + 1)
-            self.state.epoch += 1
-            self.state.history.append(record)
-            log.write(record)
-            progress.update(self.state.epoch, record.summary())
-            if self.out_dir and self.checkpoint_every and \
-                    self.state.epoch % self.checkpoint_every == 0:
-                self.save(self.out_dir / "checkpoint.pkl")
+        last_checkpoint = time.monotonic()
+        with StopRequests() as stop:
+            while self.state.epoch < total:
+                before = self._capture()
+                error: BaseException | None = None
+                try:
+                    record = self._epoch(self.state.epoch + 1)
+                    self.state.epoch += 1
+                    self.state.history.append(record)
+                    log.write(record)
+                    progress.update(self.state.epoch, record.summary())
+                except (Exception, KeyboardInterrupt) as e:
+                    error = e
+                due = self.root and self._checkpoint_due(last_checkpoint)
+                reports = ranks.exchange(self.comm, ranks.report_of(error, stop.signum, due))
+                try:
+                    ranks.verdict(reports)
+                except ranks.CollectiveInterrupt as interrupt:
+                    progress.interrupted()
+                    if any(not r.done for r in reports):  # the epoch did not finish everywhere
+                        self._restore(before)
+                    raise self._stop(interrupt.signum) from None
+                if reports[0].flag and self.out_dir:
+                    self.save(self.out_dir / CHECKPOINT)
+                    last_checkpoint = time.monotonic()
         if self.out_dir:
-            self.save(self.out_dir / "checkpoint.pkl")
+            self.save(self.out_dir / CHECKPOINT)
         return self.state.history
+
+    def _checkpoint_due(self, last: float) -> bool:
+        """Rank 0's call, which every rank follows: a periodic checkpoint after this epoch?"""
+        if self.state.epoch >= (self.config.epochs if self.out_dir else 0):
+            return False  # the final checkpoint follows anyway
+        by_count = self.checkpoint_every and self.state.epoch % self.checkpoint_every == 0
+        by_time = self.checkpoint_minutes and \
+            time.monotonic() - last >= 60.0 * self.checkpoint_minutes
+        return bool(by_count or by_time)
+
+    def _stop(self, signum: int) -> TrainingInterrupted:
+        """After an agreed SIGINT/SIGTERM: checkpoint the last complete epoch."""
+        path = None
+        if self.out_dir:
+            path = self.out_dir / CHECKPOINT
+            self.save(path)
+        return TrainingInterrupted(signum, self.state.epoch, None if path is None else str(path))
 
     def _epoch(self, epoch: int) -> EpochRecord:
         xp, data = self.xp, self.data
@@ -290,17 +353,37 @@ class Trainer:
 
     # ---- checkpoints and output ----
 
+    def _state(self) -> dict[str, Any]:
+        """Everything a checkpoint holds, as references to the live objects."""
+        return {"config": asdict(self.config), "net": self.net.config(),
+                "params": self.params, "optimizer": self.optimizer.state_dict(),
+                "warm": self.prop.warm_state(),
+                "epoch": self.state.epoch, "elapsed": self.state.elapsed,
+                "history": [asdict(r) for r in self.state.history]}
+
+    def _capture(self) -> dict[str, Any]:
+        """A copy of the training state before an epoch, to go back to if it is interrupted
+        (the history is shared: an unfinished epoch only ever appends to it)."""
+        copy = _deep_copy({"params": self.params, "optimizer": self.optimizer.state_dict(),
+                           "warm": self.prop.warm_state()}, self.xp)
+        return {**copy, "epoch": self.state.epoch, "elapsed": self.state.elapsed,
+                "records": len(self.state.history)}
+
+    def _restore(self, before: Mapping[str, Any]) -> None:
+        self.params = before["params"]
+        self.optimizer.load_state_dict(before["optimizer"])
+        self.prop.restore_warm_state(before["warm"])
+        self.state = _State(epoch=before["epoch"], elapsed=before["elapsed"],
+                            history=self.state.history[:before["records"]])
+
     def save(self, path: str | Path) -> None:
         """Collective: write a checkpoint of the run (see the module docs for what it holds)."""
-        state = {"config": asdict(self.config), "net": self.net.config(),
-                 "params": self.params, "optimizer": self.optimizer.state_dict(),
-                 "warm": self.prop.warm_state(),
-                 "epoch": self.state.epoch, "elapsed": self.state.elapsed,
-                 "history": [asdict(r) for r in self.state.history]}
-        save_checkpoint(path, state, self.comm)
+        save_checkpoint(path, self._state(), self.comm)
 
     def resume(self, path: str | Path) -> None:
-        """Continue from a checkpoint written by :meth:`save` (any number of ranks)."""
+        """Continue from a checkpoint written by :meth:`save` (any number of ranks). The
+        output directory's metrics log is cut back to the checkpoint's epoch when training
+        continues."""
         state = load_checkpoint(path, lambda name: self.prop.owns_state(name)
                                 if name.startswith("states.") else self.prop.layout.owns(name),
                                 self.xp)
@@ -341,3 +424,14 @@ class Trainer:
         return {"epochs": self.state.epoch, "train_seconds": self.state.elapsed,
                 "loss": last.loss if last else None,
                 "val_accuracy": last.val_accuracy if last else None}
+
+
+def _deep_copy(value: Any, xp: Any) -> Any:
+    """``value`` with every array copied (dicts, lists and tuples rebuilt, scalars shared)."""
+    if isinstance(value, dict):
+        return {k: _deep_copy(v, xp) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_deep_copy(v, xp) for v in value)
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return xp.array(value, copy=True) if not isinstance(value, np.ndarray) else value.copy()
+    return value
