@@ -417,6 +417,8 @@ PROBLEMS = [
     # (app, tstart, tstop, ntime, error, text the message must contain)
     ("ok", 0.0, 1.0, 0, ValueError, "ntime"),
     ("ok", 0.0, 1.0, 2**31, ValueError, "ntime"),
+    ("ok", 0.0, 1.0, 2**31 - 1, ValueError, "ntime=2147483647 is out of range; it must be in "
+                                            "[1, 2147483646]"),
     ("ok", 0.0, 1.0, 2.5, TypeError, "ntime"),
     ("ok", 0.0, 1.0, True, TypeError, "ntime"),
     ("ok", 0.0, 1.0, "10", TypeError, "ntime"),

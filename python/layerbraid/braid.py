@@ -15,6 +15,7 @@ value out of range raises ValueError, each naming the option and what it accepts
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -65,6 +66,8 @@ class SolveResult:
 # ---- option validation ----
 
 _INT_MAX = 2**31 - 1  # the engine's braid_Int is a C int
+_NTIME_MAX = _INT_MAX - 1  # the engine's limit: the ntime + 1 time points must fit a braid_Int
+_BRAID_ERROR_MEMORY = 2  # braid_Drive's code when the engine cannot allocate its storage
 
 
 def _int_in(name: str, value: Any, lo: int, hi: int | None = None) -> int:
@@ -171,7 +174,9 @@ class Solver:
         app: the problem, an :class:`App` subclass or any object with the
             :class:`AppProtocol` methods.
         tstart, tstop: the time interval.
-        ntime: number of time steps (the grid has ntime + 1 points).
+        ntime: number of time steps, in [1, 2**31 - 2] (the grid has ntime + 1 points; the
+            engine keeps a slot for each, spread over the ranks, so a huge ntime may instead
+            make :meth:`drive` raise MemoryError).
         comm: the communicator whose ranks share the time points (default COMM_WORLD).
         **options: see :data:`OPTIONS` (``Solver.options()`` prints them).
     """
@@ -214,7 +219,7 @@ class Solver:
                 raise ValueError(f"{name} must be a finite float, got {value!r}")
         if tstart == tstop:
             raise ValueError(f"tstart and tstop must differ (both are {tstart!r})")
-        _int_in("ntime", ntime, 1)
+        _int_in("ntime", ntime, 1, _NTIME_MAX)
         if comm is not None and not isinstance(comm, MPI.Comm):
             raise TypeError(f"comm must be an mpi4py communicator, got {type(comm).__name__}")
 
@@ -285,7 +290,8 @@ class Solver:
         Raises:
             the exception of a failed callback on the rank where it happened;
             RemoteRankError on the other ranks, naming the failed rank and its exception;
-            DivergenceError if the residual norm became NaN or infinite.
+            DivergenceError if the residual norm became NaN or infinite;
+            MemoryError if the engine could not allocate its storage on this rank.
         """
         if self._failure is not None:
             raise RuntimeError(f"this Solver cannot drive again: its earlier drive() failed with "
@@ -294,9 +300,16 @@ class Solver:
         try:
             self._engine.drive()
         except BaseException as e:
-            text = str(e).splitlines()[0] if str(e) else ""
-            self._failure = f"{type(e).__name__}: {text}" if text else type(e).__name__
-            raise
+            memory_error = self._memory_error(e)
+            self._failure = _describe(e if memory_error is None else memory_error)
+            if memory_error is None:
+                raise
+            # no local may keep the exception: its traceback holds this frame, a reference
+            # cycle that would keep the app's states alive until the garbage collector runs
+            try:
+                raise memory_error from e
+            finally:
+                del memory_error
         wall = time.perf_counter() - start
         history = self._engine.rnorms()[:-1]  # the engine repeats the last entry
         residuals = tuple(None if r < 0 else float(r) for r in history)
@@ -304,6 +317,17 @@ class Solver:
         return SolveResult(iterations=int(self._engine.num_iter()), residual_history=residuals,
                            nlevels=nlevels, wall_time=wall,
                            converged=nlevels == 1 or self._converged(residuals))
+
+    def _memory_error(self, e: BaseException) -> MemoryError | None:
+        """The engine's braid_ERROR_MEMORY (a RuntimeError from _core) as a MemoryError."""
+        prefix = f"braid_Drive failed with code {_BRAID_ERROR_MEMORY}"
+        if type(e) is not RuntimeError or not str(e).startswith(prefix):
+            return None
+        detail = str(e)[len(prefix):].lstrip(": ") or f"ntime = {self.ntime}"
+        detail = re.sub(r"^(rank \d+): out of memory: ", r"\1: ", detail)
+        return MemoryError(f"the MGRIT engine ran out of memory: {detail}; each rank keeps a "
+                           "slot per time point it owns, so fewer steps or more ranks (now "
+                           f"{self.comm.Get_size()}) need less")
 
     def _converged(self, residuals: tuple[float | None, ...]) -> bool:
         known = [r for r in residuals if r is not None]
@@ -324,6 +348,12 @@ class Solver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _describe(error: BaseException) -> str:
+    """``Type: first line of the message`` of an exception."""
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _text(name: str, value: Any) -> str:

@@ -40,9 +40,8 @@ static braid_Int alloc_buffer(braid_Core core, void **buffer)
    }
    if (*buffer == NULL)
    {
-      _braid_Error("braid_Drive", "cannot allocate a message buffer of %d bytes",
-                   (int) core->msg_bytes);
-      return braid_ERROR_MEMORY;
+      return _braid_OutOfMemory(core, "a message buffer of the size bufsize gave",
+                                core->msg_bytes, 1);
    }
    return 0;
 }
@@ -104,13 +103,13 @@ braid_Int _braid_SendRight(braid_Core core, braid_Int level, braid_Vector u)
    s->size = -1.0;
    err = core->bufpack(core->app, u, core->send_msg.buffer, (braid_BufferStatus) s);
    if (err) return _braid_CallbackFailed(core, "bufpack", err);
-   bytes = s->size >= 0.0 ? (braid_Int) s->size : core->msg_bytes;
-   if (bytes > core->msg_bytes)
+   if (s->size > (braid_Real) core->msg_bytes) /* compared before it becomes an int */
    {
-      _braid_Error("braid_Drive", "bufpack reported %d bytes, more than the %d that bufsize "
-                   "allowed", (int) bytes, (int) core->msg_bytes);
+      _braid_Error("braid_Drive", "bufpack reported %.0f bytes, more than the %d that bufsize "
+                   "allowed", s->size, (int) core->msg_bytes);
       return braid_ERROR_ARG;
    }
+   bytes = s->size >= 0.0 ? (braid_Int) s->size : core->msg_bytes;
    MPI_Isend(core->send_msg.buffer, (int) bytes, MPI_BYTE,
              _braid_Owner(core, level, g->iupper + 1), level_tag(level), core->tcomm,
              &core->send_msg.request);
@@ -131,14 +130,25 @@ braid_Int _braid_SendWait(braid_Core core)
 
 void _braid_NotifyFailure(braid_Core core)
 {
+   /* without memory for a copy of the text the notice still goes out, with this one */
+   static const char no_memory_text[] = "a rank failed, and ran out of memory to say why";
    int p, len = (int) strlen(core->failure_text) + 1;
-   char *text;
+   const char *text;
+   char *copy;
    if (core->nprocs == 1) return;
    /* nobody waits for delivery, so the message outlives the core */
-   text = (char *) malloc((size_t) len);
-   if (text == NULL) return;
-   memcpy(text, core->failure_text, (size_t) len);
-   _braid_Abandon(text);
+   copy = (char *) malloc((size_t) len);
+   if (copy != NULL)
+   {
+      memcpy(copy, core->failure_text, (size_t) len);
+      _braid_Abandon(copy);
+      text = copy;
+   }
+   else
+   {
+      text = no_memory_text;
+      len = (int) sizeof(no_memory_text);
+   }
    for (p = 0; p < core->nprocs; p++)
    {
       MPI_Request request;
@@ -335,7 +345,8 @@ braid_Int _braid_TemporalNorm(braid_Core core, const braid_Real *norms, braid_In
    /* squares for the l2 norm, plain norms for the sum */
    if (count > 0)
    {
-      braid_Real *terms = (braid_Real *) malloc(sizeof(braid_Real) * (size_t) count);
+      braid_Real *terms = (braid_Real *) _braid_Calloc(core, "the terms of the temporal norm",
+                                                       count, sizeof(braid_Real));
       if (terms == NULL) return braid_ERROR_MEMORY;
       for (k = 0; k < count; k++)
       {
@@ -352,10 +363,15 @@ braid_Int _braid_TemporalNorm(braid_Core core, const braid_Real *norms, braid_In
    ns->nmine *= 3; /* counted in doubles */
    if (core->myid == 0 && ns->counts == NULL)
    {
-      ns->counts = (int *) malloc(sizeof(int) * (size_t) core->nprocs);
-      ns->displs = (int *) malloc(sizeof(int) * (size_t) core->nprocs);
-      ns->all = (_braid_SubtreeSum *) malloc(sizeof(_braid_SubtreeSum) * (size_t) core->nprocs
-                                             * _BRAID_MAX_SUBTREES);
+      braid_Int nall;
+      const char *what = "the gathered partial sums of the temporal norm";
+      if (_braid_MulInt(core->nprocs, _BRAID_MAX_SUBTREES, &nall))
+      {
+         return _braid_OutOfMemory(core, what, INT_MAX, sizeof(_braid_SubtreeSum));
+      }
+      ns->counts = (int *) _braid_Calloc(core, what, core->nprocs, sizeof(int));
+      ns->displs = (int *) _braid_Calloc(core, what, core->nprocs, sizeof(int));
+      ns->all = (_braid_SubtreeSum *) _braid_Calloc(core, what, nall, sizeof(_braid_SubtreeSum));
       if (ns->counts == NULL || ns->displs == NULL || ns->all == NULL) return braid_ERROR_MEMORY;
    }
    MPI_Igather(&ns->nmine, 1, MPI_INT, ns->counts, 1, MPI_INT, 0, core->tcomm, &request);

@@ -84,10 +84,11 @@ braid_Int braid_Init(MPI_Comm comm_world, MPI_Comm comm, braid_Real tstart, brai
    {
       return _braid_Error(fn, "comm and comm_world must be valid communicators, not MPI_COMM_NULL");
    }
-   if (ntime < 1)
+   if (ntime < 1 || ntime > _BRAID_MAX_NTIME)
    {
-      return _braid_Error(fn, "ntime = %d is invalid; it must be >= 1 (the number of time steps)",
-                          (int) ntime);
+      return _braid_Error(fn, "ntime = %d is invalid; it must be in [1, %d] (the number of time "
+                          "steps: its ntime + 1 points must fit a braid_Int)", (int) ntime,
+                          _BRAID_MAX_NTIME);
    }
    if (!isfinite(tstart) || !isfinite(tstop) || tstart == tstop)
    {

@@ -13,6 +13,7 @@
 
 #include "braid.h"
 #include "braid_layerbraid.h"
+#include "checked.h"
 #include "status_internal.h"
 
 /* Levels beyond this cannot exist: cfactor >= 2 and ntime fits a braid_Int. */
@@ -109,8 +110,8 @@ struct _braid_Core_struct {
    braid_Int done;
    braid_Real rnorm;               /* residual of the current cycle, -1 if not computed */
    braid_Real rnorm0;              /* reference for the relative tolerance */
-   braid_Real *rnorms;             /* history, max_iter + 1 entries */
-   braid_Int nrnorms;
+   braid_Real *rnorms;             /* history: nrnorms entries of rnorms_capacity */
+   braid_Int nrnorms, rnorms_capacity;
    braid_Real *local_norms;        /* scratch: per-C-point residual norms of this rank */
    _braid_CollectiveBuffers *collective_buffers; /* separate: may outlive the core (_braid_Abandon) */
    braid_Real wall_start, wall_time;
@@ -133,7 +134,7 @@ struct _braid_Core_struct {
    _braid_Status status;           /* filled before each callback */
 };
 
-/* ---- core.c ---- */
+/* ---- core.c (checked.c: size arithmetic and allocations, see checked.h) ---- */
 braid_Int _braid_Error(const char *function, const char *fmt, ...)
 #if defined(__GNUC__)
    __attribute__((format(printf, 2, 3)))

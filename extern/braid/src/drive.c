@@ -103,12 +103,28 @@ static braid_Int call_sync(braid_Core core)
    return err ? _braid_CallbackFailed(core, "sync", err) : 0;
 }
 
+/* The history grows as cycles are done (max_iter may be as large as INT_MAX). */
 static braid_Int record_rnorm(braid_Core core, braid_Real rnorm)
 {
-   if (core->rnorms == NULL)
+   if (core->nrnorms == core->rnorms_capacity)
    {
-      core->rnorms = (braid_Real *) malloc(sizeof(braid_Real) * (size_t) (core->max_iter + 1));
-      if (core->rnorms == NULL) return braid_ERROR_MEMORY;
+      braid_Int capacity = 16, err;
+      void *history = core->rnorms;
+      if (core->rnorms_capacity > 0 && _braid_MulInt(core->rnorms_capacity, 2, &capacity))
+      {
+         capacity = INT_MAX;
+      }
+      if (core->nrnorms == capacity)
+      {
+         _braid_Error("braid_Drive", "the residual history is full (%d entries)",
+                      (int) capacity);
+         return braid_ERROR_GENERIC;
+      }
+      err = _braid_Realloc(core, "the residual history", &history, capacity,
+                           sizeof(braid_Real));
+      if (err) return err;
+      core->rnorms = (braid_Real *) history;
+      core->rnorms_capacity = capacity;
    }
    core->rnorms[core->nrnorms++] = rnorm;
    return 0;
@@ -180,8 +196,6 @@ braid_Int braid_Drive(braid_Core core)
    core->iter = 0;
    core->niter = 0;
    core->nrnorms = 0;
-   free(core->rnorms); /* max_iter may have changed since the last solve */
-   core->rnorms = NULL;
    core->done = 0;
    core->rnorm = braid_INVALID_RNORM;
    core->rnorm0 = braid_INVALID_RNORM;

@@ -42,8 +42,9 @@ braid_Real _braid_Time(braid_Core core, braid_Int level, braid_Int index)
 void _braid_CRange(const _braid_Grid *grid, braid_Int cfactor, braid_Int *clower,
                    braid_Int *cupper)
 {
-   /* first multiple of cfactor >= ilower, last <= iupper (indices are >= 0) */
-   *clower = ((grid->ilower + cfactor - 1) / cfactor) * cfactor;
+   /* first multiple of cfactor >= ilower, last <= iupper (indices are >= 0); a first
+    * multiple beyond INT_MAX is INT_MAX, past every index (iupper <= ntime < INT_MAX) */
+   *clower = _braid_RoundUp(grid->ilower, cfactor);
    *cupper = (grid->iupper / cfactor) * cfactor;
 }
 
@@ -82,19 +83,31 @@ braid_Int _braid_CopyInto(braid_Core core, braid_Vector src, braid_Vector *dst)
    return 0;
 }
 
-static braid_Vector *alloc_vectors(braid_Int n)
+/* Slots for the n vectors of one array of `level` (n <= 0: an empty block). */
+static braid_Vector *alloc_vectors(braid_Core core, const char *array, braid_Int level,
+                                   braid_Int n)
 {
-   return (braid_Vector *) calloc((size_t) (n > 0 ? n : 1), sizeof(braid_Vector));
+   char what[96];
+   if (n < 0) n = 0;
+   snprintf(what, sizeof(what), "the %d %s slots of level %d", (int) n, array, (int) level);
+   return (braid_Vector *) _braid_Calloc(core, what, n, sizeof(braid_Vector));
 }
 
 braid_Int _braid_BuildHierarchy(braid_Core core)
 {
    _braid_Grid levels[_BRAID_MAX_LEVELS];
-   braid_Int nlevels = 0, level;
+   braid_Int nlevels = 0, level, npoints;
    braid_Int gupper = core->ntime, stride = 1, ilower, iupper;
 
+   /* braid_Init keeps ntime <= _BRAID_MAX_NTIME: the points and every index of them fit a
+    * braid_Int; the level loop keeps stride * cfactor <= ntime and each index <= gupper. */
+   if (_braid_AddInt(core->ntime, 1, &npoints))
+   {
+      return _braid_Error("braid_Drive", "ntime = %d is too large: it must be in [1, %d]",
+                          (int) core->ntime, _BRAID_MAX_NTIME);
+   }
    memset(levels, 0, sizeof(levels));
-   fine_block(core->ntime + 1, core->nprocs, my_block(core), &ilower, &iupper);
+   fine_block(npoints, core->nprocs, my_block(core), &ilower, &iupper);
    for (;;)
    {
       _braid_Grid *g = &levels[nlevels];
@@ -109,28 +122,39 @@ braid_Int _braid_BuildHierarchy(braid_Core core)
       if (nlevels >= core->max_levels || nlevels >= _BRAID_MAX_LEVELS
           || gupper / cf < core->min_coarse)
       {
-         g->cfactor = gupper + 1; /* coarsest: only point 0 is a C-point */
+         g->cfactor = gupper + 1; /* coarsest: only point 0 is a C-point (gupper < INT_MAX) */
          break;
       }
       g->cfactor = cf;
-      ilower = (ilower + cf - 1) / cf;
+      ilower = _braid_CeilDiv(ilower, cf);
       iupper = iupper / cf;
       gupper = gupper / cf;
-      stride *= cf;
+      if (_braid_MulInt(stride, cf, &stride))
+      {
+         return _braid_Error("braid_Drive", "the coarsening factors overflow the fine-grid "
+                             "index at level %d (ntime = %d)", (int) nlevels, (int) core->ntime);
+      }
    }
 
-   core->grids = (_braid_Grid *) calloc((size_t) nlevels, sizeof(_braid_Grid));
+   core->grids = (_braid_Grid *) _braid_Calloc(core, "the time-grid hierarchy", nlevels,
+                                               sizeof(_braid_Grid));
    if (core->grids == NULL) return braid_ERROR_MEMORY;
    core->nlevels = nlevels;
    for (level = 0; level < nlevels; level++)
    {
+      _braid_Grid *g = &core->grids[level];
       braid_Int n = levels[level].iupper - levels[level].ilower + 1;
-      core->grids[level] = levels[level];
-      core->grids[level].ua = alloc_vectors(n);
-      if (level > 0)
+      *g = levels[level];
+      g->ua = alloc_vectors(core, "vector", level, n);
+      if (g->ua != NULL && level > 0)
       {
-         core->grids[level].va = alloc_vectors(n);
-         core->grids[level].fa = alloc_vectors(n);
+         g->va = alloc_vectors(core, "restricted-vector", level, n);
+         if (g->va != NULL) g->fa = alloc_vectors(core, "FAS right-hand-side", level, n);
+      }
+      if (g->ua == NULL || (level > 0 && g->fa == NULL))
+      {
+         _braid_FreeHierarchy(core); /* braid_ERROR_MEMORY is already reported */
+         return braid_ERROR_MEMORY;
       }
    }
    return 0;

@@ -102,7 +102,8 @@ braid_Int _braid_FRestrict(braid_Core core, braid_Int level)
    if (count < 0) count = 0;
    if (ctx.compute_norm && core->local_norms == NULL)
    {
-      core->local_norms = (braid_Real *) malloc(sizeof(braid_Real) * (size_t) (count > 0 ? count : 1));
+      core->local_norms = (braid_Real *) _braid_Calloc(core, "the residual norms of the "
+                                                       "C-points", count, sizeof(braid_Real));
       if (core->local_norms == NULL) return braid_ERROR_MEMORY;
    }
 
