@@ -19,6 +19,7 @@ from typing import Sequence
 from mpi4py import MPI
 
 from layerbraid import data, nn
+from layerbraid.cli import DEFAULTS, default_smoothness
 from layerbraid.train import METHODS, TrainConfig, Trainer
 
 
@@ -30,13 +31,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     dataset = data.peaks()
-    # T = 5 and smoothness 2.5e-4: the reference's smoothness weight per layer step,
-    # gamma / h^2 = 9e-3, with five times the final time (its T = 1, 1e-5)
-    net = nn.ResNet.dense(2, 8, dataset.classes, 30, activation="smoothrelu", final_time=5.0,
-                          regularization=nn.Regularization(tikhonov=1e-7, classifier=1e-7,
-                                                           smoothness=2.5e-4))
+    # `layerbraid train`'s defaults: T = 2.5 and the reference's smoothness weight per layer
+    # step, gamma / h^2 = 9e-3 (its T = 1, gamma = 1e-5), so gamma = 6.25e-5
+    final_time = DEFAULTS["final_time"]
+    net = nn.ResNet.dense(2, 8, dataset.classes, 30, activation="smoothrelu",
+                          final_time=final_time,
+                          regularization=nn.Regularization(
+                              tikhonov=1e-7, classifier=1e-7,
+                              smoothness=default_smoothness(30, final_time)))
     config = TrainConfig(method=args.method, optimizer="lbfgs", epochs=args.epochs,
-                         mgrit_iters=2, init="zero")
+                         mgrit_iters=2, init="zero", lbfgs_memory=DEFAULTS["lbfgs_memory"])
     trainer = Trainer(net, dataset, config, MPI.COMM_WORLD, out_dir=args.out)
     history = trainer.fit()
     plots = trainer.plot()

@@ -28,10 +28,10 @@ __all__ = ["main", "build_parser"]
 
 DEFAULTS: dict[str, Any] = {
     "dataset": "peaks", "data": None, "layers": 30, "width": 8, "kernel_size": 3,
-    "activation": "smoothrelu", "opening": "dense", "final_time": 5.0, "tikhonov": 1e-7,
+    "activation": "smoothrelu", "opening": "dense", "final_time": 2.5, "tikhonov": 1e-7,
     "classifier_reg": 1e-7, "smoothness": None, "method": "serial", "mgrit_iters": 2,
     "tol": 1e-10, "cfactor": 2, "max_levels": 10, "min_coarse": 10, "optimizer": "lbfgs",
-    "lr": None, "schedule": "constant", "epochs": 130, "batch_size": None, "lbfgs_memory": 10,
+    "lr": None, "schedule": "constant", "epochs": 130, "batch_size": None, "lbfgs_memory": 30,
     "seed": 0, "init": "zero", "init_scale": 1.0, "fine_relax": 1, "coarse_relax": 1,
     "blocks": None, "coarse": "average", "sweeps": 1, "coarse_lr_cap": "auto",
     "nested": 1, "nested_epochs": None, "nested_kind": "constant",
@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "cosine")
     g.add_argument("--epochs", type=int, help="epochs; full batch: optimisation steps (130)")
     g.add_argument("--batch-size", type=int, help="mini-batch size (default: full batch)")
-    g.add_argument("--lbfgs-memory", type=int, help="L-BFGS pairs kept (10)")
+    g.add_argument("--lbfgs-memory", type=int, help="L-BFGS pairs kept (30)")
     g.add_argument("--seed", type=int, help="seed of initial weights and batch order (0)")
     g = t.add_argument_group("output")
     g.add_argument("--out", help="directory for metrics.jsonl, plots, checkpoint, network "

@@ -112,9 +112,17 @@ _control: dict[int, MPI.Comm] = {}
 def control_comm(comm: MPI.Comm) -> MPI.Comm:
     """The private duplicate of ``comm`` that exchanges use (collective the first time)."""
     key = MPI.Comm.py2f(comm)
-    if key not in _control:
-        _control[key] = comm.Dup()
-    return _control[key]
+    known = _control.get(key)
+    if known is not None:
+        # A freed communicator's handle can come back for a new one with other ranks.
+        mine, theirs = known.Get_group(), comm.Get_group()
+        if MPI.Group.Compare(mine, theirs) != MPI.IDENT:
+            known = None
+        mine.Free()
+        theirs.Free()
+    if known is None:
+        _control[key] = known = comm.Dup()
+    return known
 
 
 def _encode(report: Report) -> bytes:

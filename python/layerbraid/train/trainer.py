@@ -94,7 +94,8 @@ class TrainConfig:
     fine_relax: int = 1                # nrelax on the finest level: FCF (the reference used F,
                                        # which left one-shot Peaks 3-6 points less accurate)
     coarse_relax: int = 1              # nrelax below it (1 = FCF)
-    lbfgs_memory: int = 10
+    lbfgs_memory: int = 30             # pairs; 10 left one-shot Peaks training 2-3 points
+                                       # less accurate and far more sensitive to round-off
     seed: int = 0
     init: str = "random"
     init_scale: float = 1.0
