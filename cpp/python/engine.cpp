@@ -4,16 +4,24 @@
 // trampolines below turn engine callbacks into calls of the app's methods. The GIL is released
 // while the engine runs its own C code and taken back inside each callback. An exception in a
 // callback is kept, the engine stops (telling the other ranks), and drive() raises it again.
+//
+// Interrupts: this file owns the process-wide interrupt flag (interrupt.hpp). Every trampoline
+// but free checks it on entry, and so does the poll hook after running Python's signal
+// handlers: when it is set, the callback raises Interrupted, which ends the solve like any
+// callback's exception (Interrupted here, RemoteRankError on the other ranks).
 #include "engine.hpp"
 
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <cmath>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "interrupt.hpp"
 
 extern "C" {
 #include "braid.h"
@@ -51,6 +59,25 @@ T get(Status s, Getter getter) {
 
 py::object g_remote_error;      // layerbraid RemoteRankError
 py::object g_divergence_error;  // layerbraid DivergenceError
+py::object g_interrupted;       // layerbraid._core.Interrupted (a KeyboardInterrupt)
+
+// The process-wide interrupt request (interrupt.hpp): a signal number, 0 for none.
+std::atomic<int> g_interrupt{0};
+
+int interrupt_requested() { return g_interrupt.load(std::memory_order_relaxed); }
+void request_interrupt(int signum) { g_interrupt.store(signum, std::memory_order_relaxed); }
+
+const InterruptApi g_interrupt_api{interrupt_api_version, interrupt_requested,
+                                   request_interrupt};
+
+// Interrupted, when the flag is set (the GIL held).
+void raise_if_interrupted() {
+  const int signum = interrupt_requested();
+  if (signum == 0) return;
+  const std::string text = "interrupted by signal " + std::to_string(signum);
+  PyErr_SetString(g_interrupted.ptr(), text.c_str());
+  throw py::error_already_set();
+}
 
 }  // namespace
 
@@ -170,12 +197,14 @@ class Engine {
     return 1;
   }
 
-  // Every trampoline: take the GIL, call, keep any Python exception.
+  // Every trampoline: take the GIL, stop if an interrupt was requested (unless told not to),
+  // call, keep any Python exception.
   template <typename F>
-  static braid_Int guarded(braid_App app, F &&body) {
+  static braid_Int guarded(braid_App app, F &&body, bool interruptible = true) {
     Engine *engine = self(app);
     py::gil_scoped_acquire gil;
     try {
+      if (interruptible) raise_if_interrupted();
       body(engine);
       return 0;
     } catch (py::error_already_set &e) {
@@ -212,8 +241,9 @@ class Engine {
     return guarded(app, [&](Engine *e) { *v_ptr = box(e->f_clone_(u->state), "clone"); });
   }
 
+  // Never interrupted: the engine frees its states after a failure too.
   static braid_Int free_cb(braid_App app, braid_Vector u) {
-    return guarded(app, [&](Engine *) { delete u; });
+    return guarded(app, [&](Engine *) { delete u; }, false);
   }
 
   static braid_Int sum_cb(braid_App app, braid_Real alpha, braid_Vector x, braid_Real beta,
@@ -268,10 +298,12 @@ class Engine {
     });
   }
 
-  // Called by the engine while it waits for other ranks: lets Ctrl-C through.
+  // Called by the engine while it waits for other ranks: lets Ctrl-C through (Python's
+  // signal handlers run here; one that raises, or sets the interrupt flag, stops the solve).
   static braid_Int poll_cb(void *data) {
     return guarded(reinterpret_cast<braid_App>(data), [](Engine *) {
       if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+      raise_if_interrupted();
     });
   }
 
@@ -413,6 +445,26 @@ void bind_engine(py::module_ &m) {
 
   g_remote_error = py::exception<void>(m, "RemoteRankError", PyExc_RuntimeError);
   g_divergence_error = py::exception<void>(m, "DivergenceError", PyExc_ArithmeticError);
+  g_interrupted = py::exception<void>(m, "Interrupted", PyExc_KeyboardInterrupt);
+  g_interrupted.attr("__doc__") =
+      "A solve stopped because the interrupt flag was set (set_interrupt) on this rank; the "
+      "other ranks raise RemoteRankError. A KeyboardInterrupt.";
+
+  m.def("set_interrupt", [](int signum) {
+    if (signum < 0) {
+      throw py::value_error("signum=" + std::to_string(signum) + " must be >= 0 (a signal "
+                            "number; 0 clears the request)");
+    }
+    request_interrupt(signum);
+  }, py::arg("signum"),
+        "Ask every running and future solve of this process (Solver.drive, the native "
+        "backend's solves) to stop, naming the signal that asked; 0 clears the request. "
+        "Safe to call from a signal handler. The flag stays set until cleared.");
+  m.def("interrupt_requested", &interrupt_requested,
+        "The signal number of the pending interrupt request, 0 for none.");
+  // For layerbraid._native, which shares this flag (interrupt.hpp).
+  m.attr("_interrupt_api") = py::capsule(static_cast<const void *>(&g_interrupt_api),
+                                         interrupt_capsule_name);
 }
 
 }  // namespace layerbraid

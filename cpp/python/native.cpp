@@ -4,24 +4,49 @@
 // Conversion only, as in _core: Python hands over contiguous arrays of the right dtype (the
 // propagator checks them), each solve runs in C++ with the GIL released and no Python
 // callbacks, and results come back as new arrays. Errors of the C++ library arrive as Python
-// exceptions: std::invalid_argument as ValueError, std::runtime_error as RuntimeError.
+// exceptions: std::invalid_argument as ValueError, std::runtime_error as RuntimeError, and a
+// solve that another rank's failure stopped (resnet::RemoteFailure) as
+// layerbraid._core.RemoteRankError, as with the Python engine.
+//
+// Interrupts: each Propagation's interrupt check (resnet_app.hpp) reads the process-wide
+// interrupt flag of layerbraid._core (interrupt.hpp) at every step (and every 50 ms while the
+// engine waits for another rank), and, in a solve on Python's main thread (the only one that
+// runs signal handlers), at most every 50 ms takes the GIL to run Python's signal handlers
+// (PyErr_CheckSignals), so that Ctrl-C and handlers that set the flag take effect within a
+// solve. A solve the flag stopped raises layerbraid._core.Interrupted on that rank; one stopped
+// by an exception of a signal handler (the default SIGINT handler's KeyboardInterrupt) raises
+// that exception; the other ranks raise RemoteRankError.
 #include <mpi.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "interrupt.hpp"
 #include "layerbraid/resnet_app.hpp"
 
 namespace py = pybind11;
 namespace rn = layerbraid::resnet;
 
 namespace {
+
+// Set once, when the module is imported (and never released: they outlive the interpreter's
+// module teardown).
+const layerbraid::InterruptApi* g_interrupt = nullptr;  // _core's interrupt flag
+PyObject* g_interrupted = nullptr;                      // layerbraid._core.Interrupted
+PyObject* g_remote_error = nullptr;                     // layerbraid._core.RemoteRankError
+unsigned long g_main_thread = 0;  // Python's main thread: the only one that runs signal handlers
+
+// How often a solve stops to run Python's signal handlers.
+constexpr std::chrono::milliseconds signal_check_interval{50};
 
 rn::Layer make_layer(const std::string& kind, const std::vector<std::int64_t>& dims) {
   if (kind == "dense" && dims.size() == 1) return rn::Dense(dims[0]);
@@ -73,7 +98,13 @@ class NativePropagation {
       : prop_(make_layer(kind, dims), rn::parse_activation(activation), depth, final_time,
               batch, MPI_Comm_f2c(static_cast<MPI_Fint>(comm_f)), forward, adjoint),
         params_(prop_.make_parameters()),
-        weight_shape_(weight_shape) {}
+        weight_shape_(weight_shape) {
+    prop_.set_interrupt_check([this] { return interrupt_check(); });
+  }
+
+  // pybind11 keeps the object in place: the interrupt check holds `this`.
+  NativePropagation(const NativePropagation&) = delete;
+  NativePropagation& operator=(const NativePropagation&) = delete;
 
   py::tuple owned_layers() const {
     const rn::LayerRange r = prop_.layout().owned_layers();
@@ -98,12 +129,9 @@ class NativePropagation {
       u0_array = u0.cast<CArray<T>>();
       start = rn::CSpan<T>(u0_array.data(), static_cast<std::size_t>(u0_array.size()));
     }
-    const rn::SolveInfo* info = nullptr;
-    {
-      py::gil_scoped_release free_python;
-      info = &prop_.forward(params_, start);
-    }
-    return info_dict(*info);
+    return info_dict(solve([&]() -> const rn::SolveInfo& {
+      return prop_.forward(params_, start);
+    }));
   }
 
   py::dict adjoint(const py::object& lambda_N) {
@@ -113,12 +141,7 @@ class NativePropagation {
       lam_array = lambda_N.cast<CArray<T>>();
       start = rn::CSpan<T>(lam_array.data(), static_cast<std::size_t>(lam_array.size()));
     }
-    const rn::SolveInfo* info = nullptr;
-    {
-      py::gil_scoped_release free_python;
-      info = &prop_.adjoint(start);
-    }
-    return info_dict(*info);
+    return info_dict(solve([&]() -> const rn::SolveInfo& { return prop_.adjoint(start); }));
   }
 
   py::object final_state() const { return to_array<T>(prop_.final_state()); }
@@ -166,6 +189,48 @@ class NativePropagation {
   }
 
  private:
+  // Runs a solve with the GIL released; an interrupted one raises as the module doc says.
+  template <class F>
+  const rn::SolveInfo& solve(F&& run) {
+    stop_signal_ = 0;
+    handler_error_.reset();
+    run_handlers_ = PyThread_get_thread_ident() == g_main_thread;
+    next_signal_check_ = std::chrono::steady_clock::now() + signal_check_interval;
+    try {
+      py::gil_scoped_release free_python;
+      return run();
+    } catch (const rn::Interrupted&) {  // the GIL is ours again here
+      if (handler_error_) {
+        py::error_already_set e = std::move(*handler_error_);
+        handler_error_.reset();
+        throw e;
+      }
+      PyErr_SetString(g_interrupted,
+                      ("interrupted by signal " + std::to_string(stop_signal_)).c_str());
+      throw py::error_already_set();
+    } catch (const rn::RemoteFailure& e) {
+      PyErr_SetString(g_remote_error, e.what());
+      throw py::error_already_set();
+    }
+  }
+
+  // The Propagation's interrupt check, called without the GIL at every step (and while the
+  // engine waits): true when the flag is set, or a signal handler raised.
+  bool interrupt_check() {
+    stop_signal_ = g_interrupt->requested();
+    if (stop_signal_ != 0 || !run_handlers_) return stop_signal_ != 0;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_signal_check_) return false;
+    next_signal_check_ = now + signal_check_interval;
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) {
+      handler_error_.emplace();  // takes the handler's exception
+      return true;
+    }
+    stop_signal_ = g_interrupt->requested();  // a handler may have set the flag
+    return stop_signal_ != 0;
+  }
+
   static py::dict as_dict(const std::map<int, std::vector<T>>& states) {
     py::dict out;
     for (const auto& [index, state] : states) {
@@ -186,6 +251,11 @@ class NativePropagation {
   rn::Propagation<T> prop_;
   rn::LayerParameters<T> params_;
   std::vector<py::ssize_t> weight_shape_;
+  // The interrupt check's state during a solve.
+  int stop_signal_ = 0;  // the flag's value when it stopped the solve
+  bool run_handlers_ = false;  // solving on the main thread: run Python's signal handlers
+  std::chrono::steady_clock::time_point next_signal_check_;
+  std::optional<py::error_already_set> handler_error_;  // raised by a Python signal handler
 };
 
 template <class T>
@@ -224,6 +294,23 @@ void bind_propagation(py::module_& m, const char* name) {
 PYBIND11_MODULE(_native, m) {
   m.doc() = "layerbraid native backend: C++ ResNet propagation (layerbraid::resnet)";
 
+  // The interrupt flag and the exception types are layerbraid._core's (one of each per
+  // process).
+  g_interrupt = static_cast<const layerbraid::InterruptApi*>(
+      PyCapsule_Import(layerbraid::interrupt_capsule_name, 0));
+  if (g_interrupt == nullptr) throw py::error_already_set();
+  if (g_interrupt->version != layerbraid::interrupt_api_version) {
+    throw py::import_error("layerbraid._native: layerbraid._core's interrupt interface has "
+                           "version " + std::to_string(g_interrupt->version) + ", expected " +
+                           std::to_string(layerbraid::interrupt_api_version) +
+                           "; the two modules come from different builds (reinstall layerbraid)");
+  }
+  py::module_ core = py::module_::import("layerbraid._core");
+  g_interrupted = py::object(core.attr("Interrupted")).release().ptr();
+  g_remote_error = py::object(core.attr("RemoteRankError")).release().ptr();
+  g_main_thread = py::module_::import("threading").attr("main_thread")().attr("ident")
+                      .cast<unsigned long>();
+
   py::class_<rn::SolverOptions>(m, "SolverOptions")
       .def(py::init<>())
       .def_readwrite("max_levels", &rn::SolverOptions::max_levels)
@@ -240,6 +327,10 @@ PYBIND11_MODULE(_native, m) {
   bind_propagation<double>(m, "Propagation64");
   bind_propagation<float>(m, "Propagation32");
 
+  m.def("active_isa", &rn::active_isa,
+        "The instruction set of the C++ element-wise passes: 'avx2' or 'baseline', chosen at "
+        "the first use from LAYERBRAID_NATIVE_ISA (auto, the default | avx2 | baseline); "
+        "ValueError for a value that cannot be honoured");
   m.def("blas_description", &rn::blas_description, "The BLAS the kernels were built on");
   m.def("blas_threads", &rn::blas_threads, "The BLAS's thread count (-1: unknown)");
   m.def("set_blas_threads", &rn::set_blas_threads, py::arg("threads"),

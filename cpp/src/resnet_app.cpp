@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <map>
 #include <stdexcept>
@@ -186,6 +187,7 @@ struct Propagation<T>::Impl {
     std::map<int, std::vector<T>> recorded;
     std::map<int, std::vector<T>> restore;  // states the next solve's init starts from
     bool restored = false;  // the core starts from restored states: never skip its first cycle
+    bool interrupted = false;  // the last Drive was stopped by this rank's interrupt check
   };
 
   // What an adjoint step to point n needs: layer n's weight, its input u_n, sigma'(z_n) and
@@ -215,6 +217,7 @@ struct Propagation<T>::Impl {
   std::vector<AdjointLayer> adj;  // by n - layout.adjoint_layers().first
   std::vector<MPI_Request> requests;
   bool forward_ready = false;  // a forward solve succeeded; its caches are current
+  std::function<bool()> interrupt_check;  // asked every step and while waiting (may be empty)
   Solve fwd, bwd;
 
   Impl(const Layer& layer_, Activation act_, int depth_, double final_time_,
@@ -342,11 +345,14 @@ struct Propagation<T>::Impl {
     if (s.adjoint) set("reverted_ranks", braid_SetRevertedRanks(core, 1));
 #if LAYERBRAID_RESNET_ENGINE_EXTENSIONS
     layerbraid_SetQuietFailures(core, 1);  // we report failures ourselves, as exceptions
+    layerbraid_SetPollHook(core, poll_cb, &s);  // the interrupt check while this rank waits
 #endif
     s.failed = false;
   }
 
-  // One solve on every rank; std::runtime_error (the same on every rank) when it fails.
+  // One solve on every rank. When it fails: Interrupted on a rank whose interrupt check
+  // stopped it, RemoteFailure on a rank stopped by another rank's failure, else
+  // std::runtime_error; each with the failed callback's message.
   void drive(Solve& s) {
     const char* who = s.adjoint ? "Propagation::adjoint" : "Propagation::forward";
     if (s.core != nullptr && (s.failed || !s.options.warm_start || !s.restore.empty())) {
@@ -356,6 +362,7 @@ struct Propagation<T>::Impl {
     if (s.core == nullptr) build_core(s);
     s.error.clear();
     s.has_final = false;
+    s.interrupted = false;
     const int err = braid_Drive(s.core);
     s.initial = {};
     if (err != 0) {
@@ -373,6 +380,15 @@ struct Propagation<T>::Impl {
                " (see the engine's message on stderr; a NaN or infinite residual means the "
                "iteration diverged)";
       }
+      if (s.interrupted) {
+        throw Interrupted(std::string(who) + " interrupted on rank " + str(layout.rank()) +
+                          " (its interrupt check asked to stop)");
+      }
+#if LAYERBRAID_RESNET_ENGINE_EXTENSIONS
+      if (err == layerbraid_ERROR_REMOTE) {
+        throw RemoteFailure(std::string(who) + " failed: " + text);
+      }
+#endif
       throw std::runtime_error(std::string(who) + " failed: " + text);
     }
     braid_Int niter = 0, nlevels = 0;
@@ -427,9 +443,25 @@ struct Propagation<T>::Impl {
 
   T* new_state() const { return new T[n_state]; }
 
+  // The interrupt check, if there is one: Interrupted (a failed callback) when it says stop.
+  static void interrupt_if_asked(Solve& s) {
+    const std::function<bool()>& check = s.impl->interrupt_check;
+    if (check && check()) {
+      s.interrupted = true;
+      throw Interrupted("interrupted");
+    }
+  }
+
+  // Called by the engine about every 50 ms while this rank waits for another one.
+  static braid_Int poll_cb(void* data) {
+    return guarded(as_app(static_cast<Solve*>(data)), "poll",
+                   [](Solve& s) { interrupt_if_asked(s); });
+  }
+
   static braid_Int step_cb(braid_App app, braid_Vector, braid_Vector, braid_Vector u,
                            braid_StepStatus status) {
     return guarded(app, "step", [&](Solve& s) {
+      interrupt_if_asked(s);
       braid_Real tstart = 0, tstop = 0;
       braid_Int level = 0;
       braid_StepStatusGetTstartTstop(status, &tstart, &tstop);
@@ -747,6 +779,15 @@ Propagation<T>::Propagation(const Layer& layer, Activation act, int depth, doubl
   adjoint.validate("Propagation (adjoint options)");
   use_one_blas_thread_per_rank();
   impl_ = std::make_unique<Impl>(layer, act, depth, final_time, batch, comm, forward, adjoint);
+  // The activation passes' instruction set (LAYERBRAID_NATIVE_ISA) is chosen now, so that a bad
+  // choice fails here, on every rank, rather than in the first step on some.
+  std::string isa_error;
+  try {
+    active_isa();
+  } catch (const std::invalid_argument& e) {
+    isa_error = std::string("Propagation: ") + e.what();
+  }
+  impl_->agree(isa_error);
 }
 
 template <class T>
@@ -824,6 +865,11 @@ template <class T>
 const std::map<int, std::vector<T>>& Propagation<T>::recorded_states(
     Direction direction) const noexcept {
   return direction == Direction::adjoint ? impl_->bwd.recorded : impl_->fwd.recorded;
+}
+
+template <class T>
+void Propagation<T>::set_interrupt_check(std::function<bool()> check) {
+  impl_->interrupt_check = std::move(check);
 }
 
 template <class T>

@@ -17,6 +17,7 @@ from ._threads import share_cores_among_ranks
 share_cores_among_ranks()  # before the compiled core loads NumPy and its thread pools
 
 from . import _core  # noqa: E402
+from ._core import Interrupted  # noqa: E402
 from ._gpu import gpu_available
 from ._mpi import check_same_mpi, find_mpiexec
 
@@ -34,6 +35,7 @@ __all__ = [
     "AppProtocol",
     "DivergenceError",
     "Evaluation",
+    "Interrupted",
     "Propagator",
     "RemoteRankError",
     "SolveResult",

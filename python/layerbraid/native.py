@@ -8,7 +8,17 @@ operations per batch, stay in NumPy. Results equal the NumPy backend to round-of
 perform the same operations in the same order.
 
 The C++ app runs one BLAS thread per rank unless OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is
-set. Ctrl-C is seen only between solves (the engine's Python poll hook is not there to run).
+set. Ctrl-C reaches a running solve: every step (and, on a rank waiting for another, every
+50 ms) the C++ app reads the interrupt flag of :func:`layerbraid._core.set_interrupt`, and at
+most every 50 ms it runs Python's signal handlers (in a solve on the main thread, the only one
+that runs them). A solve stopped by the flag raises :class:`layerbraid.Interrupted` (a
+KeyboardInterrupt) on that rank, one stopped by an exception of a signal handler (the default
+SIGINT handler's KeyboardInterrupt) raises that exception, and the other ranks raise
+:class:`layerbraid.RemoteRankError`. The next solve starts afresh.
+
+The element-wise passes run on AVX2 where the CPU has it; ``LAYERBRAID_NATIVE_ISA=baseline``
+forces plain x86-64 code (``avx2`` insists on AVX2), read once per process (:func:`active_isa`).
+Both give bitwise equal results.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ from .braid import SolveResult
 from .nn.layers import Conv, Dense
 from .nn.network import ResNet
 
-__all__ = ["NativeLayers", "native_options", "NATIVE_OPTIONS", "blas_description"]
+__all__ = ["NativeLayers", "native_options", "NATIVE_OPTIONS", "active_isa", "blas_description"]
 
 #: The solver options the native backend takes (a subset of :data:`layerbraid.braid.OPTIONS`;
 #: ``nrelax`` per level only as ``{-1: coarse, 0: fine}``).
@@ -57,6 +67,13 @@ def blas_description() -> str:
     """The BLAS the native backend was built on, and its thread count."""
     m = _module()
     return f"{m.blas_description()}, {m.blas_threads()} thread(s)"
+
+
+def active_isa() -> str:
+    """The instruction set the native backend's element-wise passes run with: "avx2" or
+    "baseline" (from LAYERBRAID_NATIVE_ISA = auto | avx2 | baseline; ValueError for a value
+    that cannot be honoured)."""
+    return str(_module().active_isa())
 
 
 def native_options(options: Mapping[str, Any], warm_start: bool) -> Any:

@@ -1,7 +1,14 @@
 // Activations: names, sigma' against central differences of sigma, SmoothReLU's continuity at
 // +-eta, and the fused passes (residual_update, scaled_product) against the plain formulas.
+//
+// CTest runs this program once per instruction set of the passes (LAYERBRAID_NATIVE_ISA unset,
+// baseline, avx2) and once with a bad value, which must be refused with a clear message;
+// active_isa() must report what the variable asked for. (That the two paths agree bitwise is
+// checked by tests/test_native_backend.py, which compares whole solves across processes.)
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -10,7 +17,50 @@
 using namespace lbtest;
 using rn::Activation;
 
+namespace {
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") != 0;
+#else
+  return false;
+#endif
+}
+
+// The path LAYERBRAID_NATIVE_ISA selects. false: the rest of the test cannot run (a value that
+// must be refused, and was).
+bool check_isa_choice() {
+  const char* env = std::getenv("LAYERBRAID_NATIVE_ISA");
+  const std::string want = env ? env : "";
+  const bool refuse = !(want.empty() || want == "auto" || want == "baseline" || want == "avx2") ||
+                      (want == "avx2" && !cpu_has_avx2());
+  if (refuse) {
+    const std::string part = want == "avx2" ? "LAYERBRAID_NATIVE_ISA=avx2, but" : "'" + want + "'";
+    for (int attempt = 0; attempt < 2; ++attempt) {  // refused again at a later call
+      expect_throw<std::invalid_argument>("LAYERBRAID_NATIVE_ISA=" + want, [] { rn::active_isa(); },
+                                          {"LAYERBRAID_NATIVE_ISA", part, "baseline"});
+    }
+    expect_throw<std::invalid_argument>("residual_update with LAYERBRAID_NATIVE_ISA=" + want, [] {
+      Vec z(3), b(3), u(3);
+      rn::residual_update<double>(Activation::tanh, rn::Span<double>(z), rn::CSpan<double>(b),
+                                  rn::Span<double>(u), 0.1, {});
+    }, {"LAYERBRAID_NATIVE_ISA", part});
+    return false;
+  }
+  const std::string active = rn::active_isa();
+  std::printf("passes: %s (LAYERBRAID_NATIVE_ISA=%s, CPU %s AVX2)\n", active.c_str(),
+              env ? env : "<unset>", cpu_has_avx2() ? "with" : "without");
+  const std::string expected =
+      want == "baseline" ? "baseline" : (cpu_has_avx2() ? "avx2" : "baseline");
+  check(active == expected, "active_isa() is " + active + ", expected " + expected);
+  return true;
+}
+
+}  // namespace
+
 int main() {
+  if (!check_isa_choice()) return finish("test_resnet_activations");
   const Activation acts[] = {Activation::tanh, Activation::relu, Activation::smoothrelu};
   const double eta = rn::smooth_relu_eta;
 

@@ -5,18 +5,22 @@
 //     equals the same MGRIT solve on one rank (MPI_COMM_SELF) bit for bit;
 //   - the gradients of the loss <c, u_N> agree with central finite differences (dense and
 //     conv, every activation);
-//   - bad input makes every rank throw (no hang), and a diverged solve is reported.
+//   - bad input makes every rank throw (no hang), and a diverged solve is reported;
+//   - an interrupt check that says stop on one rank ends the solve on every rank (Interrupted
+//     there, RemoteFailure elsewhere), and the next solve gives the uninterrupted results.
 // Every rank checks the parts it holds against the reference it computed itself; the failure
 // counts are summed, and rank 0 prints the measured errors.
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <limits>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "layerbraid/resnet_app.hpp"
@@ -414,6 +418,126 @@ void test_errors() {
   }
 }
 
+// What a call threw: "ok", "Interrupted: <what>", "RemoteFailure: <what>", "other: <what>".
+template <class F>
+std::string outcome(F&& fn) {
+  try {
+    fn();
+    return "ok";
+  } catch (const rn::Interrupted& e) {
+    return std::string("Interrupted: ") + e.what();
+  } catch (const rn::RemoteFailure& e) {
+    return std::string("RemoteFailure: ") + e.what();
+  } catch (const std::exception& e) {
+    return std::string("other: ") + e.what();
+  }
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// The interrupt check: on rank `target` it says stop at its second call (or throws there);
+// elsewhere it never does. Forward and adjoint, serial and MGRIT, and (serial, last rank) while
+// the target waits inside the engine for slow earlier ranks, so that the engine's poll hook
+// asks; every rank must see the failure, and a solve after it (check removed) must equal an
+// uninterrupted one.
+void test_interrupt() {
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const int rank = rank_of(MPI_COMM_WORLD);
+  const Problem p{"interrupt", rn::Dense(3), rn::Activation::tanh, 16, 2, 1.0, mgrit(3, 2, 1)};
+  const std::vector<double> theta = all_params<double>(p, 21);
+  const std::vector<double> u0 = random_state<double>(p, 22, 1.0);
+  const std::vector<double> c = random_state<double>(p, 23, 1.0);
+  int cases = 0;
+  for (const rn::SolverOptions& o : {rn::SolverOptions{}, p.mgrit}) {
+    const Held<double> clean = run(p, o, MPI_COMM_WORLD, theta, u0, c);
+    for (int target = 0; target < size; target += std::max(1, size - 1)) {  // first, last
+      // forward, adjoint, a check that throws, waiting for slow ranks
+      for (int phase = 0; phase < 4; ++phase) {
+        const bool waits = phase == 3;
+        if (waits && (o.max_levels != 1 || size == 1 || target != size - 1)) continue;
+        rn::Propagation<double> prop(p.layer, p.act, p.depth, p.final_time, p.batch,
+                                     MPI_COMM_WORLD, o);
+        auto params = prop.make_parameters();
+        const rn::LayerRange own = prop.layout().owned_layers();
+        const std::size_t per = weight_size(p) + bias_size(p);
+        for (int n = own.first; n < own.end(); ++n)
+          std::copy(theta.begin() + n * per, theta.begin() + (n + 1) * per,
+                    params.layer(n).data());
+        int calls = 0;
+        const bool throws = phase == 2;
+        auto stop_on_target = [&] {
+          if (waits && rank != target) {  // the earlier ranks step slowly: the target waits
+            std::this_thread::sleep_for(std::chrono::milliseconds(30));
+            return false;
+          }
+          if (rank != target || ++calls < 2) return false;
+          if (throws) throw std::runtime_error("the check failed");
+          return true;
+        };
+        const std::string label = "interrupt (" + std::string(o.max_levels == 1 ? "serial" :
+                                  "MGRIT") + ", rank " + std::to_string(target) + ", " +
+                                  (phase == 0   ? "forward"
+                                   : phase == 1 ? "adjoint"
+                                   : phase == 2 ? "throws"
+                                                : "waiting") +
+                                  ") on rank " + std::to_string(rank) + ": ";
+        std::string got;
+        if (phase == 1) {
+          got = outcome([&] { prop.forward(params, u0); });
+          check(got == "ok", label + "the forward solve: " + got);
+          prop.set_interrupt_check(stop_on_target);
+          got = outcome([&] { prop.adjoint(c); });
+        } else {
+          prop.set_interrupt_check(stop_on_target);
+          got = outcome([&] { prop.forward(params, u0); });
+        }
+        const char* who = phase == 1 ? "Propagation::adjoint" : "Propagation::forward";
+        if (rank == target && !throws) {
+          check(got == std::string("Interrupted: ") + who + " interrupted on rank " +
+                           std::to_string(rank) + " (its interrupt check asked to stop)",
+                label + got);
+        } else if (rank == target) {
+          check(starts_with(got, std::string("other: ") + who + " failed:") &&
+                    got.find("the check failed") != std::string::npos,
+                label + got);
+        } else {
+          // the check runs in the step callback, or in the poll hook if the target waited
+          check(starts_with(got, std::string("RemoteFailure: ") + who + " failed: rank " +
+                                     std::to_string(target) +
+                                     (waits ? ": the poll callback failed" : ": the ")) &&
+                    got.find(throws ? "the check failed" : ": interrupted") != std::string::npos,
+                label + got);
+        }
+        // Without the check, the next solves give the uninterrupted results, bit for bit.
+        prop.set_interrupt_check({});
+        got = outcome([&] {
+          prop.forward(params, u0);
+          prop.adjoint(c);
+        });
+        check(got == "ok", label + "the solves after it: " + got);
+        bool same = true;
+        for (int n = own.first; n < own.end(); ++n) {
+          const auto g = prop.gradient().layer(n);
+          const auto& want = clean.grad.at(static_cast<std::size_t>(n - own.first));
+          same = same && std::equal(g.data(), g.data() + g.size(), want.begin(), want.end());
+        }
+        const auto uN = prop.final_state();
+        same = same && std::equal(uN.data(), uN.data() + uN.size(), clean.final_state.begin(),
+                                  clean.final_state.end());
+        const auto l0 = prop.initial_adjoint();
+        same = same && std::equal(l0.data(), l0.data() + l0.size(), clean.lambda0.begin(),
+                                  clean.lambda0.end());
+        check(same, label + "the solves after it differ from an uninterrupted one");
+        ++cases;
+      }
+    }
+  }
+  if (rank == 0) std::printf("%-18s %d interrupted solves stopped on every rank\n", p.name, cases);
+}
+
 // warm_start keeps the engine's solution between calls: a second solve with the same
 // parameters starts converged; without it every call starts afresh.
 void test_warm_start() {
@@ -481,6 +605,7 @@ int main(int argc, char** argv) {
     test_problem({"dense/tanh N=3", rn::Dense(3), rn::Activation::tanh, 3, 2, 1.0, short_mgrit});
     test_warm_start();
     test_errors();
+    test_interrupt();
   } catch (const std::exception& e) {
     check(false, std::string("unexpected exception: ") + e.what());
   }

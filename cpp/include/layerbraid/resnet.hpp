@@ -117,6 +117,16 @@ void residual_update(Activation act, Span<T> z, CSpan<T> bias, Span<T> u, double
 template <class T>
 void scaled_product(CSpan<T> deriv, CSpan<T> lam, double dt, Span<T> out);
 
+// The instruction set residual_update's passes run with: "avx2" or "baseline" (plain x86-64,
+// or any non-x86 build). Chosen once per process, at the first call of active_isa() or
+// residual_update() (a Propagation calls it when constructed), from the environment
+// variable LAYERBRAID_NATIVE_ISA: auto (the default, also when unset or empty:
+// AVX2 where the CPU has it), avx2 or baseline (any case). Both give bitwise equal results;
+// the variable is there to test and compare them. An unknown value, or avx2 on a CPU (or a
+// build) without it, throws std::invalid_argument naming the value, at that call and every
+// later one.
+const char* active_isa();
+
 // ------------------------------------------------------------------------------------------
 // Layers and their scratch
 // ------------------------------------------------------------------------------------------

@@ -21,15 +21,25 @@
 // on every rank and agreed on before a solve, so a bad input on one rank makes every rank
 // throw instead of hanging. An exception inside an engine callback is caught at the callback
 // boundary (it never unwinds through the engine's C frames); the solve then fails on every
-// rank and forward()/adjoint() throw std::runtime_error with the callback's message.
+// rank and forward()/adjoint() throw std::runtime_error with the callback's message: on the
+// rank where it happened a plain std::runtime_error, on the ranks the engine stopped because
+// of it a RemoteFailure (with layerbraid's engine; see braid_layerbraid.h).
+//
+// Interrupts: an optional interrupt check (Propagation::set_interrupt_check) is asked at every
+// step, and about every 50 ms while a rank waits for others inside the engine; when it says
+// stop, the solve ends on every rank: that rank throws Interrupted, the others RemoteFailure.
+// The library itself knows nothing of signals or of Python: the host decides what the check
+// looks at (layerbraid._native: a process-wide flag that Python signal handlers set).
 #pragma once
 
 #include <mpi.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <variant>
 #include <vector>
@@ -123,6 +133,19 @@ struct SolverOptions {
   void validate(const std::string& who) const;
 };
 
+// forward()/adjoint() on the rank whose interrupt check asked to stop the solve.
+class Interrupted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// forward()/adjoint() on a rank that stopped because another rank's solve failed (a failed
+// callback or an interrupt there); the message names that rank and its error.
+class RemoteFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // What one solve did.
 struct SolveInfo {
   int iterations = 0;           // MGRIT iterations (0 for sequential stepping)
@@ -137,8 +160,9 @@ template <class T>
 class Propagation {
  public:
   // Throws std::invalid_argument for a bad depth (>= 1), final_time (finite, > 0), batch
-  // (>= 1), options, or more ranks than points (size > depth + 1). `adjoint` defaults to the
-  // forward options. Collective over comm (duplicates it).
+  // (>= 1), options, more ranks than points (size > depth + 1), or a LAYERBRAID_NATIVE_ISA
+  // that cannot be honoured on some rank (active_isa(); then on every rank). `adjoint`
+  // defaults to the forward options. Collective over comm (duplicates it).
   Propagation(const Layer& layer, Activation act, int depth, double final_time,
               std::int64_t batch, MPI_Comm comm, const SolverOptions& forward = {});
   Propagation(const Layer& layer, Activation act, int depth, double final_time,
@@ -190,6 +214,16 @@ class Propagation {
   // the points this rank holds, by time index; empty while recording is off.
   void record_states(Direction direction, bool on);
   const std::map<int, std::vector<T>>& recorded_states(Direction direction) const noexcept;
+
+  // Interrupting a solve: `check` (empty: none, the default) is called on this rank at the
+  // start of every step of both solves, and about every 50 ms while this rank waits inside the
+  // engine for another rank (with layerbraid's engine; upstream XBraid has no such wait hook).
+  // When it returns true the solve stops on every rank: here forward()/adjoint() throw
+  // Interrupted, on the others RemoteFailure. It runs on the thread that called forward() or
+  // adjoint(), so it must be cheap; an exception it throws fails the solve like a callback's
+  // (std::runtime_error here). The Propagation stays usable: the next solve starts afresh
+  // (from zero, or from restored states; a warm start's stored solution is dropped).
+  void set_interrupt_check(std::function<bool()> check);
 
  private:
   struct Impl;
