@@ -87,7 +87,7 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, config) -> None:
     first = small_peaks_run(tmp_path / "part", **config)
     first.fit(half)
     resumed = small_peaks_run(tmp_path / "part", **config)
-    resumed.resume(tmp_path / "part" / "checkpoint.pkl")
+    resumed.resume(tmp_path / "part" / "checkpoint.npz")
     again = resumed.fit()
     assert len(again) == len(whole)
     for a, b in zip(whole, again):
@@ -99,7 +99,7 @@ def test_resume_refuses_a_different_run(tmp_path) -> None:
     small_peaks_run(tmp_path, epochs=1).fit()
     other = small_peaks_run(tmp_path, epochs=1, optimizer="adam")
     with pytest.raises(ValueError, match="optimizer='lbfgs'"):
-        other.resume(tmp_path / "checkpoint.pkl")
+        other.resume(tmp_path / "checkpoint.npz")
     with pytest.raises(OSError, match="cannot read checkpoint"):
         other.resume(tmp_path / "missing.pkl")
 
@@ -127,7 +127,7 @@ def test_trainer_starts_from_given_parameters(tmp_path) -> None:
 def test_checkpoint_holds_every_parameter(tmp_path) -> None:
     trainer = small_peaks_run(tmp_path, epochs=2)
     trainer.fit()
-    state = load_checkpoint(tmp_path / "checkpoint.pkl", lambda name: True)
+    state = load_checkpoint(tmp_path / "checkpoint.npz", lambda name: True)
     assert set(state["params"]) == set(trainer.net.parameter_shapes())
     assert state["epoch"] == 2 and len(state["history"]) == 2
 
@@ -210,15 +210,18 @@ def test_cli_trains_and_writes_its_outputs(tmp_path) -> None:
     assert "validation accuracy" in proc.stdout and "plot:" in proc.stdout
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2, 3]
-    for name in ("checkpoint.pkl", "network.npz", "curves.png", "mgrit.png"):
+    for name in ("checkpoint.npz", "network.npz", "curves.png", "mgrit.png"):
         assert (out / name).is_file(), name
     net, params = nn.load(out / "network.npz")
     assert net.depth == 6 and len(params) == len(net.parameter_shapes())
 
 
 @pytest.mark.parametrize("args,match", [
-    (["--method", "sideways"], "method='sideways'"),
-    (["--dataset", "cifar"], "--dataset 'cifar' is not supported"),
+    (["--method", "sideways"], "argument --method: invalid choice: 'sideways' (choose from "
+                               "'serial', 'parallel', 'one-shot', 'predict-correct', "
+                               "'iterations')"),
+    (["--dataset", "cifar"], "argument --dataset: invalid choice: 'cifar' (choose from 'peaks', "
+                             "'spirals', 'digits', 'npz', 'mnist')"),
     (["--dataset", "npz"], "needs --data PATH"),
     (["--width", "1", "--opening", "expand_zero"], "in_features=2 exceeds width=1"),
     (["--layers", "0"], "--layers 0 is not supported"),
@@ -239,7 +242,8 @@ def test_cli_smoothness_keeps_the_reference_weight_per_layer_step() -> None:
 
 
 def test_cli_prints_the_smoothness_it_used() -> None:
-    proc = run_cli("train", "--epochs", "1", "--layers", "60", "--no-progress", "--no-plots")
+    proc = run_cli("train", "--epochs", "1", "--layers", "60", "--final-time", "5",
+                   "--no-progress", "--no-plots")
     assert proc.returncode == 0, proc.stderr
     assert "smoothness 6.25e-05" in proc.stdout
     proc = run_cli("train", "--epochs", "1", "--layers", "4", "--smoothness", "0.5",
@@ -271,7 +275,7 @@ def test_cli_runs_the_companion_methods(tmp_path) -> None:
     proc = run_cli("train", "--method", "iterations", *small)
     assert proc.returncode == 2 and "--optimizer sgd with a --lr" in proc.stderr
     proc = run_cli("train", "--nested", "2", "--nested-epochs", "3,4", *small)
-    assert proc.returncode == 2 and "needs 1 numbers" in proc.stderr
+    assert proc.returncode == 2 and "needs 1 integers" in proc.stderr
 
 
 def test_cli_rejects_unknown_config_keys(tmp_path) -> None:

@@ -161,6 +161,10 @@ class Engine {
                           .c_str());
       throw py::error_already_set();
     }
+    if (err == braid_ERROR_MEMORY) {  // the engine's storage did not fit on this rank
+      PyErr_SetString(PyExc_MemoryError, text.c_str());  // "rank R: out of memory: ..."
+      throw py::error_already_set();
+    }
     throw std::runtime_error("braid_Drive failed with code " + std::to_string(err) +
                              (text.empty() ? std::string() : ": " + text));
   }

@@ -67,7 +67,6 @@ class SolveResult:
 
 _INT_MAX = 2**31 - 1  # the engine's braid_Int is a C int
 _NTIME_MAX = _INT_MAX - 1  # the engine's limit: the ntime + 1 time points must fit a braid_Int
-_BRAID_ERROR_MEMORY = 2  # braid_Drive's code when the engine cannot allocate its storage
 
 
 def _int_in(name: str, value: Any, lo: int, hi: int | None = None) -> int:
@@ -319,12 +318,12 @@ class Solver:
                            converged=nlevels == 1 or self._converged(residuals))
 
     def _memory_error(self, e: BaseException) -> MemoryError | None:
-        """The engine's braid_ERROR_MEMORY (a RuntimeError from _core) as a MemoryError."""
-        prefix = f"braid_Drive failed with code {_BRAID_ERROR_MEMORY}"
-        if type(e) is not RuntimeError or not str(e).startswith(prefix):
+        """The engine's braid_ERROR_MEMORY (a MemoryError from _core whose text the engine
+        wrote: "rank R: out of memory: ..."), explained; None for anything else."""
+        found = re.match(r"(rank \d+): out of memory: ", str(e))
+        if type(e) is not MemoryError or found is None:
             return None
-        detail = str(e)[len(prefix):].lstrip(": ") or f"ntime = {self.ntime}"
-        detail = re.sub(r"^(rank \d+): out of memory: ", r"\1: ", detail)
+        detail = f"{found.group(1)}: {str(e)[found.end():]}"
         return MemoryError(f"the MGRIT engine ran out of memory: {detail}; each rank keeps a "
                            "slot per time point it owns, so fewer steps or more ranks (now "
                            f"{self.comm.Get_size()}) need less")
