@@ -1,8 +1,8 @@
 # C tests of the MGRIT engine, included by tests/c/CMakeLists.txt.
 #
 # One line per test program; each rank count in NPROCS becomes its own CTest test
-# (<name>_np<N>, run as: <mpiexec> -n <N> <exe> [ARGS...], 60 s timeout). SOURCE paths are
-# relative to tests/c. A program passes by exiting 0 on every rank.
+# (<name>_np<N>, run as: <mpiexec> -n <N> <exe> [ARGS...], hang limit LAYERBRAID_TEST_TIMEOUT,
+# 240 s). SOURCE paths are relative to tests/c. A program passes by exiting 0 on every rank.
 
 layerbraid_add_mpi_test(NAME bad_input SOURCE test_bad_input.c NPROCS 1 2)
 layerbraid_add_mpi_test(NAME sequential SOURCE test_sequential.c NPROCS 1 2 3 4)
