@@ -10,10 +10,11 @@ kernel whose instructions the CPU lacks dies with SIGILL and is reported as such
 few seeds, and tabulates the final validation accuracy, the mean over the last 10 epochs and
 the final loss: the spread a user should expect, and the margin the tests' thresholds keep.
 
-Reproduce (from the repository root; about 20 minutes on an idle 2-core machine)::
+Reproduce (from the repository root; about 8 minutes per seed on an idle 2-core machine)::
 
     .venv/bin/python benchmarks/robustness/run.py                 # seeds 0 1 2
     .venv/bin/python benchmarks/robustness/run.py --seeds 0 --quick   # one seed, 20 epochs
+    .venv/bin/python benchmarks/robustness/run.py --markdown-only     # section from the JSON
 
 Writes benchmarks/results/robustness.json and the "Robustness" section of BENCHMARKS.md
 (``--quick`` writes robustness.quick.tmp and leaves BENCHMARKS.md alone).
@@ -51,6 +52,7 @@ CONFIGS = (
      {"LAYERBRAID_NATIVE_ISA": "baseline"}),
 )
 THRESHOLDS = {"serial": 0.935, "one-shot": 0.93}   # tests/test_training_acceptance.py
+HEADING = "## Robustness: the Peaks acceptance runs on every BLAS kernel"
 
 
 def probe_kernel(kernel: str) -> tuple[str | None, str]:
@@ -99,7 +101,7 @@ def run(kernel: str, method: str, ranks: int, extra: list[str], env: dict[str, s
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
-        "## Robustness: the Peaks acceptance runs on every BLAS kernel",
+        HEADING,
         "<!-- BEGIN robustness -->",
         "",
         "Reproduce: `.venv/bin/python benchmarks/robustness/run.py` (seeds "
@@ -111,6 +113,13 @@ def markdown(result: dict[str, Any]) -> str:
         "L-BFGS steps) under one `OPENBLAS_CORETYPE`; validation accuracy on the 200 "
         "validation points at the last epoch, its mean over the last 10 epochs, and the "
         "smallest final accuracy over the seeds against the tests' threshold.",
+        "",
+        "For comparison, the defaults before 2026-12-02 (T = 5, 10 L-BFGS pairs; commit "
+        "93b2052) ended the one-shot NumPy run at 93.5 % under Haswell (loss 0.1782) and "
+        "91.0 % under Prescott (0.1892) on the same machine: the kernel's rounding decided "
+        "whether the 93 % bar held. Other seeds of the initial weights (not the kernel) "
+        "still move the result: seeds 1 and 2 end one-shot training at 93.5 % and 91.5 % "
+        "after 130 steps (`--seeds 0 1 2`).",
         "",
     ]
     for kernel, info in result["kernels"].items():
@@ -142,7 +151,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--kernels", nargs="+", default=list(KERNELS), choices=KERNELS)
     parser.add_argument("--quick", action="store_true", help="20 epochs, results to a .tmp")
+    parser.add_argument("--markdown-only", action="store_true",
+                        help="rewrite the BENCHMARKS.md section from results/robustness.json")
     args = parser.parse_args()
+    if args.markdown_only:
+        result = json.loads((REPO / "benchmarks" / "results" / "robustness.json").read_text())
+        write_section("robustness", HEADING, markdown(result))
+        return
     epochs = 20 if args.quick else None
     kernels = {}
     for kernel in args.kernels:
@@ -175,8 +190,7 @@ def main() -> None:
         print(markdown(result))
         return
     write_json("robustness.json", result)
-    write_section("robustness", "## Robustness: the Peaks acceptance runs on every BLAS kernel",
-                  markdown(result))
+    write_section("robustness", HEADING, markdown(result))
 
 
 if __name__ == "__main__":
