@@ -7,6 +7,8 @@ PYTHON     ?= python3
 VENV       := .venv
 VPY        := $(VENV)/bin/python
 STAMP      := $(VENV)/.layerbraid-installed
+# make demo needs only the package, not the test extra (torch, ...): its own stamp
+DEMO_STAMP := $(VENV)/.layerbraid-installed-demo
 NPROC      := $(shell nproc 2>/dev/null || echo 2)
 BUILD      := build
 ASAN_BUILD := build/asan
@@ -25,7 +27,8 @@ CMAKE_MPI := -DPython_EXECUTABLE=$(CURDIR)/$(VPY)
 .PHONY: help venv examples ctest asan test demo clean distclean
 
 help:
-	@echo "make demo       set up .venv, train a ResNet on Peaks layer-parallel (mpiexec -n 2)"
+	@echo "make demo       set up .venv (pip install -e . only), train a ResNet on Peaks"
+	@echo "                layer-parallel (mpiexec -n 2)"
 	@echo "make test       venv + examples + ctest + asan + pytest (what CI runs)"
 	@echo "make venv       create .venv and pip install -e '.[test]' (only when sources changed)"
 	@echo "make examples   plain CMake build into $(BUILD)/ (C library, examples, C tests)"
@@ -38,6 +41,13 @@ venv: $(STAMP)
 $(STAMP): $(INSTALL_DEPS)
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q -e ".[test]"
+	touch $@ $(DEMO_STAMP)
+
+# The demo's environment: the package and its run-time dependencies, no test extra. Up to date
+# after a make venv too (that installs the package as well); the same sources trigger it.
+$(DEMO_STAMP): $(INSTALL_DEPS)
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q -e .
 	touch $@
 
 examples: $(STAMP)
@@ -61,7 +71,7 @@ test: venv examples ctest asan
 # with the 30 layers split over 2 ranks, their solves in C++ (--native; drop it for the NumPy
 # callbacks: same numbers, slower); prints the accuracy and where the plots went.
 DEMO_OUT ?= runs/demo
-demo: venv
+demo: $(DEMO_STAMP)
 	@set -e; mpiexec="$$($(VPY) -c 'import layerbraid; print(layerbraid.find_mpiexec())')"; \
 	set -x; \
 	"$$mpiexec" -n 2 $(VPY) -m layerbraid.cli train --dataset peaks --layers 30 --width 8 \

@@ -30,7 +30,7 @@ import numpy as np
 from mpi4py import MPI
 
 from .app import App
-from .backends import ArrayOps, get_ops
+from .backends import BACKENDS as ARRAY_BACKENDS, ArrayOps, get_ops
 from .braid import SolveResult, Solver, check_options
 from .layout import LayerLayout, route
 from .native import NativeLayers, native_options
@@ -44,6 +44,9 @@ Params = dict[str, Array]
 
 #: Solver options for exact, layer-by-layer propagation.
 SERIAL: dict[str, Any] = {"max_levels": 1}
+
+#: The backends :class:`Propagator` accepts: the array backends and "native" (C++ solves).
+PROPAGATOR_BACKENDS: tuple[str, ...] = (*ARRAY_BACKENDS, "native")
 
 #: Default solver options for layer-parallel propagation solved to a tight tolerance.
 LAYER_PARALLEL: dict[str, Any] = {"max_levels": 10, "cfactor": 4, "min_coarse": 2,
@@ -189,6 +192,9 @@ class Propagator:
         if self.comm.Get_size() > net.depth + 1:
             raise ValueError(f"{self.comm.Get_size()} ranks cannot share {net.depth} layers "
                              f"({net.depth + 1} points); use at most {net.depth + 1} ranks")
+        if backend not in PROPAGATOR_BACKENDS:
+            raise ValueError(f"backend={backend!r} is not supported; use one of "
+                             f"{', '.join(map(repr, PROPAGATOR_BACKENDS))}")
         self.layout = LayerLayout(net.depth, self.comm)
         self.native = backend == "native"
         # the opening, classifier and regularisers of the native backend are NumPy code
