@@ -16,7 +16,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from .. import _core
-from ..ranks import CollectiveInterrupt
+from ..ranks import CollectiveInterrupt, signal_name
 
 __all__ = ["StopRequests", "TrainingInterrupted"]
 
@@ -31,8 +31,6 @@ class TrainingInterrupted(CollectiveInterrupt):
     """
 
     def __init__(self, signum: int, epoch: int, checkpoint: str | None) -> None:
-        from ..ranks import signal_name
-
         where = (f"checkpoint saved to {checkpoint}" if checkpoint else
                  "nothing was saved (no output directory)")
         super().__init__(signum, f"interrupted by {signal_name(signum)} after epoch {epoch}; "

@@ -366,16 +366,20 @@ class Trainer:
         """A copy of the training state before an epoch, to go back to if it is interrupted
         (the history is shared: an unfinished epoch only ever appends to it)."""
         copy = _deep_copy({"params": self.params, "optimizer": self.optimizer.state_dict(),
-                           "warm": self.prop.warm_state()}, self.xp)
+                           "warm": self.prop.warm_state()})
         return {**copy, "epoch": self.state.epoch, "elapsed": self.state.elapsed,
                 "records": len(self.state.history)}
 
     def _restore(self, before: Mapping[str, Any]) -> None:
-        self.params = before["params"]
-        self.optimizer.load_state_dict(before["optimizer"])
-        self.prop.restore_warm_state(before["warm"])
-        self.state = _State(epoch=before["epoch"], elapsed=before["elapsed"],
-                            history=self.state.history[:before["records"]])
+        self._adopt(before, self.state.history[:before["records"]])
+
+    def _adopt(self, state: Mapping[str, Any], history: list[EpochRecord]) -> None:
+        """Continue from ``state`` (params, optimizer, warm, epoch, elapsed) and ``history``."""
+        self.params = state["params"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.prop.restore_warm_state(state.get("warm") or {})
+        self.state = _State(epoch=int(state["epoch"]), elapsed=float(state["elapsed"]),
+                            history=history)
 
     def save(self, path: str | Path) -> None:
         """Collective: write a checkpoint of the run (see the module docs for what it holds)."""
@@ -400,11 +404,7 @@ class Trainer:
         missing = set(self.prop.local_names()) - set(state["params"])
         if missing:
             raise ValueError(f"checkpoint {str(path)!r} lacks {sorted(missing)[:3]}")
-        self.params = state["params"]
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.prop.restore_warm_state(state.get("warm") or {})
-        self.state = _State(epoch=int(state["epoch"]), elapsed=float(state["elapsed"]),
-                            history=[EpochRecord(**r) for r in state["history"]])
+        self._adopt(state, [EpochRecord(**r) for r in state["history"]])
 
     def plot(self, directory: str | Path | None = None) -> list[Path]:
         """Write the run's plots (rank 0); their paths (empty on other ranks)."""
@@ -427,12 +427,13 @@ class Trainer:
                 "val_accuracy": last.val_accuracy if last else None}
 
 
-def _deep_copy(value: Any, xp: Any) -> Any:
-    """``value`` with every array copied (dicts, lists and tuples rebuilt, scalars shared)."""
+def _deep_copy(value: Any) -> Any:
+    """``value`` with every array (NumPy or CuPy) copied; dicts, lists and tuples rebuilt,
+    scalars shared."""
     if isinstance(value, dict):
-        return {k: _deep_copy(v, xp) for k, v in value.items()}
+        return {k: _deep_copy(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_deep_copy(v, xp) for v in value)
+        return type(value)(_deep_copy(v) for v in value)
     if hasattr(value, "shape") and hasattr(value, "dtype"):
-        return xp.array(value, copy=True) if not isinstance(value, np.ndarray) else value.copy()
+        return value.copy()
     return value
