@@ -24,6 +24,7 @@
 #include "interrupt.hpp"
 
 extern "C" {
+#include "_braid.h"
 #include "braid.h"
 #include "braid_layerbraid.h"
 }
@@ -464,6 +465,19 @@ void bind_engine(py::module_ &m) {
         "Ask every running and future solve of this process (Solver.drive, the native "
         "backend's solves) to stop, naming the signal that asked; 0 clears the request. "
         "Safe to call from a signal handler. The flag stays set until cleared.");
+  m.def("block_owner", [](int npoints, int nprocs, int index) {
+    if (npoints < 1 || nprocs < 1 || index < 0 || index >= npoints) {
+      throw py::value_error("block_owner: npoints=" + std::to_string(npoints) + ", nprocs=" +
+                            std::to_string(nprocs) + ", index=" + std::to_string(index) +
+                            ": need npoints >= 1, nprocs >= 1 and 0 <= index < npoints");
+    }
+    braid_Int proc = -1;
+    _braid_GetBlockDistProc(npoints, nprocs, index, 0, &proc);
+    return static_cast<int>(proc);
+  }, py::arg("npoints"), py::arg("nprocs"), py::arg("index"),
+        "The rank holding point `index` when the engine blocks npoints time points over "
+        "nprocs ranks (its own _braid_GetBlockDistProc). With reverted ranks the engine gives "
+        "each rank the mirror image of its forward block.");
   m.def("interrupt_requested", &interrupt_requested,
         "The signal number of the pending interrupt request, 0 for none.");
   // For layerbraid._native, which shares this flag (interrupt.hpp).

@@ -15,6 +15,7 @@
 #include <string>
 #include <utility>
 
+#include "_braid.h"  // _braid_GetBlockDistProc: the engine's own distribution
 #include "braid.h"
 #include "layerbraid/resnet_app.hpp"
 #include "mpi_types.hpp"
@@ -80,13 +81,15 @@ int Layout::block(int point) const {
     throw std::out_of_range("Layout: point=" + str(point) + " must lie in [0, " + str(depth_) +
                             "]");
   }
-  const int npoints = depth_ + 1, quo = npoints / size_, rem = npoints % size_;
-  const int split = rem * (quo + 1);  // first point of the shorter blocks
-  return point < split ? point / (quo + 1) : rem + (point - split) / quo;
+  braid_Int proc = -1;
+  _braid_GetBlockDistProc(depth_ + 1, size_, point, 0, &proc);
+  return proc;
 }
 
 int Layout::forward_owner(int point) const { return block(point); }
-int Layout::adjoint_owner(int point) const { return size_ - 1 - block(depth_ - point); }
+// Reverted ranks hold the mirror image of their forward block: adjoint time index N - point
+// lives where forward point point does.
+int Layout::adjoint_owner(int point) const { return block(point); }
 
 int Layout::layer_owner(int n) const {
   if (n < 0 || n >= depth_) {

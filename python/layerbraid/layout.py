@@ -1,9 +1,10 @@
 """Which rank holds which layers, states and parameters during layer-parallel propagation.
 
-The forward solve runs over the N + 1 points u_0 .. u_N, blocked over the ranks exactly as the
-engine blocks time points (the first (N+1) % P ranks hold one point more). The adjoint solve
-runs over the same points in reverse order with ``reverted_ranks``, so the last rank holds
-lambda_N and rank 0 holds lambda_0, next to the classifier and the opening layer.
+The forward solve runs over the N + 1 points u_0 .. u_N, blocked over the ranks by the engine
+(asked of it: :func:`layerbraid._core.block_owner`). The adjoint solve runs over the same points
+in reverse order with ``reverted_ranks``; the engine then gives each rank the mirror image of its
+forward block, so lambda_n lives on the rank holding u_n: the last rank holds lambda_N and rank 0
+holds lambda_0, next to the classifier and the opening layer.
 
 Every step works with data of its target point only:
 - the forward step to point p applies layer p - 1, on the rank owning point p;
@@ -21,6 +22,8 @@ from typing import Any, Hashable, Mapping
 
 from mpi4py import MPI
 
+from . import _core
+
 __all__ = ["LayerLayout", "route"]
 
 
@@ -35,20 +38,14 @@ class LayerLayout:
         self.owned_layers = range(*self._owned_span())
         self.adjoint_layers = range(*self._adjoint_span())
 
-    def _block(self, point: int) -> int:
-        """The block (rank) holding fine point ``point`` of N + 1, as the engine blocks them."""
-        npoints = self.depth + 1
-        quo, rem = divmod(npoints, self.size)
-        split = rem * (quo + 1)
-        return point // (quo + 1) if point < split else rem + (point - split) // quo
-
     def forward_owner(self, point: int) -> int:
         """The rank holding u_point in the forward solve."""
-        return self._block(point)
+        return _core.block_owner(self.depth + 1, self.size, point)
 
     def adjoint_owner(self, point: int) -> int:
-        """The rank holding lambda_point in the adjoint solve (time index N - point)."""
-        return self.size - 1 - self._block(self.depth - point)
+        """The rank holding lambda_point in the adjoint solve (time index N - point): by the
+        engine's mirror layout of reverted ranks, the rank holding u_point."""
+        return self.forward_owner(point)
 
     def layer_owner(self, n: int) -> int:
         """The rank holding layer n's parameters (it applies the layer in the forward solve)."""

@@ -7,7 +7,9 @@
 //     grid, the longer coarse step on coarse grids). Fine-grid steps cache the layer's input
 //     u_n and sigma'(z_n), which the adjoint needs.
 //   - The adjoint solve runs over the same points in reverse order (time index N - n), with
-//     reverted ranks, so the last rank starts from lambda_N and rank 0 ends with lambda_0.
+//     reverted ranks: the engine gives each rank the mirror image of its forward block, so
+//     lambda_n lives on the rank that holds u_n, the last rank starts from lambda_N and
+//     rank 0 ends with lambda_0.
 //     The step to point n applies layer n's transposed Jacobian at u_n with the cached
 //     sigma'(z_n); only fine-grid steps write layer n's weight and bias gradients.
 //   - Layer n's parameters live on the forward owner of point n + 1 (Layout::layer_owner).
@@ -60,7 +62,8 @@ struct LayerRange {
 };
 
 // Which rank holds which points and layers: the engine's block distribution of the N + 1
-// points over `size` ranks (the first (N+1) % size ranks hold one point more).
+// points over `size` ranks (asked of the engine, _braid_GetBlockDistProc). With reverted
+// ranks the engine mirrors each rank's block, so the adjoint's lambda_n sits with u_n.
 class Layout {
  public:
   Layout(int depth, int size, int rank);
@@ -70,7 +73,8 @@ class Layout {
   int rank() const noexcept { return rank_; }
 
   int forward_owner(int point) const;  // holds u_point in the forward solve
-  int adjoint_owner(int point) const;  // holds lambda_point (adjoint time index N - point)
+  int adjoint_owner(int point) const;  // holds lambda_point (adjoint time index N - point):
+                                       // the forward owner of point, by the mirror layout
   int layer_owner(int n) const;        // holds layer n's parameters: forward_owner(n + 1)
 
   LayerRange owned_layers() const noexcept { return owned_; }      // layer_owner(n) == rank

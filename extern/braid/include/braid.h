@@ -1,5 +1,5 @@
 /*
- * layerbraid MGRIT engine: the XBraid C interface (the subset layerbraid implements).
+ * layerbraid MGRIT engine: the XBraid C interface.
  *
  * MGRIT (multigrid reduction in time) solves all time steps of u_{i+1} = Phi(u_i), i = 0..ntime-1,
  * at once: F/C relaxation on a hierarchy of coarser time grids, with a full-approximation-scheme
@@ -30,8 +30,10 @@ typedef struct _braid_Core_struct *braid_Core;
 /* ---- Callbacks (all return 0 on success; a nonzero return stops the solve) ---- */
 
 /** Advance u from tstart to tstop (braid_StepStatusGetTstartTstop). ustop is the stored
- *  value at tstop, an initial guess for implicit solvers; it may be u itself. fstop is
- *  always NULL here: the engine adds the FAS right-hand side itself. */
+ *  value at tstop, an initial guess for implicit solvers; it may be u itself. fstop is NULL
+ *  unless a residual function was set (braid_SetResidual): without one the engine adds the
+ *  FAS right-hand side to step's result itself; with one, step must solve its equation
+ *  with fstop as right-hand side (residual(ustop, u) = fstop), when fstop is not NULL. */
 typedef braid_Int (*braid_PtFcnStep)(braid_App app, braid_Vector ustop, braid_Vector fstop,
                                      braid_Vector u, braid_StepStatus status);
 /** Allocate a vector holding the initial guess at time t (the initial condition at tstart). */
@@ -60,14 +62,28 @@ typedef braid_Int (*braid_PtFcnBufAlloc)(braid_App app, void **buffer, braid_Int
 typedef braid_Int (*braid_PtFcnBufFree)(braid_App app, void **buffer);
 /** Optional: called once per iteration on every rank, and once after the solve. */
 typedef braid_Int (*braid_PtFcnSync)(braid_App app, braid_SyncStatus status);
-/** Used by braid_TestAll only (spatial coarsening and user residuals are not implemented
- *  in the solver). */
+/** Optional (braid_SetSpatialCoarsen / braid_SetSpatialRefine): move a vector to the
+ *  spatial grid of the next coarser / finer time level; the CoarsenRef status tells where. */
 typedef braid_Int (*braid_PtFcnSCoarsen)(braid_App app, braid_Vector fu, braid_Vector *cu_ptr,
                                          braid_CoarsenRefStatus status);
 typedef braid_Int (*braid_PtFcnSRefine)(braid_App app, braid_Vector cu, braid_Vector *fu_ptr,
                                         braid_CoarsenRefStatus status);
+/** Optional (braid_SetResidual): on entry r holds u at tstart; on return the residual at
+ *  tstop of the user's equation for ustop, A(ustop, r). */
 typedef braid_Int (*braid_PtFcnResidual)(braid_App app, braid_Vector ustop, braid_Vector r,
                                          braid_StepStatus status);
+/** Optional shell vectors (braid_SetShell): a vector's metadata without its data. */
+typedef braid_Int (*braid_PtFcnSInit)(braid_App app, braid_Real t, braid_Vector *u_ptr);
+typedef braid_Int (*braid_PtFcnSClone)(braid_App app, braid_Vector u, braid_Vector *v_ptr);
+/** Free the data of u and keep its shell. */
+typedef braid_Int (*braid_PtFcnSFree)(braid_App app, braid_Vector u);
+/** Optional (braid_SetTimeGrid): fill ta[i - *ilower] with the time of fine point i for
+ *  i = *ilower .. *iupper. */
+typedef braid_Int (*braid_PtFcnTimeGrid)(braid_App app, braid_Real *ta, braid_Int *ilower,
+                                         braid_Int *iupper);
+/** Optional (braid_SetInnerProd): *prod_ptr = <u, v>. */
+typedef braid_Int (*braid_PtFcnInnerProd)(braid_App app, braid_Vector u, braid_Vector v,
+                                          braid_Real *prod_ptr);
 
 /* ---- Life cycle ---- */
 
@@ -119,6 +135,58 @@ braid_Int braid_SetFileIOLevel(braid_Core core, braid_Int io_level);
 braid_Int braid_SetAccessLevel(braid_Core core, braid_Int access_level);
 braid_Int braid_SetTimings(braid_Core core, braid_Int timing_level);
 
+/* ---- Problem variants ---- */
+/** Fine time points from the user instead of a uniform grid. */
+braid_Int braid_SetTimeGrid(braid_Core core, braid_PtFcnTimeGrid tgrid);
+/** Periodic in time: u(tstart) = u(tstop); the ntime points 0..ntime-1 are the unknowns and
+ *  every level, the coarsest too, is solved by relaxation. Needs one cfactor for all levels
+ *  and ntime divisible by cfactor^(nlevels-1). */
+braid_Int braid_SetPeriodic(braid_Core core, braid_Int periodic);
+/** Solve the coarsest grid by relaxation (its nrelax sweeps) instead of sequentially. */
+braid_Int braid_SetRelaxOnlyCG(braid_Core core, braid_Int relax_only_cg);
+/** The user's residual: from then on step receives the FAS right-hand side as fstop (NULL
+ *  where it is zero) and must add it, and residuals are computed with this function. */
+braid_Int braid_SetResidual(braid_Core core, braid_PtFcnResidual residual);
+/** Also compute the residual norm over all points (C and F) with this function each
+ *  iteration; when set, it decides halting. */
+braid_Int braid_SetFullRNormRes(braid_Core core, braid_PtFcnResidual residual);
+/** Keep shells (metadata without data) at the points where no vector is stored. */
+braid_Int braid_SetShell(braid_Core core, braid_PtFcnSInit sinit, braid_PtFcnSClone sclone,
+                         braid_PtFcnSFree sfree);
+braid_Int braid_SetInnerProd(braid_Core core, braid_PtFcnInnerProd inner_prod);
+
+/* ---- Spatial coarsening between time levels ---- */
+braid_Int braid_SetSpatialCoarsen(braid_Core core, braid_PtFcnSCoarsen scoarsen);
+braid_Int braid_SetSpatialRefine(braid_Core core, braid_PtFcnSRefine srefine);
+
+/* ---- Temporal refinement (steered by braid_StepStatusSetRFactor) ---- */
+braid_Int braid_SetRefine(braid_Core core, braid_Int refine);
+/** At most this many refinements (default 200). */
+braid_Int braid_SetMaxRefinements(braid_Core core, braid_Int max_refinements);
+/** No refinement once the fine grid has more than this many points (default INT_MAX). */
+braid_Int braid_SetTPointsCutoff(braid_Core core, braid_Int tpoints_cutoff);
+/** After each refinement allow one level more. */
+braid_Int braid_SetIncrMaxLevels(braid_Core core);
+
+/* ---- Richardson extrapolation and error estimation ---- */
+/** est_error: estimate the local error at each fine point; richardson: extrapolate the fine
+ *  C-points; local_order: the local order of the time stepper (2 for backward Euler). */
+braid_Int braid_SetRichardsonEstimation(braid_Core core, braid_Int est_error,
+                                        braid_Int richardson, braid_Int local_order);
+
+/* ---- Timers ---- */
+/** Stem of the per-rank timer files written with timings level 2 (length = strlen(stem)). */
+braid_Int braid_SetTimerFile(braid_Core core, braid_Int length, const char *filestem);
+braid_Int braid_ResetTimer(braid_Core core);
+/** Write this rank's timers (timings level 2: to <stem>_<rank>.txt, else to the print file). */
+braid_Int braid_PrintTimers(braid_Core core);
+
+/** A tolerance for inexact implicit solves in step: loose_tol while the residual is large,
+ *  moving towards tight_tol as the solve converges (tight_tol on coarse levels' residual
+ *  computations and without a user residual). */
+braid_Int braid_GetSpatialAccuracy(braid_StepStatus status, braid_Real loose_tol,
+                                   braid_Real tight_tol, braid_Real *tol_ptr);
+
 /* ---- Results ---- */
 braid_Int braid_GetNumIter(braid_Core core, braid_Int *niter_ptr);
 /** Residual history r_0 .. r_niter (-1 where not computed; the last entry repeats the last
@@ -129,6 +197,9 @@ braid_Int braid_GetNLevels(braid_Core core, braid_Int *nlevels_ptr);
 /** This rank's index in the temporal communicator. */
 braid_Int braid_GetMyID(braid_Core core, braid_Int *myid_ptr);
 braid_Int braid_WriteConvHistory(braid_Core core, const char *filename);
+/** After braid_Drive, on the rank holding the last time point: the engine's vector there (not
+ *  a copy; valid until the next braid_Drive or braid_Destroy). *u_ptr = NULL elsewhere. */
+braid_Int braid_UGetLast(braid_Core core, braid_Vector *u_ptr);
 
 /** The C standard's example generator (state starts at 1; one state per process). */
 braid_Int braid_Rand(void);

@@ -68,7 +68,7 @@ static braid_Int ensure_buffers(braid_Core core)
 
 braid_Int _braid_RecvLeft(braid_Core core, braid_Int level)
 {
-   const _braid_Grid *g = &core->grids[level];
+   const _braid_Grid *g = core->grids[level];
    braid_Int err;
    if ((err = ensure_buffers(core))) return err;
    MPI_Irecv(core->recv_msg.buffer, (int) core->msg_bytes, MPI_BYTE,
@@ -80,7 +80,7 @@ braid_Int _braid_RecvLeft(braid_Core core, braid_Int level)
 
 braid_Int _braid_RecvLeftWait(braid_Core core, braid_Int level, braid_Vector *u_ptr)
 {
-   const _braid_Grid *g = &core->grids[level];
+   const _braid_Grid *g = core->grids[level];
    _braid_Status *s;
    braid_Int err;
    if ((err = _braid_Wait(core, &core->recv_msg.request))) return err;
@@ -94,7 +94,7 @@ braid_Int _braid_RecvLeftWait(braid_Core core, braid_Int level, braid_Vector *u_
 
 braid_Int _braid_SendRight(braid_Core core, braid_Int level, braid_Vector u)
 {
-   const _braid_Grid *g = &core->grids[level];
+   const _braid_Grid *g = core->grids[level];
    _braid_Status *s;
    braid_Int err, bytes;
    if ((err = ensure_buffers(core))) return err;

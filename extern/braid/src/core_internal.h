@@ -11,128 +11,11 @@
 
 #include <stdio.h>
 
-#include "braid.h"
-#include "braid_layerbraid.h"
+#include "_braid.h"
 #include "checked.h"
-#include "status_internal.h"
 
-/* Levels beyond this cannot exist: cfactor >= 2 and ntime fits a braid_Int. */
-#define _BRAID_MAX_LEVELS 32
-
-/* One time grid of the hierarchy, as seen by this rank. */
-typedef struct {
-   braid_Int ilower, iupper; /* this rank's points; empty when ilower > iupper */
-   braid_Int gupper;         /* last point of the level */
-   braid_Int cfactor;        /* C-point spacing; gupper + 1 on the coarsest level */
-   braid_Int fine_stride;    /* point i of this level is point i * fine_stride of level 0 */
-   braid_Int store_all;      /* keep F-points too (storage option), not only C-points */
-   braid_Vector *ua;         /* current approximation, [i - ilower]; NULL where not stored */
-   braid_Vector *va;         /* levels > 0: the restricted approximation, every point */
-   braid_Vector *fa;         /* levels > 0: FAS right-hand side; NULL = zero */
-} _braid_Grid;
-
-/* A subtree [lo, hi] of the reproducible norm reduction and its partial sum (doubles, so one
- * MPI datatype carries it). A rank has at most two maximal subtrees per tree level. */
-typedef struct {
-   double lo, hi, value;
-} _braid_SubtreeSum;
-#define _BRAID_MAX_SUBTREES 128
-
-/* Buffers of the engine's collectives (norm reduction, end-of-solve agreement). */
-typedef struct {
-   _braid_SubtreeSum mine[_BRAID_MAX_SUBTREES];
-   int nmine, nall;
-   int *counts, *displs;       /* rank 0 only */
-   _braid_SubtreeSum *all;     /* rank 0 only */
-   double total, result;
-   int agree_ok, agree_all;    /* _braid_AgreeSuccess */
-} _braid_CollectiveBuffers;
-
-/* A pending point-to-point message carrying one packed vector. */
-typedef struct {
-   MPI_Request request;
-   void *buffer;
-   braid_Int active;
-} _braid_Message;
-
-struct _braid_Core_struct {
-   /* problem */
-   MPI_Comm comm_world, comm;
-   MPI_Comm tcomm;                 /* private duplicate of comm: all engine messages go here */
-   int myid, nprocs, myid_world;
-   braid_Real tstart, tstop;
-   braid_Int ntime;
-   braid_App app;
-
-   /* callbacks */
-   braid_PtFcnStep step;
-   braid_PtFcnInit init;
-   braid_PtFcnClone clone;
-   braid_PtFcnFree free;
-   braid_PtFcnSum sum;
-   braid_PtFcnSpatialNorm spatialnorm;
-   braid_PtFcnAccess access;
-   braid_PtFcnBufSize bufsize;
-   braid_PtFcnBufPack bufpack;
-   braid_PtFcnBufUnpack bufunpack;
-   braid_PtFcnBufAlloc bufalloc;
-   braid_PtFcnBufFree buffree;
-   braid_PtFcnSync sync;
-
-   /* options */
-   braid_Int max_levels, min_coarse;
-   braid_Int cfactor_default, cfactor[_BRAID_MAX_LEVELS];   /* 0 = use default */
-   braid_Int nrelax_default, nrelax[_BRAID_MAX_LEVELS];     /* -1 = use default */
-   braid_Real cwt_default, cwt[_BRAID_MAX_LEVELS];          /* 0 = use default */
-   braid_Int max_iter;
-   braid_Real tol;
-   braid_Int rtol;                 /* 1: tol is relative to the first residual */
-   braid_Int tnorm;                /* 1 sum, 2 l2, 3 max */
-   braid_Int skip;
-   braid_Int fmg, nfmg, nfmg_vcyc;
-   braid_Int storage;
-   braid_Int seq_soln;
-   braid_Int final_fcrelax;
-   braid_Int residual_computation;
-   braid_Int reverted_ranks;
-   braid_Int print_level, access_level, io_level, timings;
-   FILE *outfile;                  /* rank 0 of comm_world prints here */
-   braid_Int outfile_owned;
-
-   /* hierarchy, built by the first braid_Drive */
-   braid_Int nlevels;
-   _braid_Grid *grids;
-
-   /* solve state */
-   braid_Int ndrives;              /* completed or started calls of braid_Drive */
-   braid_Int iter;                 /* current cycle (top-of-cycle pass), 0-based */
-   braid_Int niter;                /* cycles done by the last braid_Drive */
-   braid_Int done;
-   braid_Real rnorm;               /* residual of the current cycle, -1 if not computed */
-   braid_Real rnorm0;              /* reference for the relative tolerance */
-   braid_Real *rnorms;             /* history: nrnorms entries of rnorms_capacity */
-   braid_Int nrnorms, rnorms_capacity;
-   braid_Real *local_norms;        /* scratch: per-C-point residual norms of this rank */
-   _braid_CollectiveBuffers *collective_buffers; /* separate: may outlive the core (_braid_Abandon) */
-   braid_Real wall_start, wall_time;
-
-   /* failures: a failed callback here, or a notice that another rank's failed */
-   braid_Int failed;
-   int failure_rank;
-   char failure_text[layerbraid_FAILURE_TEXT_MAX];
-   char pending_text[layerbraid_FAILURE_TEXT_MAX]; /* set by the host before a failure */
-   layerbraid_PtFcnPoll poll;
-   void *poll_data;
-   braid_Real last_poll;
-   braid_Real last_notice_check;
-   braid_Int steps_since_check;
-   braid_Int quiet_failures;
-
-   /* messages: at most one send and one receive in flight per rank */
-   braid_Int msg_bytes;
-   _braid_Message send_msg, recv_msg;
-   _braid_Status status;           /* filled before each callback */
-};
+/* Slot of point i of grid g: where the engine keeps the user's vector (NULL = not stored). */
+#define _braid_Slot(g, i) (&(g)->ua[(i) - (g)->ilower]->userVector)
 
 /* ---- core.c (checked.c: size arithmetic and allocations, see checked.h) ---- */
 braid_Int _braid_Error(const char *function, const char *fmt, ...)
@@ -146,9 +29,35 @@ braid_Int _braid_LevelCFactor(braid_Core core, braid_Int level);
 braid_Int _braid_LevelNRelax(braid_Core core, braid_Int level);
 braid_Real _braid_LevelCRelaxWt(braid_Core core, braid_Int level);
 
+/* Argument checks shared by the API functions. */
+#define CHECK_CORE(fn)                                                        \
+   do {                                                                       \
+      if (core == NULL)                                                       \
+      {                                                                       \
+         return _braid_Error(fn, "core is NULL (braid_Init failed or was not called)"); \
+      }                                                                       \
+   } while (0)
+
+/* Options that shape the grid hierarchy cannot change once it is built. */
+#define CHECK_NOT_BUILT(fn)                                                   \
+   do {                                                                       \
+      if (core->grids != NULL)                                                \
+      {                                                                       \
+         return _braid_Error(fn, "cannot change the grid hierarchy after braid_Drive; " \
+                             "create a new core instead");                    \
+      }                                                                       \
+   } while (0)
+
+/* ---- options.c ---- */
+/** Set *field = value after checking lo <= value <= hi (flags and small enumerations). */
+braid_Int _braid_SetIntOption(braid_Core core, const char *fn, const char *name, braid_Int value,
+                              braid_Int lo, braid_Int hi, braid_Int *field);
+
 /* ---- grid.c ---- */
 braid_Int _braid_BuildHierarchy(braid_Core core);
 void _braid_FreeHierarchy(braid_Core core);
+/** Time of fine point `fine` (the user's time grid, or uniform). */
+braid_Real _braid_FineTime(braid_Core core, braid_Int fine);
 /** Time of point `index` on `level`. */
 braid_Real _braid_Time(braid_Core core, braid_Int level, braid_Int index);
 /** Rank of `comm` that owns point `index` of `level`. */

@@ -15,8 +15,8 @@
 
 static braid_Int init_point(braid_Core core, braid_Int i)
 {
-   _braid_Grid *g = &core->grids[0];
-   braid_Vector *slot = &g->ua[i - g->ilower];
+   _braid_Grid *g = core->grids[0];
+   braid_Vector *slot = _braid_Slot(g, i);
    braid_Int err;
    if ((err = _braid_FreeVector(core, slot))) return err;
    core->status.calling_function = braid_ASCaller_InitGuess;
@@ -33,16 +33,18 @@ static braid_Int init_point(braid_Core core, braid_Int i)
 
 static braid_Int initial_guess(braid_Core core)
 {
-   const _braid_Grid *g = &core->grids[0];
+   const _braid_Grid *g = core->grids[0];
    braid_Int i, err;
    if (core->seq_soln)
    {
       if (g->ilower == 0 && (err = init_point(core, 0))) return err;
       return _braid_SequentialSolve(core, 0);
    }
-   for (i = g->ilower; i <= g->iupper; i++)
+   /* the C-points only, whatever the storage: relaxation fills the F-points */
+   for (i = g->clower; i <= g->iupper; i += g->cfactor)
    {
-      if ((g->store_all || i % g->cfactor == 0) && (err = init_point(core, i))) return err;
+      if ((err = init_point(core, i))) return err;
+      if (i > g->iupper - g->cfactor) break; /* the next C-point is not here (nor a braid_Int) */
    }
    return 0;
 }
@@ -81,16 +83,30 @@ static braid_Int fcycle(braid_Core core, braid_Int level)
 }
 
 /* The first cycle with skip: no relaxation on the way down; the coarse grids start from the
- * injected initial guess with a zero right-hand side. */
-static braid_Int skip_cycle(braid_Core core)
+ * injected initial guess with a zero right-hand side. On the way up, with FMG, each level
+ * below the finest gets nfmg_vcyc V-cycles of its own before it corrects the next finer one
+ * (nested iteration). */
+static braid_Int skip_cycle(braid_Core core, braid_Int nested)
 {
-   braid_Int level, err;
+   braid_Int level, err, k;
    if ((err = _braid_InjectInitialGuess(core))) return err;
    for (level = core->nlevels - 1; level > 0; level--)
    {
+      if (nested && level < core->nlevels - 1)
+      {
+         for (k = 0; k < core->nfmg_vcyc; k++)
+         {
+            if ((err = vcycle(core, level))) return err;
+         }
+      }
       if ((err = _braid_FInterp(core, level))) return err;
    }
    return 0;
+}
+
+static braid_Int use_fmg(braid_Core core)
+{
+   return core->fmg && (core->nfmg < 0 || core->iter < core->nfmg);
 }
 
 static braid_Int call_sync(braid_Core core)
@@ -146,8 +162,8 @@ static braid_Int iterate(braid_Core core, braid_Int skip_first)
    for (;;)
    {
       core->rnorm = braid_INVALID_RNORM;
-      if (core->iter == 0 && skip_first) err = skip_cycle(core);
-      else if (core->fmg && (core->nfmg < 0 || core->iter < core->nfmg)) err = fcycle(core, 0);
+      if (core->iter == 0 && skip_first) err = skip_cycle(core, use_fmg(core));
+      else if (use_fmg(core)) err = fcycle(core, 0);
       else err = vcycle(core, 0);
       if (err) return err;
 
@@ -192,6 +208,7 @@ braid_Int braid_Drive(braid_Core core)
    }
    core->wall_start = MPI_Wtime();
    first_drive = core->grids == NULL;
+   core->warm_restart = !first_drive;
    if (first_drive && (err = _braid_BuildHierarchy(core))) return err;
    core->iter = 0;
    core->niter = 0;
@@ -203,7 +220,7 @@ braid_Int braid_Drive(braid_Core core)
    _braid_PrintBegin(core);
 
    if (first_drive) err = initial_guess(core);
-   else if (core->grids[0].ilower == 0) err = init_point(core, 0); /* warm restart */
+   else if (core->grids[0]->ilower == 0) err = init_point(core, 0); /* warm restart */
    if (err) return err;
 
    if (core->nlevels == 1)

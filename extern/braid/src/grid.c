@@ -10,33 +10,47 @@
 
 #include "core_internal.h"
 
-/* Block of fine points held by block number b (a rank, or its mirror with reverted ranks). */
-static void fine_block(braid_Int npoints, int nblocks, int b, braid_Int *lo, braid_Int *hi)
+/* Fine points of this rank: its block of the forward distribution, or with reverted ranks
+ * the mirror image of that block, so that forward point N - j and backward point j meet on
+ * the same rank. */
+static void my_fine_points(braid_Core core, braid_Int *lo, braid_Int *hi)
 {
-   braid_Int quo = npoints / nblocks, rem = npoints % nblocks;
-   *lo = (braid_Int) b * quo + (b < rem ? b : rem);
-   *hi = *lo + quo + (b < rem ? 1 : 0) - 1;
-}
-
-static int my_block(braid_Core core)
-{
-   return core->reverted_ranks ? core->nprocs - 1 - core->myid : core->myid;
+   braid_Int n = core->gupper, flo, fhi;
+   _braid_GetBlockDistInterval(n + 1, core->nprocs, core->myid, &flo, &fhi);
+   if (core->reverted_ranks && flo <= fhi)
+   {
+      *lo = n - fhi;
+      *hi = n - flo;
+   }
+   else
+   {
+      *lo = flo;
+      *hi = fhi;
+   }
 }
 
 int _braid_Owner(braid_Core core, braid_Int level, braid_Int index)
 {
-   braid_Int fine = index * core->grids[level].fine_stride;
-   braid_Int npoints = core->ntime + 1;
-   braid_Int quo = npoints / core->nprocs, rem = npoints % core->nprocs;
-   braid_Int split = rem * (quo + 1);  /* first point of the shorter blocks */
-   int block = fine < split ? (int) (fine / (quo + 1)) : (int) (rem + (fine - split) / quo);
-   return core->reverted_ranks ? core->nprocs - 1 - block : block;
+   braid_Int fine = index * core->grids[level]->fine_stride, proc;
+   if (core->reverted_ranks) fine = core->gupper - fine;
+   _braid_GetBlockDistProc(core->gupper + 1, core->nprocs, fine, 0, &proc);
+   return (int) proc;
+}
+
+braid_Real _braid_FineTime(braid_Core core, braid_Int fine)
+{
+   if (core->fine_times != NULL && fine >= core->fine_times_lo && fine <= core->fine_times_hi)
+   {
+      return core->fine_times[fine - core->fine_times_lo];
+   }
+   return core->tstart + (((braid_Real) fine) / core->ntime) * (core->tstop - core->tstart);
 }
 
 braid_Real _braid_Time(braid_Core core, braid_Int level, braid_Int index)
 {
-   braid_Int fine = index * core->grids[level].fine_stride;
-   return core->tstart + (((braid_Real) fine) / core->ntime) * (core->tstop - core->tstart);
+   const _braid_Grid *g = core->grids[level];
+   if (index >= g->ilower - 1 && index <= g->iupper + 1) return g->ta[index - g->ilower];
+   return _braid_FineTime(core, index * g->fine_stride);
 }
 
 void _braid_CRange(const _braid_Grid *grid, braid_Int cfactor, braid_Int *clower,
@@ -50,8 +64,8 @@ void _braid_CRange(const _braid_Grid *grid, braid_Int cfactor, braid_Int *clower
 
 braid_Vector _braid_Stored(braid_Core core, braid_Int level, braid_Int index)
 {
-   const _braid_Grid *g = &core->grids[level];
-   return g->ua[index - g->ilower];
+   const _braid_Grid *g = core->grids[level];
+   return g->ua[index - g->ilower]->userVector;
 }
 
 braid_Int _braid_FreeVector(braid_Core core, braid_Vector *u)
@@ -93,69 +107,138 @@ static braid_Vector *alloc_vectors(braid_Core core, const char *array, braid_Int
    return (braid_Vector *) _braid_Calloc(core, what, n, sizeof(braid_Vector));
 }
 
+/* Last point of the level coarsened from one ending at gupper with spacing cf. A periodic
+ * level's points 0..gupper wrap around, so it keeps (gupper + 1) / cf of them. */
+static braid_Int coarse_gupper(braid_Core core, braid_Int gupper, braid_Int cf)
+{
+   return core->periodic ? (gupper + 1) / cf - 1 : gupper / cf;
+}
+
+/* The user's time grid: the times of every fine point some level of this rank needs (its
+ * points and one neighbour on each side). */
+static braid_Int fetch_time_grid(braid_Core core, _braid_Grid *levels, braid_Int nlevels)
+{
+   braid_Int lo = core->ntime, hi = 0, level, ilower, iupper, err;
+   for (level = 0; level < nlevels; level++)
+   {
+      const _braid_Grid *g = &levels[level];
+      braid_Int first, last;
+      if (g->ilower > g->iupper) continue;
+      first = (g->ilower > 0 ? g->ilower - 1 : 0) * g->fine_stride;
+      last = g->iupper < g->gupper ? (g->iupper + 1) * g->fine_stride : g->iupper * g->fine_stride;
+      if (core->periodic && g->iupper == g->gupper) last = core->ntime;
+      if (first < lo) lo = first;
+      if (last > hi) hi = last;
+   }
+   if (lo > hi) return 0;
+   core->fine_times = (braid_Real *) _braid_Calloc(core, "the user's time grid",
+                                                   (braid_Int) (hi - lo + 1), sizeof(braid_Real));
+   if (core->fine_times == NULL) return braid_ERROR_MEMORY;
+   ilower = lo;
+   iupper = hi;
+   err = core->tgrid(core->app, core->fine_times, &ilower, &iupper);
+   if (err) return _braid_CallbackFailed(core, "tgrid", err);
+   core->fine_times_lo = lo;
+   core->fine_times_hi = hi;
+   return 0;
+}
+
+static braid_Int alloc_level(braid_Core core, _braid_Grid *g)
+{
+   braid_Int n = g->nupoints, k;
+   char what[96];
+   snprintf(what, sizeof(what), "the %d stored points of level %d", (int) n, (int) g->level);
+   g->ua_alloc = (_braid_BaseVector *) _braid_Calloc(core, what, n, sizeof(_braid_BaseVector));
+   g->ua = (braid_BaseVector *) _braid_Calloc(core, what, n, sizeof(braid_BaseVector));
+   g->ta_alloc = (braid_Real *) _braid_Calloc(core, "the times of a level", n + 2,
+                                              sizeof(braid_Real));
+   if (g->ua_alloc == NULL || g->ua == NULL || g->ta_alloc == NULL) return braid_ERROR_MEMORY;
+   g->ta = g->ta_alloc + 1; /* ta[-1] and ta[n]: the neighbours' times */
+   for (k = 0; k < n; k++) g->ua[k] = &g->ua_alloc[k];
+   for (k = -1; k <= n; k++)
+   {
+      g->ta[k] = _braid_FineTime(core, (g->ilower + k) * g->fine_stride);
+   }
+   if (g->level > 0)
+   {
+      g->va = alloc_vectors(core, "restricted-vector", g->level, n);
+      if (g->va != NULL) g->fa = alloc_vectors(core, "FAS right-hand-side", g->level, n);
+      if (g->fa == NULL) return braid_ERROR_MEMORY;
+   }
+   return 0;
+}
+
 braid_Int _braid_BuildHierarchy(braid_Core core)
 {
    _braid_Grid levels[_BRAID_MAX_LEVELS];
-   braid_Int nlevels = 0, level, npoints;
-   braid_Int gupper = core->ntime, stride = 1, ilower, iupper;
+   braid_Int nlevels = 0, level, err;
+   braid_Int gupper = core->gupper, stride = 1, ilower, iupper;
 
    /* braid_Init keeps ntime <= _BRAID_MAX_NTIME: the points and every index of them fit a
     * braid_Int; the level loop keeps stride * cfactor <= ntime and each index <= gupper. */
-   if (_braid_AddInt(core->ntime, 1, &npoints))
-   {
-      return _braid_Error("braid_Drive", "ntime = %d is too large: it must be in [1, %d]",
-                          (int) core->ntime, _BRAID_MAX_NTIME);
-   }
    memset(levels, 0, sizeof(levels));
-   fine_block(npoints, core->nprocs, my_block(core), &ilower, &iupper);
+   my_fine_points(core, &ilower, &iupper);
    for (;;)
    {
       _braid_Grid *g = &levels[nlevels];
       braid_Int cf = _braid_LevelCFactor(core, nlevels);
+      g->level = nlevels;
       g->ilower = ilower;
       g->iupper = iupper;
       g->gupper = gupper;
+      g->nupoints = iupper >= ilower ? iupper - ilower + 1 : 0;
       g->fine_stride = stride;
       g->store_all = core->storage == 0 || (core->storage > 0 && nlevels >= core->storage);
       nlevels++;
       /* coarsen while allowed and the coarse grid keeps at least min_coarse intervals */
       if (nlevels >= core->max_levels || nlevels >= _BRAID_MAX_LEVELS
-          || gupper / cf < core->min_coarse)
+          || coarse_gupper(core, gupper, cf) < core->min_coarse)
       {
-         g->cfactor = gupper + 1; /* coarsest: only point 0 is a C-point (gupper < INT_MAX) */
+         /* coarsest: only point 0 is a C-point (a sequential solve), unless it is relaxed */
+         g->cfactor = core->periodic || core->relax_only_cg ? cf : gupper + 1;
          break;
+      }
+      if (core->periodic && (gupper + 1) % cf != 0)
+      {
+         return _braid_Error("braid_Drive", "periodic: the %d points of level %d are not "
+                             "divisible by its cfactor %d; choose ntime divisible by "
+                             "cfactor^(levels - 1)", (int) (gupper + 1), (int) (nlevels - 1),
+                             (int) cf);
       }
       g->cfactor = cf;
       ilower = _braid_CeilDiv(ilower, cf);
       iupper = iupper / cf;
-      gupper = gupper / cf;
+      gupper = coarse_gupper(core, gupper, cf);
       if (_braid_MulInt(stride, cf, &stride))
       {
          return _braid_Error("braid_Drive", "the coarsening factors overflow the fine-grid "
                              "index at level %d (ntime = %d)", (int) nlevels, (int) core->ntime);
       }
    }
+   for (level = 0; level < nlevels; level++)
+   {
+      _braid_Grid *g = &levels[level];
+      _braid_CRange(g, g->cfactor, &g->clower, &g->cupper);
+      g->ncpoints = g->cupper >= g->clower ? (g->cupper - g->clower) / g->cfactor + 1 : 0;
+   }
+   if (core->tgrid != NULL && (err = fetch_time_grid(core, levels, nlevels))) return err;
 
-   core->grids = (_braid_Grid *) _braid_Calloc(core, "the time-grid hierarchy", nlevels,
-                                               sizeof(_braid_Grid));
+   core->grids = (_braid_Grid **) _braid_Calloc(core, "the time-grid hierarchy", nlevels,
+                                                sizeof(_braid_Grid *));
    if (core->grids == NULL) return braid_ERROR_MEMORY;
    core->nlevels = nlevels;
    for (level = 0; level < nlevels; level++)
    {
-      _braid_Grid *g = &core->grids[level];
-      braid_Int n = levels[level].iupper - levels[level].ilower + 1;
-      *g = levels[level];
-      g->ua = alloc_vectors(core, "vector", level, n);
-      if (g->ua != NULL && level > 0)
-      {
-         g->va = alloc_vectors(core, "restricted-vector", level, n);
-         if (g->va != NULL) g->fa = alloc_vectors(core, "FAS right-hand-side", level, n);
-      }
-      if (g->ua == NULL || (level > 0 && g->fa == NULL))
-      {
-         _braid_FreeHierarchy(core); /* braid_ERROR_MEMORY is already reported */
-         return braid_ERROR_MEMORY;
-      }
+      core->grids[level] = (_braid_Grid *) _braid_Calloc(core, "a time grid", 1,
+                                                         sizeof(_braid_Grid));
+      if (core->grids[level] == NULL) break;
+      *core->grids[level] = levels[level];
+      if ((err = alloc_level(core, core->grids[level]))) break;
+   }
+   if (level < nlevels)
+   {
+      _braid_FreeHierarchy(core); /* braid_ERROR_MEMORY is already reported */
+      return braid_ERROR_MEMORY;
    }
    return 0;
 }
@@ -173,17 +256,30 @@ static void free_array(braid_Core core, braid_Vector *a, braid_Int n)
 
 void _braid_FreeHierarchy(braid_Core core)
 {
-   braid_Int level;
+   braid_Int level, k;
    if (core->grids == NULL) return;
    for (level = 0; level < core->nlevels; level++)
    {
-      _braid_Grid *g = &core->grids[level];
-      braid_Int n = g->iupper - g->ilower + 1;
-      free_array(core, g->ua, n);
-      free_array(core, g->va, n);
-      free_array(core, g->fa, n);
+      _braid_Grid *g = core->grids[level];
+      if (g == NULL) continue;
+      if (g->ua_alloc != NULL)
+      {
+         for (k = 0; k < g->nupoints; k++)
+         {
+            if (g->ua_alloc[k].userVector != NULL) core->free(core->app, g->ua_alloc[k].userVector);
+         }
+      }
+      free(g->ua_alloc);
+      free(g->ua);
+      free(g->ta_alloc);
+      free_array(core, g->va, g->nupoints);
+      free_array(core, g->fa, g->nupoints);
+      if (g->ulast != NULL) core->free(core->app, g->ulast);
+      free(g);
    }
    free(core->grids);
    core->grids = NULL;
    core->nlevels = 0;
+   free(core->fine_times);
+   core->fine_times = NULL;
 }

@@ -75,7 +75,7 @@ braid_Int braid_PrintStats(braid_Core core)
    fprintf(out, "  level   time-pts   cfactor   nrelax   Crelax Wt\n");
    for (level = 0; level < core->nlevels; level++)
    {
-      const _braid_Grid *g = &core->grids[level];
+      const _braid_Grid *g = core->grids[level];
       if (level < core->nlevels - 1)
       {
          fprintf(out, "  % 5d  % 9d  % 8d  % 7d   %8.2f\n", (int) level, (int) g->gupper,

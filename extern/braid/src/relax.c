@@ -14,7 +14,7 @@
 braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
                       braid_Vector u, braid_Int with_fas, braid_Int caller)
 {
-   const _braid_Grid *g = &core->grids[level];
+   const _braid_Grid *g = core->grids[level];
    _braid_Status *s;
    braid_Int err = _braid_CheckNotices(core);
    if (err) return err;
@@ -44,7 +44,7 @@ static braid_Vector ustop_for(braid_Core core, braid_Int level, braid_Int i)
 static braid_Int step_through(braid_Core core, braid_Int level, braid_Int first, braid_Int last,
                               braid_Vector u, const _braid_SweepHooks *hooks, void *ctx)
 {
-   _braid_Grid *g = &core->grids[level];
+   _braid_Grid *g = core->grids[level];
    braid_Int i, err;
    for (i = first; i <= last; i++)
    {
@@ -52,7 +52,7 @@ static braid_Int step_through(braid_Core core, braid_Int level, braid_Int first,
       {
          return err;
       }
-      if (g->store_all && (err = _braid_CopyInto(core, u, &g->ua[i - g->ilower]))) return err;
+      if (g->store_all && (err = _braid_CopyInto(core, u, _braid_Slot(g, i)))) return err;
       if (hooks->fpoint != NULL && (err = hooks->fpoint(core, level, i, u, ctx))) return err;
    }
    return 0;
@@ -63,7 +63,7 @@ static braid_Int step_through(braid_Core core, braid_Int level, braid_Int first,
 static braid_Int interval_start(braid_Core core, braid_Int level, braid_Int start,
                                 braid_Vector *u, braid_Int *first)
 {
-   const _braid_Grid *g = &core->grids[level];
+   const _braid_Grid *g = core->grids[level];
    braid_Int err;
    if (start >= g->ilower)
    {
@@ -79,7 +79,7 @@ static braid_Int interval_start(braid_Core core, braid_Int level, braid_Int star
 braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
                        const _braid_SweepHooks *hooks, void *ctx)
 {
-   _braid_Grid *g = &core->grids[level];
+   _braid_Grid *g = core->grids[level];
    braid_Int clower, cupper, ci, first, err = 0, taken;
    braid_Int have_right = g->iupper < g->gupper;
    braid_Vector u = NULL;
@@ -151,8 +151,8 @@ out:
 static braid_Int crelax_cpoint(braid_Core core, braid_Int level, braid_Int ci, braid_Vector uprop,
                                braid_Int *taken, void *ctx)
 {
-   _braid_Grid *g = &core->grids[level];
-   braid_Vector *slot = &g->ua[ci - g->ilower];
+   _braid_Grid *g = core->grids[level];
+   braid_Vector *slot = _braid_Slot(g, ci);
    braid_Real w = _braid_LevelCRelaxWt(core, level);
    braid_Int err;
    (void) ctx;
@@ -175,7 +175,7 @@ braid_Int _braid_FCRelax(braid_Core core, braid_Int level)
    braid_Int nu, nrelax = _braid_LevelNRelax(core, level), err;
    for (nu = 0; nu < nrelax; nu++)
    {
-      if ((err = _braid_Sweep(core, level, core->grids[level].cfactor, &hooks, NULL))) return err;
+      if ((err = _braid_Sweep(core, level, core->grids[level]->cfactor, &hooks, NULL))) return err;
    }
    return 0;
 }
@@ -213,7 +213,7 @@ braid_Int _braid_FAccess(braid_Core core, braid_Int done, braid_Int caller)
 {
    const _braid_SweepHooks hooks = {access_fpoint, access_cpoint, 0, caller};
    core->done = done;
-   return _braid_Sweep(core, 0, core->grids[0].cfactor, &hooks, NULL);
+   return _braid_Sweep(core, 0, core->grids[0]->cfactor, &hooks, NULL);
 }
 
 /* ---- sequential solve ---- */
@@ -225,11 +225,11 @@ typedef struct {
 static braid_Int sequential_fpoint(braid_Core core, braid_Int level, braid_Int i, braid_Vector u,
                                    void *ctx)
 {
-   _braid_Grid *g = &core->grids[level];
+   _braid_Grid *g = core->grids[level];
    braid_Int err;
    /* keep the C-points of the real grid (the sweep already keeps all with full storage) */
    if (!g->store_all && i % g->cfactor == 0
-       && (err = _braid_CopyInto(core, u, &g->ua[i - g->ilower])))
+       && (err = _braid_CopyInto(core, u, _braid_Slot(g, i))))
    {
       return err;
    }
@@ -251,5 +251,5 @@ braid_Int _braid_SequentialSolve(braid_Core core, braid_Int with_access)
    sequential_ctx ctx;
    ctx.with_access = with_access && core->access != NULL;
    /* one interval spanning the whole grid: only point 0 is a C-point */
-   return _braid_Sweep(core, 0, core->grids[0].gupper + 1, &hooks, &ctx);
+   return _braid_Sweep(core, 0, core->grids[0]->gupper + 1, &hooks, &ctx);
 }

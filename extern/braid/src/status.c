@@ -130,8 +130,8 @@ braid_Int braid_StatusGetTIUL(braid_Status status, braid_Int *iupper_ptr,
    {
       return braid_ERROR_ARG;
    }
-   *ilower_ptr = S->core->grids[level].ilower;
-   *iupper_ptr = S->core->grids[level].iupper;
+   *ilower_ptr = S->core->grids[level]->ilower;
+   *iupper_ptr = S->core->grids[level]->iupper;
    return 0;
 }
 
@@ -142,7 +142,7 @@ braid_Int braid_StatusGetCFactor(braid_Status status, braid_Int *cfactor_ptr, br
    {
       return braid_ERROR_ARG;
    }
-   *cfactor_ptr = S->core->grids[level].cfactor;
+   *cfactor_ptr = S->core->grids[level]->cfactor;
    return 0;
 }
 

@@ -26,13 +26,13 @@ static braid_Int restrict_cpoint(braid_Core core, braid_Int level, braid_Int ci,
                                  braid_Vector uprop, braid_Int *taken, void *vctx)
 {
    restrict_ctx *ctx = (restrict_ctx *) vctx;
-   _braid_Grid *c = &core->grids[level + 1];
+   _braid_Grid *c = core->grids[level + 1];
    braid_Vector uc = _braid_Stored(core, level, ci);
-   braid_Int j = ci / core->grids[level].cfactor, k = j - c->ilower, err;
+   braid_Int j = ci / core->grids[level]->cfactor, k = j - c->ilower, err;
    (void) taken;
 
    if ((err = _braid_CopyInto(core, uc, &c->va[k]))) return err;
-   if (keeps_point(c, j) && (err = _braid_CopyInto(core, uc, &c->ua[k]))) return err;
+   if (keeps_point(c, j) && (err = _braid_CopyInto(core, uc, &c->ua[k]->userVector))) return err;
    if (ci == 0) return 0;
 
    /* f_j starts as the propagated fine value; Phi_c(v_{j-1}) is subtracted later */
@@ -54,7 +54,7 @@ static braid_Int restrict_cpoint(braid_Core core, braid_Int level, braid_Int ci,
  * comes from the rank on the left. */
 static braid_Int subtract_coarse_step(braid_Core core, braid_Int clevel)
 {
-   _braid_Grid *c = &core->grids[clevel];
+   _braid_Grid *c = core->grids[clevel];
    braid_Int j, first, err = 0;
    braid_Vector u = NULL;
 
@@ -92,7 +92,7 @@ out:
 braid_Int _braid_FRestrict(braid_Core core, braid_Int level)
 {
    const _braid_SweepHooks hooks = {NULL, restrict_cpoint, 1, braid_ASCaller_FRestrict};
-   _braid_Grid *c = &core->grids[level + 1];
+   _braid_Grid *c = core->grids[level + 1];
    restrict_ctx ctx;
    braid_Int count, err;
 
@@ -107,7 +107,7 @@ braid_Int _braid_FRestrict(braid_Core core, braid_Int level)
       if (core->local_norms == NULL) return braid_ERROR_MEMORY;
    }
 
-   if ((err = _braid_Sweep(core, level, core->grids[level].cfactor, &hooks, &ctx))) return err;
+   if ((err = _braid_Sweep(core, level, core->grids[level]->cfactor, &hooks, &ctx))) return err;
    if ((err = subtract_coarse_step(core, level + 1))) return err;
 
    if (level == 0)
@@ -128,11 +128,11 @@ braid_Int _braid_FRestrict(braid_Core core, braid_Int level)
  * C-point at the same time. */
 static braid_Int correct_fine(braid_Core core, braid_Int level, braid_Int i, braid_Vector u)
 {
-   _braid_Grid *c = &core->grids[level], *f = &core->grids[level - 1];
+   _braid_Grid *c = core->grids[level], *f = core->grids[level - 1];
    braid_Vector e = c->va[i - c->ilower];
    braid_Int err = core->sum(core->app, 1.0, u, -1.0, e);
    if (err) return _braid_CallbackFailed(core, "sum", err);
-   err = core->sum(core->app, 1.0, e, 1.0, f->ua[i * f->cfactor - f->ilower]);
+   err = core->sum(core->app, 1.0, e, 1.0, f->ua[i * f->cfactor - f->ilower]->userVector);
    return err ? _braid_CallbackFailed(core, "sum", err) : 0;
 }
 
@@ -155,7 +155,7 @@ static braid_Int interp_cpoint(braid_Core core, braid_Int level, braid_Int ci, b
 braid_Int _braid_FInterp(braid_Core core, braid_Int level)
 {
    const _braid_SweepHooks hooks = {interp_fpoint, interp_cpoint, 0, braid_ASCaller_FInterp};
-   return _braid_Sweep(core, level, core->grids[level].cfactor, &hooks, NULL);
+   return _braid_Sweep(core, level, core->grids[level]->cfactor, &hooks, NULL);
 }
 
 braid_Int _braid_InjectInitialGuess(braid_Core core)
@@ -163,13 +163,13 @@ braid_Int _braid_InjectInitialGuess(braid_Core core)
    braid_Int level, j, err;
    for (level = 1; level < core->nlevels; level++)
    {
-      _braid_Grid *c = &core->grids[level];
-      const _braid_Grid *f = &core->grids[level - 1];
+      _braid_Grid *c = core->grids[level];
+      const _braid_Grid *f = core->grids[level - 1];
       for (j = c->ilower; j <= c->iupper; j++)
       {
-         braid_Vector uf = f->ua[j * f->cfactor - f->ilower];
+         braid_Vector uf = f->ua[j * f->cfactor - f->ilower]->userVector;
          if ((err = _braid_CopyInto(core, uf, &c->va[j - c->ilower]))) return err;
-         if (keeps_point(c, j) && (err = _braid_CopyInto(core, uf, &c->ua[j - c->ilower])))
+         if (keeps_point(c, j) && (err = _braid_CopyInto(core, uf, _braid_Slot(c, j))))
          {
             return err;
          }
