@@ -185,7 +185,10 @@ struct _braid_Core_struct {
    _braid_CollectiveBuffers *collective_buffers; /* separate: may outlive the core (_braid_Abandon) */
    braid_Real wall_start, wall_time;
    _braid_Timers timers;
-   braid_Real *estimate;           /* Richardson error estimates at the local fine points */
+   braid_Real *estimate;           /* Richardson error estimates at the local fine points
+                                    * [i - ilower] of level 0, -1 where none is available */
+   braid_Real old_fine_tolx;       /* braid_GetSpatialAccuracy's memory (-1 = none yet) */
+   braid_Int tight_fine_tolx;      /* 1 once the tightest fine tolerance was used */
 
    /* failures: a failed callback here, or a notice that another rank's failed */
    braid_Int failed;

@@ -161,6 +161,7 @@ braid_Int braid_Init(MPI_Comm comm_world, MPI_Comm comm, braid_Real tstart, brai
    core->residual_computation = 1;
    core->max_refinements = 200;
    core->tpoints_cutoff = INT_MAX;
+   core->old_fine_tolx = -1.0;
    core->print_level = 2;
    core->access_level = 1;
    core->io_level = 1;
