@@ -2,8 +2,28 @@
  * layerbraid MGRIT engine: checks of a user's callbacks (XBraid C interface, braid_test.h).
  *
  * Each test runs the callbacks on vectors made by init, logs what it did to fp (on rank 0 of
- * comm_x), and returns 1 when every check it can make passed, 0 otherwise. Some results must
- * be judged by the user from the log (for example values printed by access).
+ * comm_x; fp NULL: no log), and returns 1 when every check it can make passed, 0 otherwise, the
+ * same value on every rank of comm_x (all of which must call it). Some results must be judged
+ * by the user from the log (for example what access shows).
+ *
+ * The log is in XBraid's words, so scripts that read XBraid's logs read it unchanged:
+ *
+ *   Starting braid_TestSpatialNorm
+ *      braid_TestSpatialNorm:   Starting Test 1
+ *      braid_TestSpatialNorm:   u = init(t=0.00e+00)
+ *      braid_TestSpatialNorm:   spatialnorm(u) = 1.00e+00
+ *      braid_TestSpatialNorm:   v = clone(u)
+ *      braid_TestSpatialNorm:   v = u - v
+ *      braid_TestSpatialNorm:   spatialnorm(v) = 0.00e+00
+ *      braid_TestSpatialNorm:   free(v)
+ *      braid_TestSpatialNorm:   Test 1 Passed
+ *   ...
+ *   Finished braid_TestSpatialNorm: all tests passed successfully
+ *
+ * one line per callback call ("free(v) " ends in a blank, as XBraid's does; access gets no
+ * line, its output is the user's own); a failed check
+ * logs why, then "Test N Failed", and the routine ends "Finished braid_TestX: some tests
+ * failed". Tests with nothing to check end with a plain "Finished braid_TestX".
  */
 #ifndef LAYERBRAID_BRAID_TEST_H
 #define LAYERBRAID_BRAID_TEST_H
@@ -16,28 +36,40 @@
 extern "C" {
 #endif
 
+/** u = init(t), access(u) (the user checks what it shows), free(u). */
 braid_Int braid_TestInitAccess(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t,
                                braid_PtFcnInit init, braid_PtFcnAccess access,
                                braid_PtFcnFree free);
 
+/** u = init(t), v = clone(u); access shows u, v, and v again after free(u) (all three the
+ *  same for a deep copy). Checks that clone returns a new vector. */
 braid_Int braid_TestClone(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t,
                           braid_PtFcnInit init, braid_PtFcnAccess access,
                           braid_PtFcnFree free, braid_PtFcnClone clone);
 
+/** Test 1: v = clone(u), v = u - v (access: zero); Test 2: v = 2u + v (access: 2u),
+ *  v = -u + 0.5v (access: zero). Results are for the user to judge. */
 braid_Int braid_TestSum(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t,
                         braid_PtFcnInit init, braid_PtFcnAccess access, braid_PtFcnFree free,
                         braid_PtFcnClone clone, braid_PtFcnSum sum);
 
+/** Checks, with the user's sum and spatialnorm: ||u - clone(u)|| = 0 (Test 1), and for
+ *  w = clone(u), w = a u + b w with (a, b) = (2, -1), (3, 0), (0.5, -1.5) (Tests 2 to 4) that
+ *  ||w|| = |a + b| ||u|| and w - (a + b) u = 0. Pick a t where init is not zero. */
 braid_Int braid_TestSpatialNorm(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t,
                                 braid_PtFcnInit init, braid_PtFcnFree free,
                                 braid_PtFcnClone clone, braid_PtFcnSum sum,
                                 braid_PtFcnSpatialNorm spatialnorm);
 
+/** Checks that v = bufunpack(bufpack(u)) equals u (||u - v|| = 0) and that bufpack stays
+ *  within the bytes bufsize gave. */
 braid_Int braid_TestBuf(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t,
                         braid_PtFcnInit init, braid_PtFcnFree free, braid_PtFcnSum sum,
                         braid_PtFcnSpatialNorm spatialnorm, braid_PtFcnBufSize bufsize,
                         braid_PtFcnBufPack bufpack, braid_PtFcnBufUnpack bufunpack);
 
+/** cu = coarsen(u), fu = refine(cu), ccu = coarsen(fu); logs ||fu - u|| and ||ccu - cu|| for
+ *  the user to judge. Skipped (and passes) when coarsen or refine is NULL. */
 braid_Int braid_TestCoarsenRefine(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t,
                                   braid_Real fdt, braid_Real cdt, braid_PtFcnInit init,
                                   braid_PtFcnAccess access, braid_PtFcnFree free,
@@ -45,6 +77,8 @@ braid_Int braid_TestCoarsenRefine(braid_App app, MPI_Comm comm_x, FILE *fp, brai
                                   braid_PtFcnSpatialNorm spatialnorm,
                                   braid_PtFcnSCoarsen coarsen, braid_PtFcnSRefine refine);
 
+/** v = step(u) from t to t + dt, r = residual(v, u); logs ||r||, near 0 when residual matches
+ *  step, for the user to judge. Skipped (and passes) when residual is NULL. */
 braid_Int braid_TestResidual(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t,
                              braid_Real dt, braid_PtFcnInit myinit,
                              braid_PtFcnAccess myaccess, braid_PtFcnFree myfree,
@@ -52,8 +86,11 @@ braid_Int braid_TestResidual(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Rea
                              braid_PtFcnSpatialNorm spatialnorm, braid_PtFcnResidual residual,
                              braid_PtFcnStep step);
 
-/** Runs the tests above that the given callbacks allow (coarsen/refine and residual may be
- *  NULL); returns 1 if none failed. */
+/** Runs InitAccess, Clone, Sum, SpatialNorm and Buf at t and at t + fdt, then CoarsenRefine
+ *  and Residual at t when those callbacks are given (they may be NULL); access is not used.
+ *  Returns 1 if none failed, and then ends the log with the two lines
+ *  "Finished braid_TestAll: no fails detected, however some results must be" and
+ *  "user-interpreted in the log messages". */
 braid_Int braid_TestAll(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t, braid_Real fdt,
                         braid_Real cdt, braid_PtFcnInit init, braid_PtFcnFree free,
                         braid_PtFcnClone clone, braid_PtFcnSum sum,
