@@ -27,7 +27,7 @@
 
 struct _braid_App_struct {
    double lambda;
-   double tstart;
+   double tstart, dt;
    int ntime;
    /* with -out: the solution at the time points this rank accessed, by time index;
     * NULL otherwise */
@@ -46,10 +46,36 @@ static braid_Int ode_step(braid_App app, braid_Vector ustop, braid_Vector fstop,
 
    (void)ustop; /* a direct solve needs no initial guess */
    braid_StepStatusGetTstartTstop(status, &tstart, &tstop);
-   if (fstop != NULL) { /* only given when a residual callback is set; none is here */
+   if (fstop != NULL) { /* only given when a residual callback is set (-res) */
       u->value += fstop->value;
    }
    u->value = u->value / (1.0 - app->lambda * (tstop - tstart));
+   return 0;
+}
+
+/* -res: the residual of backward Euler, r = (1 - lambda dt) ustop - u(tstart), where r holds
+ * u(tstart) on entry; ode_step solves residual(ustop) = fstop. */
+static braid_Int ode_residual(braid_App app, braid_Vector ustop, braid_Vector r,
+                              braid_StepStatus status)
+{
+   braid_Real tstart, tstop;
+
+   braid_StepStatusGetTstartTstop(status, &tstart, &tstop);
+   r->value = (1.0 - app->lambda * (tstop - tstart)) * ustop->value - r->value;
+   return 0;
+}
+
+/* -tg 2: the first ntime/2 steps are dt/2 long, the others 3 dt/2 (the same tstop). */
+static braid_Int ode_timegrid(braid_App app, braid_Real *ta, braid_Int *ilower,
+                              braid_Int *iupper)
+{
+   braid_Int i, half = app->ntime / 2;
+
+   for (i = *ilower; i <= *iupper; i++) {
+      ta[i - *ilower] = i <= half ? app->tstart + i * app->dt / 2.0
+                                  : app->tstart + half * app->dt / 2.0
+                                       + (i - half) * 1.5 * app->dt;
+   }
    return 0;
 }
 
@@ -160,6 +186,7 @@ static braid_Int ode_bufunpack(braid_App app, void *buffer, braid_Vector *u_ptr,
 typedef struct {
    int ntime, max_levels, nrelax, nrelax0, nrelaxc, cfactor, max_iter, skip, fmg;
    int resid_compute, storage, tnorm, print_level, access_level, testall, help;
+   int periodic, timegrid, residual, relax_only_cg;
    double tol, rtol;
    const char *out;
 } Options;
@@ -181,6 +208,11 @@ static void usage(FILE *f)
            "  -rtol X           relative halting tolerance, used instead of -tol\n"
            "  -skip 0|1         skip the work of the first down-cycle (default 1)\n"
            "  -fmg              use F-cycles (full multigrid) instead of V-cycles\n"
+           "  -periodic         periodic in time, u(0) = u(ntime/2)\n"
+           "  -tg 1|2           time grid: 1 uniform (default), 2 the first ntime/2 steps\n"
+           "                    dt/2, the others 3dt/2\n"
+           "  -res              use a residual callback (step then adds fstop)\n"
+           "  -relax_only_cg    solve the coarsest grid by relaxation (-nuc sweeps)\n"
            "  -resid_compute 0|1  compute the residual norm each iteration (default 1)\n"
            "  -storage N        -1 store C-points only, 0 all points, l > 0 all points from\n"
            "                    level l on (default -1)\n"
@@ -242,6 +274,7 @@ static int parse_options(int argc, char **argv, int rank, Options *o)
       {"-tnorm", &o->tnorm, 1, 3},
       {"-print", &o->print_level, 0, 3},
       {"-access", &o->access_level, 0, 2},
+      {"-tg", &o->timegrid, 1, 2},
    };
    const size_t nints = sizeof ints / sizeof ints[0];
    int i;
@@ -258,6 +291,10 @@ static int parse_options(int argc, char **argv, int rank, Options *o)
    o->rtol = -1.0;
    o->skip = 1;
    o->fmg = 0;
+   o->periodic = 0;
+   o->timegrid = 1;
+   o->residual = 0;
+   o->relax_only_cg = 0;
    o->resid_compute = 1;
    o->storage = -1;
    o->tnorm = 2;
@@ -282,6 +319,18 @@ static int parse_options(int argc, char **argv, int rank, Options *o)
       }
       if (strcmp(arg, "-testall") == 0) {
          o->testall = 1;
+         continue;
+      }
+      if (strcmp(arg, "-periodic") == 0) {
+         o->periodic = 1;
+         continue;
+      }
+      if (strcmp(arg, "-res") == 0) {
+         o->residual = 1;
+         continue;
+      }
+      if (strcmp(arg, "-relax_only_cg") == 0) {
+         o->relax_only_cg = 1;
          continue;
       }
       for (k = 0; k < nints; k++) {
@@ -407,6 +456,7 @@ int main(int argc, char **argv)
    dt = (tstop - tstart) / o.ntime;
    app.lambda = -1.0;
    app.tstart = tstart;
+   app.dt = dt;
    app.ntime = o.ntime;
    app.t_out = app.u_out = app.count_out = NULL;
 
@@ -459,6 +509,14 @@ int main(int argc, char **argv)
       set |= braid_SetTemporalNorm(core, o.tnorm);
       set |= braid_SetPrintLevel(core, o.print_level);
       set |= braid_SetAccessLevel(core, o.access_level);
+      set |= braid_SetPeriodic(core, o.periodic);
+      set |= braid_SetRelaxOnlyCG(core, o.relax_only_cg);
+      if (o.timegrid == 2) {
+         set |= braid_SetTimeGrid(core, ode_timegrid);
+      }
+      if (o.residual) {
+         set |= braid_SetResidual(core, ode_residual);
+      }
       if (set != 0) {
          status = 2; /* the engine refused an option value; it said which */
       } else {

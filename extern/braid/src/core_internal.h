@@ -100,7 +100,8 @@ braid_Int _braid_TemporalNorm(braid_Core core, const braid_Real *norms, braid_In
                               braid_Int count, braid_Int npoints_global, braid_Real *result);
 
 /* ---- relax.c ---- */
-/** Advance u from point index - 1 to point `index` of `level`; with_fas adds f_index. */
+/** Advance u from point index - 1 to point `index` of `level`; with_fas adds f_index (the
+ *  engine itself, or step through fstop when the user gave a residual function). */
 braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
                       braid_Vector u, braid_Int with_fas, braid_Int caller);
 
@@ -108,8 +109,10 @@ braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_V
 typedef struct {
    /* called with the new value at F-point i (owned by the sweep: read, do not keep) */
    braid_Int (*fpoint)(braid_Core core, braid_Int level, braid_Int i, braid_Vector u, void *ctx);
-   /* called at C-point ci; uprop = Phi(u_{ci-1}) + f_ci, or NULL when need_cprop is 0 or
-    * ci = 0. The hook may take ownership of uprop by setting *uprop_taken = 1. */
+   /* called at C-point ci; uprop = Phi(u_{ci-1}) + f_ci (need_cprop = 1), or u_{ci-1}
+    * itself (need_cprop = 2, for residuals of a user residual function), or NULL when
+    * need_cprop is 0 or ci = 0. The hook may take ownership of uprop by setting
+    * *uprop_taken = 1. */
    braid_Int (*cpoint)(braid_Core core, braid_Int level, braid_Int ci, braid_Vector uprop,
                        braid_Int *uprop_taken, void *ctx);
    braid_Int need_cprop;
@@ -127,6 +130,11 @@ braid_Int _braid_FAccess(braid_Core core, braid_Int done, braid_Int caller);
 /** Sequential time stepping over all of level 0 (initial guess option and one-level solve). */
 braid_Int _braid_SequentialSolve(braid_Core core, braid_Int with_access);
 
+/** The user's residual A(ustop, uprev) of the step into point `index` of `level`, into r
+ *  (which holds uprev on entry). */
+braid_Int _braid_Residual(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
+                          braid_Vector r);
+
 /* ---- transfer.c ---- */
 /** F-relax `level`, compute the FAS residual at its C-points and restrict to level + 1.
  *  On level 0 also computes core->rnorm. */
@@ -141,9 +149,16 @@ void _braid_PrintBegin(braid_Core core);
 void _braid_PrintIteration(braid_Core core);
 void _braid_PrintMessage(braid_Core core, const char *message);
 
-/* ---- status.c ---- */
+/* ---- status.c (typed wrappers: status_typed.c) ---- */
 /** Fill core->status for a callback and return it. */
 _braid_Status *_braid_StatusFor(braid_Core core, braid_Int level, braid_Int tindex,
                                 braid_Real t, braid_Real tstop, braid_Int caller);
+/** The status for a spatial coarsen or refine callback at time t (index tindex) between
+ *  `level` (fine) and level + 1 (coarse): the neighbours of t there are f_tprior, f_tstop
+ *  and c_tprior, c_tstop. The calling function stays the one last set. */
+_braid_Status *_braid_CoarsenRefStatusFor(braid_Core core, braid_Int level, braid_Int tindex,
+                                          braid_Real t, braid_Real f_tprior,
+                                          braid_Real f_tstop, braid_Real c_tprior,
+                                          braid_Real c_tstop);
 
 #endif

@@ -210,6 +210,12 @@ braid_Int braid_Drive(braid_Core core)
    first_drive = core->grids == NULL;
    core->warm_restart = !first_drive;
    if (first_drive && (err = _braid_BuildHierarchy(core))) return err;
+   if (core->periodic && (core->nlevels < 2 || core->seq_soln))
+   {
+      return _braid_Error("braid_Drive", "periodic problems need at least 2 levels (ntime = %d "
+                          "gives %d) and no sequential initial guess (seq_soln = %d)",
+                          (int) core->ntime, (int) core->nlevels, (int) core->seq_soln);
+   }
    core->iter = 0;
    core->niter = 0;
    core->nrnorms = 0;
@@ -220,7 +226,10 @@ braid_Int braid_Drive(braid_Core core)
    _braid_PrintBegin(core);
 
    if (first_drive) err = initial_guess(core);
-   else if (core->grids[0]->ilower == 0) err = init_point(core, 0); /* warm restart */
+   else if (core->grids[0]->ilower == 0 && !core->periodic)
+   {
+      err = init_point(core, 0); /* warm restart: the initial condition anew */
+   }
    if (err) return err;
 
    if (core->nlevels == 1)

@@ -31,7 +31,9 @@ static void my_fine_points(braid_Core core, braid_Int *lo, braid_Int *hi)
 
 int _braid_Owner(braid_Core core, braid_Int level, braid_Int index)
 {
-   braid_Int fine = index * core->grids[level]->fine_stride, proc;
+   braid_Int fine, proc, npoints = core->grids[level]->gupper + 1;
+   if (core->periodic) index = ((index % npoints) + npoints) % npoints;
+   fine = index * core->grids[level]->fine_stride;
    if (core->reverted_ranks) fine = core->gupper - fine;
    _braid_GetBlockDistProc(core->gupper + 1, core->nprocs, fine, 0, &proc);
    return (int) proc;
@@ -131,6 +133,11 @@ static braid_Int fetch_time_grid(braid_Core core, _braid_Grid *levels, braid_Int
       if (last > hi) hi = last;
    }
    if (lo > hi) return 0;
+   if (core->periodic)
+   {
+      lo = 0; /* the wrap-around neighbours need the last interval's times */
+      hi = core->ntime;
+   }
    core->fine_times = (braid_Real *) _braid_Calloc(core, "the user's time grid",
                                                    (braid_Int) (hi - lo + 1), sizeof(braid_Real));
    if (core->fine_times == NULL) return braid_ERROR_MEMORY;
@@ -158,6 +165,11 @@ static braid_Int alloc_level(braid_Core core, _braid_Grid *g)
    for (k = -1; k <= n; k++)
    {
       g->ta[k] = _braid_FineTime(core, (g->ilower + k) * g->fine_stride);
+   }
+   if (core->periodic && g->ilower == 0)
+   {
+      /* point -1 is the last point of the previous period */
+      g->ta[-1] = _braid_FineTime(core, g->gupper * g->fine_stride) - (core->tstop - core->tstart);
    }
    if (g->level > 0)
    {

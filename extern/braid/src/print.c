@@ -57,35 +57,46 @@ braid_Int braid_PrintStats(braid_Core core)
    out = core->outfile;
    rnorm = core->nrnorms > 0 ? core->rnorms[core->nrnorms - 1] : braid_INVALID_RNORM;
 
-   fprintf(out, "\n  Braid: solver statistics (layerbraid engine)\n\n");
-   fprintf(out, "  start time            = %e\n", core->tstart);
-   fprintf(out, "  stop time             = %e\n", core->tstop);
-   fprintf(out, "  time steps            = %d\n", (int) core->ntime);
-   fprintf(out, "  ranks in time         = %d\n\n", core->nprocs);
-   fprintf(out, "  storage               = %d\n", (int) core->storage);
+   /* upstream's words and layout: scripts written for XBraid grep these lines */
+   fprintf(out, "\n  Braid Solver Stats:\n");
+   fprintf(out, "  start time = %e\n", core->tstart);
+   fprintf(out, "  stop time  = %e\n", core->tstop);
+   fprintf(out, "  time steps = %d\n\n", (int) core->ntime);
    fprintf(out, "  use seq soln?         = %d\n", (int) core->seq_soln);
-   fprintf(out, "  use fmg?              = %d\n", (int) core->fmg);
-   fprintf(out, "  use skip              = %d\n", (int) core->skip);
-   fprintf(out, "  temporal norm         = %d\n", (int) core->tnorm);
-   fprintf(out, "  %s tolerance    = %e\n", core->rtol ? "relative" : "absolute", core->tol);
+   fprintf(out, "  storage               = %d\n\n", (int) core->storage);
    fprintf(out, "  max iterations        = %d\n", (int) core->max_iter);
-   fprintf(out, "  iterations            = %d\n", (int) core->niter);
+   fprintf(out, "  iterations            = %d\n\n", (int) core->niter);
    fprintf(out, "  residual norm         = %e\n", rnorm);
-   fprintf(out, "  number of levels      = %d\n\n", (int) core->nlevels);
+   fprintf(out, "  stopping tolerance    = %e\n", core->tol);
+   fprintf(out, "  use relative tol?     = %d\n", (int) core->rtol);
+   fprintf(out, "                                          --> %s TemporalNorm \n\n",
+           core->tnorm == 1 ? "1-norm" : core->tnorm == 3 ? "Inf-norm" : "2-norm");
+   fprintf(out, "  use fmg?              = %d\n", (int) core->fmg);
+   fprintf(out, "  access_level          = %d\n", (int) core->access_level);
+   fprintf(out, "  print_level           = %d\n\n", (int) core->print_level);
+   fprintf(out, "  max number of levels  = %d\n", (int) core->max_levels);
+   fprintf(out, "  min coarse            = %d\n", (int) core->min_coarse);
+   fprintf(out, "  number of levels      = %d\n", (int) core->nlevels);
+   fprintf(out, "  skip down cycle       = %d\n", (int) core->skip);
+   fprintf(out, "  periodic              = %d\n", (int) core->periodic);
+   fprintf(out, "  relax_only_cg         = %d\n", (int) core->relax_only_cg);
+   fprintf(out, "  finalFCRelax          = %d\n", (int) core->final_fcrelax);
+   fprintf(out, "  resid_compute         = %d\n", (int) core->residual_computation);
+   fprintf(out, "  tracking timings      = %d\n", (int) (core->timings >= 2));
+   fprintf(out, "  number of refinements = %d\n\n", (int) core->nrefine);
    fprintf(out, "  level   time-pts   cfactor   nrelax   Crelax Wt\n");
    for (level = 0; level < core->nlevels; level++)
    {
       const _braid_Grid *g = core->grids[level];
-      if (level < core->nlevels - 1)
+      if (level < core->nlevels - 1 || core->relax_only_cg || core->periodic)
       {
-         fprintf(out, "  % 5d  % 9d  % 8d  % 7d   %8.2f\n", (int) level, (int) g->gupper,
+         fprintf(out, "  %5d  %8d  %7d  %7d  %10.2f\n", (int) level, (int) g->gupper,
                  (int) g->cfactor, (int) _braid_LevelNRelax(core, level),
                  _braid_LevelCRelaxWt(core, level));
       }
       else
       {
-         fprintf(out, "  % 5d  % 9d   (coarsest: sequential solve)\n", (int) level,
-                 (int) g->gupper);
+         fprintf(out, "  %5d  %8d  \n", (int) level, (int) g->gupper); /* solved sequentially */
       }
    }
    fprintf(out, "\n  wall time = %f\n\n", core->wall_time);

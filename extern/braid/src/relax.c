@@ -15,23 +15,32 @@ braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_V
                       braid_Vector u, braid_Int with_fas, braid_Int caller)
 {
    const _braid_Grid *g = core->grids[level];
+   braid_Vector f = with_fas && level > 0 ? g->fa[index - g->ilower] : NULL;
    _braid_Status *s;
    braid_Int err = _braid_CheckNotices(core);
    if (err) return err;
    s = _braid_StatusFor(core, level, index - 1, _braid_Time(core, level, index - 1),
                         _braid_Time(core, level, index), caller);
-   err = core->step(core->app, ustop != NULL ? ustop : u, NULL, u, (braid_StepStatus) s);
+   /* with a user residual the step solves residual(u) = fstop itself */
+   err = core->step(core->app, ustop != NULL ? ustop : u, core->residual != NULL ? f : NULL, u,
+                    (braid_StepStatus) s);
    if (err) return _braid_CallbackFailed(core, "step", err);
-   if (with_fas && level > 0)
+   if (f != NULL && core->residual == NULL)
    {
-      braid_Vector f = g->fa[index - g->ilower];
-      if (f != NULL)
-      {
-         err = core->sum(core->app, 1.0, f, 1.0, u);
-         if (err) return _braid_CallbackFailed(core, "sum", err);
-      }
+      err = core->sum(core->app, 1.0, f, 1.0, u);
+      if (err) return _braid_CallbackFailed(core, "sum", err);
    }
    return 0;
+}
+
+braid_Int _braid_Residual(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
+                          braid_Vector r)
+{
+   _braid_Status *s = _braid_StatusFor(core, level, index - 1,
+                                       _braid_Time(core, level, index - 1),
+                                       _braid_Time(core, level, index), braid_ASCaller_Residual);
+   braid_Int err = core->residual(core->app, ustop, r, (braid_StepStatus) s);
+   return err ? _braid_CallbackFailed(core, "residual", err) : 0;
 }
 
 /* The stored value at point i, a better initial guess for an implicit step than u. */
@@ -81,14 +90,14 @@ braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
 {
    _braid_Grid *g = core->grids[level];
    braid_Int clower, cupper, ci, first, err = 0, taken;
-   braid_Int have_right = g->iupper < g->gupper;
+   braid_Int have_right = g->iupper < g->gupper || core->periodic;
    braid_Vector u = NULL;
 
    if (g->ilower > g->iupper) return 0;
    core->status.calling_function = hooks->caller;
    _braid_CRange(g, cfactor, &clower, &cupper);
 
-   if (g->ilower > 0 && (err = _braid_RecvLeft(core, level))) return err;
+   if ((g->ilower > 0 || core->periodic) && (err = _braid_RecvLeft(core, level))) return err;
    /* a C-point at the right end: the neighbour needs its value from before this sweep */
    if (have_right && cupper == g->iupper
        && (err = _braid_SendRight(core, level, _braid_Stored(core, level, cupper))))
@@ -108,7 +117,7 @@ braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
    for (ci = cupper; ci >= clower; ci -= cfactor)
    {
       taken = 0;
-      if (ci == 0)
+      if (ci == 0 && !core->periodic)
       {
          /* the initial condition: nothing to relax, but hooks see the point */
          if (hooks->cpoint != NULL && (err = hooks->cpoint(core, level, 0, NULL, &taken, ctx)))
@@ -121,8 +130,9 @@ braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
       if ((err = step_through(core, level, first, ci - 1, u, hooks, ctx))) goto out;
       if (hooks->need_cprop)
       {
-         if ((err = _braid_Step(core, level, ci, ustop_for(core, level, ci), u, 1,
-                                hooks->caller)))
+         if (hooks->need_cprop == 1
+             && (err = _braid_Step(core, level, ci, ustop_for(core, level, ci), u, 1,
+                                   hooks->caller)))
          {
             goto out;
          }
@@ -156,7 +166,7 @@ static braid_Int crelax_cpoint(braid_Core core, braid_Int level, braid_Int ci, b
    braid_Real w = _braid_LevelCRelaxWt(core, level);
    braid_Int err;
    (void) ctx;
-   if (ci == 0) return 0;
+   if (ci == 0 && !core->periodic) return 0;
    if (w == 1.0)
    {
       /* the propagated value becomes the C-point: no copy needed */

@@ -22,6 +22,21 @@ typedef struct {
    braid_Int first; /* coarse index of local_norms[0] */
 } restrict_ctx;
 
+/* With a user residual function: r = f_ci - A(u_ci, u_{ci-1}) from the sweep's u_{ci-1}
+ * (overwritten). */
+static braid_Int user_residual(braid_Core core, braid_Int level, braid_Int ci, braid_Vector uc,
+                               braid_Vector uprev)
+{
+   const _braid_Grid *g = core->grids[level];
+   braid_Vector f = level > 0 ? g->fa[ci - g->ilower] : NULL;
+   braid_Int err = _braid_Residual(core, level, ci, uc, uprev);
+   if (err) return err;
+   /* f - r, or -r where f is zero */
+   err = f != NULL ? core->sum(core->app, 1.0, f, -1.0, uprev)
+                   : core->sum(core->app, 0.0, uprev, -1.0, uprev);
+   return err ? _braid_CallbackFailed(core, "sum", err) : 0;
+}
+
 static braid_Int restrict_cpoint(braid_Core core, braid_Int level, braid_Int ci,
                                  braid_Vector uprop, braid_Int *taken, void *vctx)
 {
@@ -33,16 +48,27 @@ static braid_Int restrict_cpoint(braid_Core core, braid_Int level, braid_Int ci,
 
    if ((err = _braid_CopyInto(core, uc, &c->va[k]))) return err;
    if (keeps_point(c, j) && (err = _braid_CopyInto(core, uc, &c->ua[k]->userVector))) return err;
-   if (ci == 0) return 0;
+   if (ci == 0 && !core->periodic) return 0;
 
-   /* f_j starts as the propagated fine value; Phi_c(v_{j-1}) is subtracted later */
-   if ((err = _braid_CopyInto(core, uprop, &c->fa[k]))) return err;
+   if (core->residual != NULL)
+   {
+      /* uprop is u_{ci-1}: it becomes the residual f - A(u_ci, u_{ci-1}), the start of f_j */
+      if ((err = user_residual(core, level, ci, uc, uprop))) return err;
+      if ((err = _braid_CopyInto(core, uprop, &c->fa[k]))) return err;
+   }
+   else
+   {
+      /* f_j starts as the propagated fine value; Phi_c(v_{j-1}) is subtracted later */
+      if ((err = _braid_CopyInto(core, uprop, &c->fa[k]))) return err;
+      /* residual r = Phi(u_{ci-1}) - u_ci, computed in the sweep's own vector */
+      if (ctx->compute_norm && (err = core->sum(core->app, -1.0, uc, 1.0, uprop)))
+      {
+         return _braid_CallbackFailed(core, "sum", err);
+      }
+   }
    if (ctx->compute_norm)
    {
       braid_Real norm;
-      /* residual r = Phi(u_{ci-1}) - u_ci, computed in the sweep's own vector */
-      err = core->sum(core->app, -1.0, uc, 1.0, uprop);
-      if (err) return _braid_CallbackFailed(core, "sum", err);
       err = core->spatialnorm(core->app, uprop, &norm);
       if (err) return _braid_CallbackFailed(core, "spatialnorm", err);
       core->local_norms[j - ctx->first] = norm;
@@ -50,8 +76,27 @@ static braid_Int restrict_cpoint(braid_Core core, braid_Int level, braid_Int ci,
    return 0;
 }
 
-/* f_j -= Phi_c(v_{j-1}) at every local coarse point j >= 1; v_{j-1} of the first point
- * comes from the rank on the left. */
+/* Complete the coarse right-hand side at coarse point j from v_{j-1} (in u, overwritten):
+ * f_j -= Phi_c(v_{j-1}), or f_j += A_c(v_j, v_{j-1}) with a user residual function. */
+static braid_Int coarse_rhs(braid_Core core, braid_Int clevel, braid_Int j, braid_Vector u)
+{
+   _braid_Grid *c = core->grids[clevel];
+   braid_Int err;
+   if (core->residual != NULL)
+   {
+      if ((err = _braid_Residual(core, clevel, j, c->va[j - c->ilower], u))) return err;
+      err = core->sum(core->app, 1.0, u, 1.0, c->fa[j - c->ilower]);
+   }
+   else
+   {
+      if ((err = _braid_Step(core, clevel, j, NULL, u, 0, braid_ASCaller_FRestrict))) return err;
+      err = core->sum(core->app, -1.0, u, 1.0, c->fa[j - c->ilower]);
+   }
+   return err ? _braid_CallbackFailed(core, "sum", err) : 0;
+}
+
+/* The coarse right-hand side at every local coarse point j >= 1 (coarse_rhs); v_{j-1} of the
+ * first point comes from the rank on the left. */
 static braid_Int subtract_coarse_step(braid_Core core, braid_Int clevel)
 {
    _braid_Grid *c = core->grids[clevel];
@@ -60,13 +105,13 @@ static braid_Int subtract_coarse_step(braid_Core core, braid_Int clevel)
 
    if (c->ilower > c->iupper) return 0;
    core->status.calling_function = braid_ASCaller_FRestrict;
-   if (c->ilower > 0 && (err = _braid_RecvLeft(core, clevel))) return err;
-   if (c->iupper < c->gupper
+   if ((c->ilower > 0 || core->periodic) && (err = _braid_RecvLeft(core, clevel))) return err;
+   if ((c->iupper < c->gupper || core->periodic)
        && (err = _braid_SendRight(core, clevel, c->va[c->iupper - c->ilower])))
    {
       return err;
    }
-   first = c->ilower > 1 ? c->ilower : 1;
+   first = c->ilower > 1 || core->periodic ? c->ilower : 1;
    for (j = c->iupper; j >= first; j--)
    {
       if (j - 1 >= c->ilower)
@@ -78,9 +123,7 @@ static braid_Int subtract_coarse_step(braid_Core core, braid_Int clevel)
       {
          goto out;
       }
-      if ((err = _braid_Step(core, clevel, j, NULL, u, 0, braid_ASCaller_FRestrict))) goto out;
-      err = core->sum(core->app, -1.0, u, 1.0, c->fa[j - c->ilower]);
-      if (err) { err = _braid_CallbackFailed(core, "sum", err); goto out; }
+      if ((err = coarse_rhs(core, clevel, j, u))) goto out;
       if ((err = _braid_FreeVector(core, &u))) goto out;
    }
 out:
@@ -91,13 +134,14 @@ out:
 
 braid_Int _braid_FRestrict(braid_Core core, braid_Int level)
 {
-   const _braid_SweepHooks hooks = {NULL, restrict_cpoint, 1, braid_ASCaller_FRestrict};
+   const _braid_SweepHooks hooks = {NULL, restrict_cpoint, core->residual != NULL ? 2 : 1,
+                                    braid_ASCaller_FRestrict};
    _braid_Grid *c = core->grids[level + 1];
    restrict_ctx ctx;
    braid_Int count, err;
 
    ctx.compute_norm = level == 0 && core->residual_computation;
-   ctx.first = c->ilower > 1 ? c->ilower : 1;
+   ctx.first = c->ilower > 1 || core->periodic ? c->ilower : 1;
    count = c->iupper - ctx.first + 1;
    if (count < 0) count = 0;
    if (ctx.compute_norm && core->local_norms == NULL)
@@ -115,8 +159,10 @@ braid_Int _braid_FRestrict(braid_Core core, braid_Int level)
       core->rnorm = braid_INVALID_RNORM;
       if (ctx.compute_norm)
       {
-         err = _braid_TemporalNorm(core, core->local_norms, ctx.first, count, c->gupper,
-                                   &core->rnorm);
+         /* the reduction numbers the points 1..n; a periodic grid's start at 0 */
+         braid_Int shift = core->periodic ? 1 : 0;
+         err = _braid_TemporalNorm(core, core->local_norms, ctx.first + shift, count,
+                                   c->gupper + shift, &core->rnorm);
       }
    }
    return err;
@@ -155,6 +201,13 @@ static braid_Int interp_cpoint(braid_Core core, braid_Int level, braid_Int ci, b
 braid_Int _braid_FInterp(braid_Core core, braid_Int level)
 {
    const _braid_SweepHooks hooks = {interp_fpoint, interp_cpoint, 0, braid_ASCaller_FInterp};
+   braid_Int err;
+   /* a coarsest level that is not solved sequentially is relaxed instead */
+   if (level == core->nlevels - 1 && (core->relax_only_cg || core->periodic)
+       && (err = _braid_FCRelax(core, level)))
+   {
+      return err;
+   }
    return _braid_Sweep(core, level, core->grids[level]->cfactor, &hooks, NULL);
 }
 
