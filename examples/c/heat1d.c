@@ -36,8 +36,9 @@ static const double kPi = 3.14159265358979323846;
 /* ---- the application ---- */
 
 struct _braid_App_struct {
-   int nspace;
+   int nspace;        /* points of the finest spatial grid */
    double h;
+   int scoarsen;      /* -sc: halve the spatial grid on every coarser time level */
    double tstart;
    int ntime;
    double *cprime;    /* Thomas algorithm scratch, nspace entries */
@@ -77,14 +78,16 @@ static double heat_exact(const struct _braid_App_struct *app, double t, int j)
    return exp(-t) * sin(heat_x(app, j));
 }
 
-/* Backward Euler: solve (I - dt D_xx) u_new = u_old on the interior points. */
+/* Backward Euler: solve (I - dt D_xx) u_new = u_old on the interior points of u's grid
+ * (with -sc, coarse time levels have coarser spatial grids: h follows u->n). */
 static braid_Int heat_step(braid_App app, braid_Vector ustop, braid_Vector fstop,
                            braid_Vector u, braid_StepStatus status)
 {
    braid_Real tstart, tstop;
    double r, diag, off, denom;
    double *d = u->u, *cp = app->cprime;
-   int n = app->nspace, m = n - 2, i, j;
+   int n = u->n, m = n - 2, i, j;
+   double h = kPi / (n - 1);
 
    (void)ustop; /* a direct solve needs no initial guess */
    braid_StepStatusGetTstartTstop(status, &tstart, &tstop);
@@ -93,7 +96,7 @@ static braid_Int heat_step(braid_App app, braid_Vector ustop, braid_Vector fstop
          d[j] += fstop->u[j];
       }
    }
-   r = (tstop - tstart) / (app->h * app->h);
+   r = (tstop - tstart) / (h * h);
    diag = 1.0 + 2.0 * r;
    off = -r;
 
@@ -167,16 +170,83 @@ static braid_Int heat_sum(braid_App app, braid_Real alpha, braid_Vector x, braid
    return 0;
 }
 
-/* Discrete L2 norm sqrt(h sum_j u_j^2). */
+/* Discrete L2 norm sqrt(h sum_j u_j^2), h of u's own grid. */
 static braid_Int heat_norm(braid_App app, braid_Vector u, braid_Real *norm_ptr)
 {
    double s = 0.0;
    int j;
 
+   (void)app;
    for (j = 0; j < u->n; j++) {
       s += u->u[j] * u->u[j];
    }
-   *norm_ptr = sqrt(app->h * s);
+   *norm_ptr = sqrt(kPi / (u->n - 1) * s);
+   return 0;
+}
+
+/* -sc: the spatial grid of time level `level`: the finest halved once per level while the
+ * interval count stays even and at least 4. */
+static int heat_level_size(const struct _braid_App_struct *app, int level)
+{
+   int n = app->nspace, l;
+
+   for (l = 0; l < level && app->scoarsen && (n - 1) % 2 == 0 && (n - 1) / 2 >= 4; l++) {
+      n = (n - 1) / 2 + 1;
+   }
+   return n;
+}
+
+/* -sc: full weighting (1/4, 1/2, 1/4) onto the next coarser time level's grid. */
+static braid_Int heat_coarsen(braid_App app, braid_Vector fu, braid_Vector *cu_ptr,
+                              braid_CoarsenRefStatus status)
+{
+   braid_Int level = 0;
+   braid_Vector cu;
+   int j, nc;
+
+   braid_CoarsenRefStatusGetLevel(status, &level);
+   nc = heat_level_size(app, level + 1);
+   cu = heat_alloc(nc);
+   if (cu == NULL) {
+      return 1;
+   }
+   if (nc == fu->n) {
+      memcpy(cu->u, fu->u, (size_t)nc * sizeof(double));
+   } else {
+      for (j = 1; j < nc - 1; j++) {
+         cu->u[j] = 0.25 * fu->u[2 * j - 1] + 0.5 * fu->u[2 * j] + 0.25 * fu->u[2 * j + 1];
+      }
+      cu->u[0] = cu->u[nc - 1] = 0.0;
+   }
+   *cu_ptr = cu;
+   return 0;
+}
+
+/* -sc: linear interpolation back onto time level `level`'s grid. */
+static braid_Int heat_refine(braid_App app, braid_Vector cu, braid_Vector *fu_ptr,
+                             braid_CoarsenRefStatus status)
+{
+   braid_Int level = 0;
+   braid_Vector fu;
+   int j, nf;
+
+   braid_CoarsenRefStatusGetLevel(status, &level);
+   nf = heat_level_size(app, level);
+   fu = heat_alloc(nf);
+   if (fu == NULL) {
+      return 1;
+   }
+   if (nf == cu->n) {
+      memcpy(fu->u, cu->u, (size_t)nf * sizeof(double));
+   } else {
+      for (j = 0; j < cu->n; j++) {
+         fu->u[2 * j] = cu->u[j];
+      }
+      for (j = 0; j + 1 < cu->n; j++) {
+         fu->u[2 * j + 1] = 0.5 * (cu->u[j] + cu->u[j + 1]);
+      }
+   }
+   *fu_ptr = fu;
    return 0;
 }
 
@@ -212,10 +282,11 @@ static braid_Int heat_access(braid_App app, braid_Vector u, braid_AccessStatus s
    return 0;
 }
 
+/* A message: the point count (as a double), then the values (any level's grid). */
 static braid_Int heat_bufsize(braid_App app, braid_Int *size_ptr, braid_BufferStatus status)
 {
    (void)status;
-   *size_ptr = (braid_Int)((size_t)app->nspace * sizeof(double));
+   *size_ptr = (braid_Int)((size_t)(app->nspace + 1) * sizeof(double));
    return 0;
 }
 
@@ -223,23 +294,31 @@ static braid_Int heat_bufpack(braid_App app, braid_Vector u, void *buffer,
                               braid_BufferStatus status)
 {
    size_t bytes = (size_t)u->n * sizeof(double);
+   double n = u->n;
 
    (void)app;
-   memcpy(buffer, u->u, bytes);
-   braid_BufferStatusSetSize(status, (braid_Real)bytes);
+   memcpy(buffer, &n, sizeof(double));
+   memcpy((char *)buffer + sizeof(double), u->u, bytes);
+   braid_BufferStatusSetSize(status, (braid_Real)(bytes + sizeof(double)));
    return 0;
 }
 
 static braid_Int heat_bufunpack(braid_App app, void *buffer, braid_Vector *u_ptr,
                                 braid_BufferStatus status)
 {
-   braid_Vector u = heat_alloc(app->nspace);
+   braid_Vector u;
+   double n;
 
    (void)status;
+   memcpy(&n, buffer, sizeof(double));
+   if (!(n >= 3.0 && n <= app->nspace)) {
+      return 1; /* not a message of this app */
+   }
+   u = heat_alloc((int)n);
    if (u == NULL) {
       return 1;
    }
-   memcpy(u->u, buffer, (size_t)app->nspace * sizeof(double));
+   memcpy(u->u, (char *)buffer + sizeof(double), (size_t)u->n * sizeof(double));
    *u_ptr = u;
    return 0;
 }
@@ -248,7 +327,7 @@ static braid_Int heat_bufunpack(braid_App app, void *buffer, braid_Vector *u_ptr
 
 typedef struct {
    int ntime, nspace, max_levels, nrelax, cfactor, max_iter, skip, fmg, print_level;
-   int testall, help;
+   int testall, help, scoarsen;
    double tstop, tol;
    const char *out;
 } Options;
@@ -269,6 +348,8 @@ static void usage(FILE *f)
            "  -tol X       absolute halting tolerance (default 1e-8)\n"
            "  -skip 0|1    skip the work of the first down-cycle (default 1)\n"
            "  -fmg         use F-cycles (full multigrid) instead of V-cycles\n"
+           "  -sc          spatial coarsening: each coarser time level halves the spatial grid\n"
+           "               (full weighting down, linear interpolation up)\n"
            "  -print N     print level 0..3 (default 2)\n"
            "  -out FILE    write \"j x_j u_j exact_j\" at the final time to FILE\n"
            "  -testall     check the callbacks with braid_TestAll and exit\n"
@@ -342,6 +423,7 @@ static int parse_options(int argc, char **argv, int rank, Options *o)
    o->tol = 1e-8;
    o->skip = 1;
    o->fmg = 0;
+   o->scoarsen = 0;
    o->print_level = 2;
    o->testall = 0;
    o->help = 0;
@@ -358,6 +440,10 @@ static int parse_options(int argc, char **argv, int rank, Options *o)
       }
       if (strcmp(arg, "-fmg") == 0) {
          o->fmg = 1;
+         continue;
+      }
+      if (strcmp(arg, "-sc") == 0) {
+         o->scoarsen = 1;
          continue;
       }
       if (strcmp(arg, "-testall") == 0) {
@@ -487,6 +573,7 @@ int main(int argc, char **argv)
 
    dt = (o.tstop - tstart) / o.ntime;
    app.nspace = o.nspace;
+   app.scoarsen = o.scoarsen;
    app.h = kPi / (o.nspace - 1);
    app.tstart = tstart;
    app.ntime = o.ntime;
@@ -504,7 +591,8 @@ int main(int argc, char **argv)
       braid_Int passed = braid_TestAll(&app, MPI_COMM_WORLD, stdout, tstart, dt,
                                        o.cfactor * dt, heat_init, heat_free, heat_clone,
                                        heat_sum, heat_norm, heat_bufsize, heat_bufpack,
-                                       heat_bufunpack, NULL, NULL, NULL, heat_step);
+                                       heat_bufunpack, o.scoarsen ? heat_coarsen : NULL,
+                                       o.scoarsen ? heat_refine : NULL, NULL, heat_step);
       free(app.cprime);
       free(app.u_final);
       MPI_Finalize();
@@ -525,6 +613,10 @@ int main(int argc, char **argv)
       set |= braid_SetSkip(core, o.skip);
       if (o.fmg) {
          set |= braid_SetFMG(core);
+      }
+      if (o.scoarsen) {
+         set |= braid_SetSpatialCoarsen(core, heat_coarsen);
+         set |= braid_SetSpatialRefine(core, heat_refine);
       }
       set |= braid_SetPrintLevel(core, o.print_level);
       if (set != 0) {

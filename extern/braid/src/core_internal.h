@@ -135,6 +135,16 @@ braid_Int _braid_SequentialSolve(braid_Core core, braid_Int with_access);
 braid_Int _braid_Residual(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
                           braid_Vector r);
 
+/* ---- space.c ---- */
+/** *cu_ptr = fine vector fu (point i of `level`) on level + 1's spatial grid: the user's
+ *  scoarsen, or a copy; the vector already in *cu_ptr is reused or freed. */
+braid_Int _braid_CoarsenInto(braid_Core core, braid_Int level, braid_Int i, braid_Vector fu,
+                             braid_Vector *cu_ptr);
+/** *fu_ptr = a new vector: coarse vector cu (at fine point i of `level`) on level's spatial
+ *  grid: the user's srefine, or a clone. */
+braid_Int _braid_RefineNew(braid_Core core, braid_Int level, braid_Int i, braid_Vector cu,
+                           braid_Vector *fu_ptr);
+
 /* ---- transfer.c ---- */
 /** F-relax `level`, compute the FAS residual at its C-points and restrict to level + 1.
  *  On level 0 also computes core->rnorm. */

@@ -46,20 +46,23 @@ static braid_Int restrict_cpoint(braid_Core core, braid_Int level, braid_Int ci,
    braid_Int j = ci / core->grids[level]->cfactor, k = j - c->ilower, err;
    (void) taken;
 
-   if ((err = _braid_CopyInto(core, uc, &c->va[k]))) return err;
-   if (keeps_point(c, j) && (err = _braid_CopyInto(core, uc, &c->ua[k]->userVector))) return err;
+   if ((err = _braid_CoarsenInto(core, level, ci, uc, &c->va[k]))) return err;
+   if (keeps_point(c, j) && (err = _braid_CopyInto(core, c->va[k], &c->ua[k]->userVector)))
+   {
+      return err;
+   }
    if (ci == 0 && !core->periodic) return 0;
 
    if (core->residual != NULL)
    {
       /* uprop is u_{ci-1}: it becomes the residual f - A(u_ci, u_{ci-1}), the start of f_j */
       if ((err = user_residual(core, level, ci, uc, uprop))) return err;
-      if ((err = _braid_CopyInto(core, uprop, &c->fa[k]))) return err;
+      if ((err = _braid_CoarsenInto(core, level, ci, uprop, &c->fa[k]))) return err;
    }
    else
    {
       /* f_j starts as the propagated fine value; Phi_c(v_{j-1}) is subtracted later */
-      if ((err = _braid_CopyInto(core, uprop, &c->fa[k]))) return err;
+      if ((err = _braid_CoarsenInto(core, level, ci, uprop, &c->fa[k]))) return err;
       /* residual r = Phi(u_{ci-1}) - u_ci, computed in the sweep's own vector */
       if (ctx->compute_norm && (err = core->sum(core->app, -1.0, uc, 1.0, uprop)))
       {
@@ -175,10 +178,13 @@ braid_Int _braid_FRestrict(braid_Core core, braid_Int level)
 static braid_Int correct_fine(braid_Core core, braid_Int level, braid_Int i, braid_Vector u)
 {
    _braid_Grid *c = core->grids[level], *f = core->grids[level - 1];
-   braid_Vector e = c->va[i - c->ilower];
+   braid_Int fi = i * f->cfactor;
+   braid_Vector e = c->va[i - c->ilower], ef = e;
    braid_Int err = core->sum(core->app, 1.0, u, -1.0, e);
    if (err) return _braid_CallbackFailed(core, "sum", err);
-   err = core->sum(core->app, 1.0, e, 1.0, f->ua[i * f->cfactor - f->ilower]->userVector);
+   if (core->srefine != NULL && (err = _braid_RefineNew(core, level - 1, fi, e, &ef))) return err;
+   err = core->sum(core->app, 1.0, ef, 1.0, f->ua[fi - f->ilower]->userVector);
+   if (ef != e) core->free(core->app, ef);
    return err ? _braid_CallbackFailed(core, "sum", err) : 0;
 }
 
@@ -221,8 +227,13 @@ braid_Int _braid_InjectInitialGuess(braid_Core core)
       for (j = c->ilower; j <= c->iupper; j++)
       {
          braid_Vector uf = f->ua[j * f->cfactor - f->ilower]->userVector;
-         if ((err = _braid_CopyInto(core, uf, &c->va[j - c->ilower]))) return err;
-         if (keeps_point(c, j) && (err = _braid_CopyInto(core, uf, _braid_Slot(c, j))))
+         if ((err = _braid_CoarsenInto(core, level - 1, j * f->cfactor, uf,
+                                       &c->va[j - c->ilower])))
+         {
+            return err;
+         }
+         if (keeps_point(c, j)
+             && (err = _braid_CopyInto(core, c->va[j - c->ilower], _braid_Slot(c, j))))
          {
             return err;
          }
