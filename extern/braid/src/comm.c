@@ -198,7 +198,7 @@ braid_Int _braid_AgreeSuccess(braid_Core core)
    return _braid_Wait(core, &request);
 }
 
-braid_Int _braid_Wait(braid_Core core, MPI_Request *request)
+static braid_Int wait_listening(braid_Core core, MPI_Request *request)
 {
    for (;;)
    {
@@ -219,6 +219,14 @@ braid_Int _braid_Wait(braid_Core core, MPI_Request *request)
          }
       }
    }
+}
+
+braid_Int _braid_Wait(braid_Core core, MPI_Request *request)
+{
+   braid_Real start = _braid_TimerStart(core);
+   braid_Int err = wait_listening(core, request);
+   _braid_TimerStop(core, &core->timers.mpi_wait, start);
+   return err;
 }
 
 void _braid_Abandon(void *memory)

@@ -135,6 +135,12 @@ braid_Int _braid_SequentialSolve(braid_Core core, braid_Int with_access);
 braid_Int _braid_Residual(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
                           braid_Vector r);
 
+/* ---- timers.c ---- */
+/** MPI_Wtime() when the timings level is >= 2 (else 0): the start of a timed call. */
+braid_Real _braid_TimerStart(braid_Core core);
+/** Add the time since start to *total (timings level >= 2). */
+void _braid_TimerStop(braid_Core core, braid_Real *total, braid_Real start);
+
 /* ---- space.c ---- */
 /** *cu_ptr = fine vector fu (point i of `level`) on level + 1's spatial grid: the user's
  *  scoarsen, or a copy; the vector already in *cu_ptr is reused or freed. */

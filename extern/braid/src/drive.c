@@ -17,11 +17,14 @@ static braid_Int init_point(braid_Core core, braid_Int i)
 {
    _braid_Grid *g = core->grids[0];
    braid_Vector *slot = _braid_Slot(g, i);
+   braid_Real start;
    braid_Int err;
    if ((err = _braid_FreeVector(core, slot))) return err;
    core->status.calling_function = braid_ASCaller_InitGuess;
    core->status.tindex = i;
+   start = _braid_TimerStart(core);
    err = core->init(core->app, _braid_Time(core, 0, i), slot);
+   _braid_TimerStop(core, &core->timers.init, start);
    if (err) return _braid_CallbackFailed(core, "init", err);
    if (*slot == NULL)
    {
@@ -112,10 +115,13 @@ static braid_Int use_fmg(braid_Core core)
 static braid_Int call_sync(braid_Core core)
 {
    _braid_Status *s;
+   braid_Real start;
    braid_Int err;
    if (core->sync == NULL) return 0;
    s = _braid_StatusFor(core, 0, -1, 0.0, 0.0, braid_ASCaller_Drive_TopCycle);
+   start = _braid_TimerStart(core);
    err = core->sync(core->app, (braid_SyncStatus) s);
+   _braid_TimerStop(core, &core->timers.sync, start);
    return err ? _braid_CallbackFailed(core, "sync", err) : 0;
 }
 
@@ -265,6 +271,8 @@ braid_Int braid_Drive(braid_Core core)
    if (!err) err = call_sync(core);
    if (!err) err = _braid_AgreeSuccess(core);
    core->wall_time = MPI_Wtime() - core->wall_start;
+   core->timers.drive += core->wall_time;
+   if (!err && core->timings >= 2) err = braid_PrintTimers(core);
    if (!err && core->print_level >= 2) braid_PrintStats(core);
    return err;
 }

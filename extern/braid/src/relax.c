@@ -17,13 +17,16 @@ braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_V
    const _braid_Grid *g = core->grids[level];
    braid_Vector f = with_fas && level > 0 ? g->fa[index - g->ilower] : NULL;
    _braid_Status *s;
+   braid_Real start;
    braid_Int err = _braid_CheckNotices(core);
    if (err) return err;
    s = _braid_StatusFor(core, level, index - 1, _braid_Time(core, level, index - 1),
                         _braid_Time(core, level, index), caller);
    /* with a user residual the step solves residual(u) = fstop itself */
+   start = _braid_TimerStart(core);
    err = core->step(core->app, ustop != NULL ? ustop : u, core->residual != NULL ? f : NULL, u,
                     (braid_StepStatus) s);
+   _braid_TimerStop(core, &core->timers.step, start);
    if (err) return _braid_CallbackFailed(core, "step", err);
    if (f != NULL && core->residual == NULL)
    {
@@ -39,7 +42,9 @@ braid_Int _braid_Residual(braid_Core core, braid_Int level, braid_Int index, bra
    _braid_Status *s = _braid_StatusFor(core, level, index - 1,
                                        _braid_Time(core, level, index - 1),
                                        _braid_Time(core, level, index), braid_ASCaller_Residual);
+   braid_Real start = _braid_TimerStart(core);
    braid_Int err = core->residual(core->app, ustop, r, (braid_StepStatus) s);
+   _braid_TimerStop(core, &core->timers.residual, start);
    return err ? _braid_CallbackFailed(core, "residual", err) : 0;
 }
 
@@ -195,11 +200,14 @@ braid_Int _braid_FCRelax(braid_Core core, braid_Int level)
 static braid_Int call_access(braid_Core core, braid_Int level, braid_Int i, braid_Vector u)
 {
    _braid_Status *s;
+   braid_Real start;
    braid_Int err;
    if (core->access == NULL) return 0;
    s = _braid_StatusFor(core, level, i, _braid_Time(core, level, i), 0.0,
                         core->status.calling_function);
+   start = _braid_TimerStart(core);
    err = core->access(core->app, u, (braid_AccessStatus) s);
+   _braid_TimerStop(core, &core->timers.access, start);
    return err ? _braid_CallbackFailed(core, "access", err) : 0;
 }
 

@@ -20,10 +20,13 @@ braid_Int _braid_CoarsenInto(braid_Core core, braid_Int level, braid_Int i, brai
                              braid_Vector *cu_ptr)
 {
    braid_Vector cu = NULL;
+   braid_Real start;
    braid_Int err;
    if (core->scoarsen == NULL) return _braid_CopyInto(core, fu, cu_ptr);
+   start = _braid_TimerStart(core);
    err = core->scoarsen(core->app, fu, &cu,
                         (braid_CoarsenRefStatus) coarsen_ref_status(core, level, i));
+   _braid_TimerStop(core, &core->timers.scoarsen, start);
    if (err) return _braid_CallbackFailed(core, "scoarsen", err);
    if (cu == NULL)
    {
@@ -39,6 +42,7 @@ braid_Int _braid_CoarsenInto(braid_Core core, braid_Int level, braid_Int i, brai
 braid_Int _braid_RefineNew(braid_Core core, braid_Int level, braid_Int i, braid_Vector cu,
                            braid_Vector *fu_ptr)
 {
+   braid_Real start;
    braid_Int err;
    *fu_ptr = NULL;
    if (core->srefine == NULL)
@@ -46,8 +50,10 @@ braid_Int _braid_RefineNew(braid_Core core, braid_Int level, braid_Int i, braid_
       err = core->clone(core->app, cu, fu_ptr);
       return err ? _braid_CallbackFailed(core, "clone", err) : 0;
    }
+   start = _braid_TimerStart(core);
    err = core->srefine(core->app, cu, fu_ptr,
                        (braid_CoarsenRefStatus) coarsen_ref_status(core, level, i));
+   _braid_TimerStop(core, &core->timers.srefine, start);
    if (err) return _braid_CallbackFailed(core, "srefine", err);
    if (*fu_ptr == NULL)
    {
