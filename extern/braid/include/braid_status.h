@@ -1,9 +1,14 @@
 /*
  * layerbraid MGRIT engine: the status objects handed to user callbacks (XBraid C interface).
  *
- * A status tells a callback where the engine is: the time interval, the level, the iteration.
- * Users never create statuses; each getter returns 0 on success and braid_ERROR_ARG for a
- * NULL status or output pointer.
+ * A status tells a callback where the engine is (the time interval, the level, the
+ * iteration, ...) and lets some callbacks steer it (step: refinement requests and the
+ * spatial-solve tolerance memory; bufpack: the bytes written). Users never create statuses.
+ *
+ * Every function returns 0 on success and braid_ERROR_ARG, writing nothing, for a NULL
+ * status, a NULL output pointer or an argument out of range (a level outside
+ * 0..nlevels-1, a time index this rank does not know). Typed functions
+ * (braid_StepStatusGetT, ...) behave exactly like the generic one of the same name.
  */
 #ifndef LAYERBRAID_BRAID_STATUS_H
 #define LAYERBRAID_BRAID_STATUS_H
@@ -22,35 +27,111 @@ typedef struct _braid_SyncStatus_struct       *braid_SyncStatus;
 typedef struct _braid_CoarsenRefStatus_struct *braid_CoarsenRefStatus;
 typedef struct _braid_ObjectiveStatus_struct  *braid_ObjectiveStatus;
 
-/* Generic getters (any status). */
+/* ---- Generic functions (any status) ---- */
+
+/** The time of the vector; in step the start of the interval. */
 braid_Int braid_StatusGetT(braid_Status status, braid_Real *t_ptr);
+/** The index of that time on the current level (step: of tstart, not of tstop). */
 braid_Int braid_StatusGetTIndex(braid_Status status, braid_Int *idx_ptr);
+/** The iteration (cycle) the engine is in, counted from 0. */
 braid_Int braid_StatusGetIter(braid_Status status, braid_Int *iter_ptr);
+/** The level of the call, 0 = the fine grid. */
 braid_Int braid_StatusGetLevel(braid_Status status, braid_Int *level_ptr);
+/** The number of levels of the hierarchy. */
 braid_Int braid_StatusGetNLevels(braid_Status status, braid_Int *nlevels_ptr);
+/** The number of temporal refinements done so far. */
 braid_Int braid_StatusGetNRefine(braid_Status status, braid_Int *nrefine_ptr);
+/** The number of time steps of the fine grid (its points are 0..ntime). */
 braid_Int braid_StatusGetNTPoints(braid_Status status, braid_Int *ntpoints_ptr);
+/** The residual norm of the current iteration, -1 while it is not known. */
 braid_Int braid_StatusGetResidual(braid_Status status, braid_Real *rnorm_ptr);
+/** 1 once the engine has stopped iterating (converged or out of iterations). */
 braid_Int braid_StatusGetDone(braid_Status status, braid_Int *done_ptr);
-braid_Int braid_StatusGetTstop(braid_Status status, braid_Real *tstop_ptr);
-braid_Int braid_StatusGetTstartTstop(braid_Status status, braid_Real *tstart_ptr,
-                                     braid_Real *tstop_ptr);
-braid_Int braid_StatusGetTol(braid_Status status, braid_Real *tol_ptr);
-braid_Int braid_StatusGetRNorms(braid_Status status, braid_Int *nrequest_ptr,
-                                braid_Real *rnorms);
+/** This rank's first (*iloc_lower) and last (*iloc_upper) point on `level`; lower > upper
+ *  when the rank holds no point there. */
+braid_Int braid_StatusGetTIUL(braid_Status status, braid_Int *iloc_upper,
+                              braid_Int *iloc_lower, braid_Int level);
+/** The times of points i_lower..i_upper of `level`, written to the caller's array
+ *  (*tvalues_ptr)[0 .. i_upper - i_lower]. The points must lie in this rank's range
+ *  widened by one on each side (ilower - 1 .. iupper + 1). */
+braid_Int braid_StatusGetTimeValues(braid_Status status, braid_Real **tvalues_ptr,
+                                    braid_Int i_upper, braid_Int i_lower, braid_Int level);
+/** Time, iteration, level and done in one call. */
 braid_Int braid_StatusGetTILD(braid_Status status, braid_Real *t_ptr, braid_Int *iter_ptr,
                               braid_Int *level_ptr, braid_Int *done_ptr);
-braid_Int braid_StatusGetTIUL(braid_Status status, braid_Int *iupper_ptr,
-                              braid_Int *ilower_ptr, braid_Int level);
-braid_Int braid_StatusGetCFactor(braid_Status status, braid_Int *cfactor_ptr, braid_Int level);
+/** 1 when the callback is called by a braid_Test* function, 0 inside a solve. */
 braid_Int braid_StatusGetWrapperTest(braid_Status status, braid_Int *wtest_ptr);
+/** Which part of the engine calls (braid_ASCaller_* of braid_defs.h). */
 braid_Int braid_StatusGetCallingFunction(braid_Status status, braid_Int *cfunction_ptr);
-braid_Int braid_StatusGetMessageType(braid_Status status, braid_Int *messagetype_ptr);
-braid_Int braid_StatusGetTComm(braid_Status status, MPI_Comm *comm_ptr);
-braid_Int braid_StatusSetSize(braid_Status status, braid_Real size);
+/** The C-point spacing of `level` (gupper + 1 on a level solved sequentially). */
+braid_Int braid_StatusGetCFactor(braid_Status status, braid_Int *cfactor_ptr, braid_Int level);
+/** Coarsen/refine: the coarse-level time point before t. */
+braid_Int braid_StatusGetCTprior(braid_Status status, braid_Real *ctprior_ptr);
+/** Coarsen/refine: the coarse-level time point after t. */
+braid_Int braid_StatusGetCTstop(braid_Status status, braid_Real *ctstop_ptr);
+/** Coarsen/refine: the fine-level time point before t. */
+braid_Int braid_StatusGetFTprior(braid_Status status, braid_Real *ftprior_ptr);
+/** Coarsen/refine: the fine-level time point after t. */
+braid_Int braid_StatusGetFTstop(braid_Status status, braid_Real *ftstop_ptr);
+/** Coarsen/refine: t and its four neighbours in one call. */
+braid_Int braid_StatusGetTpriorTstop(braid_Status status, braid_Real *t_ptr,
+                                     braid_Real *ftprior_ptr, braid_Real *ftstop_ptr,
+                                     braid_Real *ctprior_ptr, braid_Real *ctstop_ptr);
+/** Step: the end of the interval. */
+braid_Int braid_StatusGetTstop(braid_Status status, braid_Real *tstop_ptr);
+/** Step: both ends of the interval. */
+braid_Int braid_StatusGetTstartTstop(braid_Status status, braid_Real *tstart_ptr,
+                                     braid_Real *tstop_ptr);
+/** The halting tolerance (relative to the first residual when braid_SetRelTol was used). */
+braid_Int braid_StatusGetTol(braid_Status status, braid_Real *tol_ptr);
+/** The residual history so far: *nrequest_ptr > 0 asks for the first n norms, < 0 for the
+ *  last |n|; on return it holds the number copied into rnorms. */
+braid_Int braid_StatusGetRNorms(braid_Status status, braid_Int *nrequest_ptr,
+                                braid_Real *rnorms);
+/** The rank of the temporal communicator holding point `index` of `level`, -1 when the
+ *  index is outside the level. */
+braid_Int braid_StatusGetProc(braid_Status status, braid_Int *proc_ptr, braid_Int level,
+                              braid_Int index);
+/** The fine-grid spatial tolerance last recorded with braid_StatusSetOldFineTolx (or by
+ *  braid_GetSpatialAccuracy), -1 before any. Kept by the core across calls and solves. */
+braid_Int braid_StatusGetOldFineTolx(braid_Status status, braid_Real *old_fine_tolx_ptr);
+/** Record the fine-grid spatial tolerance just used (see braid_GetSpatialAccuracy). */
+braid_Int braid_StatusSetOldFineTolx(braid_Status status, braid_Real old_fine_tolx);
+/** Record whether the tightest spatial tolerance is in use (nonzero = yes). */
+braid_Int braid_StatusSetTightFineTolx(braid_Status status, braid_Real tight_fine_tolx);
+/** Step: ask for the interval [tstart, tstop] to be refined into rfactor equal steps
+ *  (1 = no refinement; the integer part is used, it must be at least 1). The engine reads
+ *  the request when step returns; it acts on it only when temporal refinement is on
+ *  (braid_SetRefine). */
 braid_Int braid_StatusSetRFactor(braid_Status status, braid_Real rfactor);
+/** Step: as braid_StatusSetRFactor, with the rfactor step sizes given (dtarray[0] first;
+ *  each positive). dtarray is read when step returns, so it must stay valid until then;
+ *  NULL means equal steps. */
+braid_Int braid_StatusSetRefinementDtValues(braid_Status status, braid_Real rfactor,
+                                            braid_Real *dtarray);
+/** Step: r_space = 1 asks for a spatial refinement of the fine grid after this iteration. */
+braid_Int braid_StatusSetRSpace(braid_Status status, braid_Real r_space);
+/** Buffer: 0 for a message between time steps, 1 for load balancing. */
+braid_Int braid_StatusGetMessageType(braid_Status status, braid_Int *messagetype_ptr);
+/** bufpack: the number of bytes actually written (at most the bufsize bound). */
+braid_Int braid_StatusSetSize(braid_Status status, braid_Real size);
+/** Step: the Richardson error estimate for the step being taken, that is at its end point
+ *  tstop (fine grid only); -1 when none is available (estimation off, coarse level, before
+ *  the first estimate). */
+braid_Int braid_StatusGetSingleErrorEstStep(braid_Status status, braid_Real *estimate);
+/** Access: the Richardson error estimate at the accessed point (fine grid only), -1 when
+ *  none is available. */
+braid_Int braid_StatusGetSingleErrorEstAccess(braid_Status status, braid_Real *estimate);
+/** The number of error estimates this rank holds: its fine-grid points when estimation is
+ *  on (braid_SetRichardsonEstimation), 0 otherwise. */
+braid_Int braid_StatusGetNumErrorEst(braid_Status status, braid_Int *npoints);
+/** Copy this rank's error estimates (fine-grid points ilower..iupper, -1 where none yet)
+ *  into the caller's array of braid_StatusGetNumErrorEst entries. */
+braid_Int braid_StatusGetAllErrorEst(braid_Status status, braid_Real *error_est);
+/** The temporal communicator. */
+braid_Int braid_StatusGetTComm(braid_Status status, MPI_Comm *comm_ptr);
 
-/* Access status: handed to the access callback. */
+/* ---- Access status: handed to the access callback ---- */
 braid_Int braid_AccessStatusGetT(braid_AccessStatus s, braid_Real *t_ptr);
 braid_Int braid_AccessStatusGetTIndex(braid_AccessStatus s, braid_Int *idx_ptr);
 braid_Int braid_AccessStatusGetIter(braid_AccessStatus s, braid_Int *iter_ptr);
@@ -65,42 +146,19 @@ braid_Int braid_AccessStatusGetTILD(braid_AccessStatus s, braid_Real *t_ptr,
                                     braid_Int *done_ptr);
 braid_Int braid_AccessStatusGetWrapperTest(braid_AccessStatus s, braid_Int *wtest_ptr);
 braid_Int braid_AccessStatusGetCallingFunction(braid_AccessStatus s, braid_Int *cfunction_ptr);
+braid_Int braid_AccessStatusGetSingleErrorEstAccess(braid_AccessStatus s,
+                                                    braid_Real *estimate_ptr);
 braid_Int braid_AccessStatusGetCFactor(braid_AccessStatus s, braid_Int *cfactor_ptr,
                                        braid_Int level);
 
-/* Step status: handed to the step callback. */
-braid_Int braid_StepStatusGetT(braid_StepStatus s, braid_Real *t_ptr);
-braid_Int braid_StepStatusGetTstop(braid_StepStatus s, braid_Real *tstop_ptr);
-braid_Int braid_StepStatusGetTstartTstop(braid_StepStatus s, braid_Real *tstart_ptr,
-                                         braid_Real *tstop_ptr);
-braid_Int braid_StepStatusGetTIndex(braid_StepStatus s, braid_Int *idx_ptr);
-braid_Int braid_StepStatusGetLevel(braid_StepStatus s, braid_Int *level_ptr);
-braid_Int braid_StepStatusGetNLevels(braid_StepStatus s, braid_Int *nlevels_ptr);
-braid_Int braid_StepStatusGetIter(braid_StepStatus s, braid_Int *iter_ptr);
-braid_Int braid_StepStatusGetNRefine(braid_StepStatus s, braid_Int *nrefine_ptr);
-braid_Int braid_StepStatusGetNTPoints(braid_StepStatus s, braid_Int *ntpoints_ptr);
-braid_Int braid_StepStatusGetTol(braid_StepStatus s, braid_Real *tol_ptr);
-braid_Int braid_StepStatusGetRNorms(braid_StepStatus s, braid_Int *nrequest_ptr,
-                                    braid_Real *rnorms);
-braid_Int braid_StepStatusGetTIUL(braid_StepStatus s, braid_Int *iupper_ptr,
-                                  braid_Int *ilower_ptr, braid_Int level);
-braid_Int braid_StepStatusGetDone(braid_StepStatus s, braid_Int *done_ptr);
-braid_Int braid_StepStatusGetCallingFunction(braid_StepStatus s, braid_Int *cfunction_ptr);
-braid_Int braid_StepStatusGetCFactor(braid_StepStatus s, braid_Int *cfactor_ptr,
-                                     braid_Int level);
-/** Temporal refinement is not supported: the factor is accepted and ignored. */
-braid_Int braid_StepStatusSetRFactor(braid_StepStatus s, braid_Real rfactor);
-
-/* Buffer status: handed to bufsize, bufpack and bufunpack. */
-braid_Int braid_BufferStatusGetMessageType(braid_BufferStatus s, braid_Int *messagetype_ptr);
-braid_Int braid_BufferStatusGetTIndex(braid_BufferStatus s, braid_Int *idx_ptr);
-braid_Int braid_BufferStatusGetLevel(braid_BufferStatus s, braid_Int *level_ptr);
-/** In bufpack: the number of bytes actually written (at most the bufsize bound). */
-braid_Int braid_BufferStatusSetSize(braid_BufferStatus s, braid_Real size);
-
-/* Sync status: handed to the sync callback once per iteration on every rank. */
-braid_Int braid_SyncStatusGetTIUL(braid_SyncStatus s, braid_Int *iupper_ptr,
-                                  braid_Int *ilower_ptr, braid_Int level);
+/* ---- Sync status: handed to the sync callback, once per rank ---- */
+braid_Int braid_SyncStatusGetTIUL(braid_SyncStatus s, braid_Int *iloc_upper,
+                                  braid_Int *iloc_lower, braid_Int level);
+braid_Int braid_SyncStatusGetTimeValues(braid_SyncStatus s, braid_Real **tvalues_ptr,
+                                        braid_Int i_upper, braid_Int i_lower,
+                                        braid_Int level);
+braid_Int braid_SyncStatusGetProc(braid_SyncStatus s, braid_Int *proc_ptr, braid_Int level,
+                                  braid_Int index);
 braid_Int braid_SyncStatusGetIter(braid_SyncStatus s, braid_Int *iter_ptr);
 braid_Int braid_SyncStatusGetLevel(braid_SyncStatus s, braid_Int *level_ptr);
 braid_Int braid_SyncStatusGetNLevels(braid_SyncStatus s, braid_Int *nlevels_ptr);
@@ -108,7 +166,63 @@ braid_Int braid_SyncStatusGetNRefine(braid_SyncStatus s, braid_Int *nrefine_ptr)
 braid_Int braid_SyncStatusGetNTPoints(braid_SyncStatus s, braid_Int *ntpoints_ptr);
 braid_Int braid_SyncStatusGetDone(braid_SyncStatus s, braid_Int *done_ptr);
 braid_Int braid_SyncStatusGetCallingFunction(braid_SyncStatus s, braid_Int *cfunction_ptr);
+braid_Int braid_SyncStatusGetNumErrorEst(braid_SyncStatus s, braid_Int *npoints_ptr);
+braid_Int braid_SyncStatusGetAllErrorEst(braid_SyncStatus s, braid_Real *error_est_ptr);
 braid_Int braid_SyncStatusGetTComm(braid_SyncStatus s, MPI_Comm *comm_ptr);
+braid_Int braid_SyncStatusGetCFactor(braid_SyncStatus s, braid_Int *cfactor_ptr,
+                                     braid_Int level);
+
+/* ---- CoarsenRef status: handed to the spatial coarsen and refine callbacks ---- */
+braid_Int braid_CoarsenRefStatusGetT(braid_CoarsenRefStatus s, braid_Real *t_ptr);
+braid_Int braid_CoarsenRefStatusGetTIndex(braid_CoarsenRefStatus s, braid_Int *idx_ptr);
+braid_Int braid_CoarsenRefStatusGetIter(braid_CoarsenRefStatus s, braid_Int *iter_ptr);
+braid_Int braid_CoarsenRefStatusGetLevel(braid_CoarsenRefStatus s, braid_Int *level_ptr);
+braid_Int braid_CoarsenRefStatusGetNLevels(braid_CoarsenRefStatus s, braid_Int *nlevels_ptr);
+braid_Int braid_CoarsenRefStatusGetNRefine(braid_CoarsenRefStatus s, braid_Int *nrefine_ptr);
+braid_Int braid_CoarsenRefStatusGetNTPoints(braid_CoarsenRefStatus s,
+                                            braid_Int *ntpoints_ptr);
+braid_Int braid_CoarsenRefStatusGetCTprior(braid_CoarsenRefStatus s, braid_Real *ctprior_ptr);
+braid_Int braid_CoarsenRefStatusGetCTstop(braid_CoarsenRefStatus s, braid_Real *ctstop_ptr);
+braid_Int braid_CoarsenRefStatusGetFTprior(braid_CoarsenRefStatus s, braid_Real *ftprior_ptr);
+braid_Int braid_CoarsenRefStatusGetFTstop(braid_CoarsenRefStatus s, braid_Real *ftstop_ptr);
+braid_Int braid_CoarsenRefStatusGetTpriorTstop(braid_CoarsenRefStatus s, braid_Real *t_ptr,
+                                               braid_Real *ftprior_ptr,
+                                               braid_Real *ftstop_ptr,
+                                               braid_Real *ctprior_ptr,
+                                               braid_Real *ctstop_ptr);
+
+/* ---- Step status: handed to the step and residual callbacks ---- */
+braid_Int braid_StepStatusGetTIUL(braid_StepStatus s, braid_Int *iloc_upper,
+                                  braid_Int *iloc_lower, braid_Int level);
+braid_Int braid_StepStatusGetT(braid_StepStatus s, braid_Real *t_ptr);
+braid_Int braid_StepStatusGetTIndex(braid_StepStatus s, braid_Int *idx_ptr);
+braid_Int braid_StepStatusGetIter(braid_StepStatus s, braid_Int *iter_ptr);
+braid_Int braid_StepStatusGetLevel(braid_StepStatus s, braid_Int *level_ptr);
+braid_Int braid_StepStatusGetNLevels(braid_StepStatus s, braid_Int *nlevels_ptr);
+braid_Int braid_StepStatusGetNRefine(braid_StepStatus s, braid_Int *nrefine_ptr);
+braid_Int braid_StepStatusGetNTPoints(braid_StepStatus s, braid_Int *ntpoints_ptr);
+braid_Int braid_StepStatusGetTstop(braid_StepStatus s, braid_Real *tstop_ptr);
+braid_Int braid_StepStatusGetTstartTstop(braid_StepStatus s, braid_Real *tstart_ptr,
+                                         braid_Real *tstop_ptr);
+braid_Int braid_StepStatusGetTol(braid_StepStatus s, braid_Real *tol_ptr);
+braid_Int braid_StepStatusGetRNorms(braid_StepStatus s, braid_Int *nrequest_ptr,
+                                    braid_Real *rnorms);
+braid_Int braid_StepStatusGetOldFineTolx(braid_StepStatus s, braid_Real *old_fine_tolx_ptr);
+braid_Int braid_StepStatusSetOldFineTolx(braid_StepStatus s, braid_Real old_fine_tolx);
+braid_Int braid_StepStatusSetTightFineTolx(braid_StepStatus s, braid_Real tight_fine_tolx);
+braid_Int braid_StepStatusSetRFactor(braid_StepStatus s, braid_Real rfactor);
+braid_Int braid_StepStatusSetRSpace(braid_StepStatus s, braid_Real r_space);
+braid_Int braid_StepStatusGetDone(braid_StepStatus s, braid_Int *done_ptr);
+braid_Int braid_StepStatusGetSingleErrorEstStep(braid_StepStatus s, braid_Real *estimate_ptr);
+braid_Int braid_StepStatusGetCallingFunction(braid_StepStatus s, braid_Int *cfunction_ptr);
+braid_Int braid_StepStatusGetCFactor(braid_StepStatus s, braid_Int *cfactor_ptr,
+                                     braid_Int level);
+
+/* ---- Buffer status: handed to bufsize, bufpack and bufunpack ---- */
+braid_Int braid_BufferStatusGetMessageType(braid_BufferStatus s, braid_Int *messagetype_ptr);
+braid_Int braid_BufferStatusGetTIndex(braid_BufferStatus s, braid_Int *idx_ptr);
+braid_Int braid_BufferStatusGetLevel(braid_BufferStatus s, braid_Int *level_ptr);
+braid_Int braid_BufferStatusSetSize(braid_BufferStatus s, braid_Real size);
 
 #ifdef __cplusplus
 }
