@@ -29,6 +29,7 @@ struct _braid_App_struct {
    double lambda;
    double tstart, dt;
    int ntime;
+   int periodic; /* -periodic: the points are 0..ntime-1 (point ntime is point 0) */
    /* with -out: the solution at the time points this rank accessed, by time index;
     * NULL otherwise */
    double *t_out, *u_out, *count_out;
@@ -383,7 +384,7 @@ static int parse_options(int argc, char **argv, int rank, Options *o)
 
 static int write_solution(const struct _braid_App_struct *app, const char *path, int rank)
 {
-   int n = app->ntime + 1, i, ok = 1;
+   int n = app->ntime + (app->periodic ? 0 : 1), i, ok = 1;
    double *t = NULL, *u = NULL, *count = NULL;
 
    if (rank == 0) {
@@ -458,6 +459,7 @@ int main(int argc, char **argv)
    app.tstart = tstart;
    app.dt = dt;
    app.ntime = o.ntime;
+   app.periodic = o.periodic;
    app.t_out = app.u_out = app.count_out = NULL;
 
    if (o.testall) {
