@@ -66,42 +66,42 @@ static braid_Int ensure_buffers(braid_Core core)
    return alloc_buffer(core, &core->recv_msg.buffer);
 }
 
-braid_Int _braid_RecvLeft(braid_Core core, braid_Int level)
+braid_Int _braid_MessageRecv(braid_Core core, _braid_Message *msg, int source, int tag)
 {
-   const _braid_Grid *g = core->grids[level];
    braid_Int err;
    if ((err = ensure_buffers(core))) return err;
-   MPI_Irecv(core->recv_msg.buffer, (int) core->msg_bytes, MPI_BYTE,
-             _braid_Owner(core, level, g->ilower - 1), level_tag(level), core->tcomm,
-             &core->recv_msg.request);
-   core->recv_msg.active = 1;
+   if (msg->buffer == NULL && (err = alloc_buffer(core, &msg->buffer))) return err;
+   MPI_Irecv(msg->buffer, (int) core->msg_bytes, MPI_BYTE, source, tag, core->tcomm,
+             &msg->request);
+   msg->active = 1;
    return 0;
 }
 
-braid_Int _braid_RecvLeftWait(braid_Core core, braid_Int level, braid_Vector *u_ptr)
+braid_Int _braid_MessageUnpack(braid_Core core, _braid_Message *msg, braid_Int level,
+                               braid_Int index, braid_Vector *u_ptr)
 {
-   const _braid_Grid *g = core->grids[level];
    _braid_Status *s;
    braid_Int err;
-   if ((err = _braid_Wait(core, &core->recv_msg.request))) return err;
-   core->recv_msg.active = 0;
-   s = _braid_StatusFor(core, level, g->ilower - 1, _braid_Time(core, level, g->ilower - 1),
-                        0.0, core->status.calling_function);
-   err = core->bufunpack(core->app, core->recv_msg.buffer, u_ptr, (braid_BufferStatus) s);
+   if ((err = _braid_Wait(core, &msg->request))) return err;
+   msg->active = 0;
+   s = _braid_StatusFor(core, level, index, _braid_Time(core, level, index), 0.0,
+                        core->status.calling_function);
+   err = core->bufunpack(core->app, msg->buffer, u_ptr, (braid_BufferStatus) s);
    if (err) return _braid_CallbackFailed(core, "bufunpack", err);
    return 0;
 }
 
-braid_Int _braid_SendRight(braid_Core core, braid_Int level, braid_Vector u)
+braid_Int _braid_MessageSend(braid_Core core, _braid_Message *msg, braid_Int level,
+                             braid_Int index, braid_Vector u, int dest, int tag)
 {
-   const _braid_Grid *g = core->grids[level];
    _braid_Status *s;
    braid_Int err, bytes;
    if ((err = ensure_buffers(core))) return err;
-   s = _braid_StatusFor(core, level, g->iupper, _braid_Time(core, level, g->iupper), 0.0,
+   if (msg->buffer == NULL && (err = alloc_buffer(core, &msg->buffer))) return err;
+   s = _braid_StatusFor(core, level, index, _braid_Time(core, level, index), 0.0,
                         core->status.calling_function);
    s->size = -1.0;
-   err = core->bufpack(core->app, u, core->send_msg.buffer, (braid_BufferStatus) s);
+   err = core->bufpack(core->app, u, msg->buffer, (braid_BufferStatus) s);
    if (err) return _braid_CallbackFailed(core, "bufpack", err);
    if (s->size > (braid_Real) core->msg_bytes) /* compared before it becomes an int */
    {
@@ -110,22 +110,45 @@ braid_Int _braid_SendRight(braid_Core core, braid_Int level, braid_Vector u)
       return braid_ERROR_ARG;
    }
    bytes = s->size >= 0.0 ? (braid_Int) s->size : core->msg_bytes;
-   MPI_Isend(core->send_msg.buffer, (int) bytes, MPI_BYTE,
-             _braid_Owner(core, level, g->iupper + 1), level_tag(level), core->tcomm,
-             &core->send_msg.request);
-   core->send_msg.active = 1;
+   MPI_Isend(msg->buffer, (int) bytes, MPI_BYTE, dest, tag, core->tcomm, &msg->request);
+   msg->active = 1;
    return 0;
+}
+
+braid_Int _braid_MessageWait(braid_Core core, _braid_Message *msg)
+{
+   braid_Int err;
+   if (msg->active)
+   {
+      if ((err = _braid_Wait(core, &msg->request))) return err;
+      msg->active = 0;
+   }
+   return 0;
+}
+
+braid_Int _braid_RecvLeft(braid_Core core, braid_Int level)
+{
+   return _braid_MessageRecv(core, &core->recv_msg,
+                             _braid_Owner(core, level, core->grids[level]->ilower - 1),
+                             level_tag(level));
+}
+
+braid_Int _braid_RecvLeftWait(braid_Core core, braid_Int level, braid_Vector *u_ptr)
+{
+   return _braid_MessageUnpack(core, &core->recv_msg, level, core->grids[level]->ilower - 1,
+                               u_ptr);
+}
+
+braid_Int _braid_SendRight(braid_Core core, braid_Int level, braid_Vector u)
+{
+   const _braid_Grid *g = core->grids[level];
+   return _braid_MessageSend(core, &core->send_msg, level, g->iupper, u,
+                             _braid_Owner(core, level, g->iupper + 1), level_tag(level));
 }
 
 braid_Int _braid_SendWait(braid_Core core)
 {
-   braid_Int err;
-   if (core->send_msg.active)
-   {
-      if ((err = _braid_Wait(core, &core->send_msg.request))) return err;
-      core->send_msg.active = 0;
-   }
-   return 0;
+   return _braid_MessageWait(core, &core->send_msg);
 }
 
 void _braid_NotifyFailure(braid_Core core)
@@ -246,7 +269,7 @@ void _braid_Abandon(void *memory)
    abandoned[count++] = memory;
 }
 
-static void release_buffer(braid_Core core, _braid_Message *msg)
+void _braid_MessageRelease(braid_Core core, _braid_Message *msg)
 {
    if (msg->active)
    {
@@ -277,8 +300,8 @@ static void release_buffer(braid_Core core, _braid_Message *msg)
 
 void _braid_CommCleanup(braid_Core core)
 {
-   release_buffer(core, &core->send_msg);
-   release_buffer(core, &core->recv_msg);
+   _braid_MessageRelease(core, &core->send_msg);
+   _braid_MessageRelease(core, &core->recv_msg);
    core->msg_bytes = 0;
 }
 

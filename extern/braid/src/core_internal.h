@@ -72,6 +72,17 @@ braid_Int _braid_CopyInto(braid_Core core, braid_Vector src, braid_Vector *dst);
 braid_Int _braid_FreeVector(braid_Core core, braid_Vector *u);
 
 /* ---- comm.c ---- */
+/* One message carrying one packed vector, on the engine's communicator; the buffer is
+ * allocated on first use (bufalloc or malloc) and kept until _braid_MessageRelease. */
+braid_Int _braid_MessageRecv(braid_Core core, _braid_Message *msg, int source, int tag);
+/** Wait for msg's receive and unpack it (point index of level) into a new vector. */
+braid_Int _braid_MessageUnpack(braid_Core core, _braid_Message *msg, braid_Int level,
+                               braid_Int index, braid_Vector *u_ptr);
+braid_Int _braid_MessageSend(braid_Core core, _braid_Message *msg, braid_Int level,
+                             braid_Int index, braid_Vector u, int dest, int tag);
+braid_Int _braid_MessageWait(braid_Core core, _braid_Message *msg);
+/** Free msg's buffer (cancelling a pending request after a failure). */
+void _braid_MessageRelease(braid_Core core, _braid_Message *msg);
 /** Post the receive of point ilower - 1 of `level` from its owner. */
 braid_Int _braid_RecvLeft(braid_Core core, braid_Int level);
 /** Wait for the posted receive and unpack it into a new vector. */

@@ -48,11 +48,23 @@ braid_Real _braid_FineTime(braid_Core core, braid_Int fine)
    return core->tstart + (((braid_Real) fine) / core->ntime) * (core->tstop - core->tstart);
 }
 
+/* Time of point index of a level with the given stride, also for the neighbours beyond the
+ * last point, whose fine index may not fit a braid_Int (uniform extrapolation there). */
+static braid_Real level_time(braid_Core core, braid_Int stride, braid_Int index)
+{
+   braid_Int fine;
+   if (_braid_MulInt(index, stride, &fine))
+   {
+      return core->tstart + ((braid_Real) index * stride / core->ntime) * (core->tstop - core->tstart);
+   }
+   return _braid_FineTime(core, fine);
+}
+
 braid_Real _braid_Time(braid_Core core, braid_Int level, braid_Int index)
 {
    const _braid_Grid *g = core->grids[level];
    if (index >= g->ilower - 1 && index <= g->iupper + 1) return g->ta[index - g->ilower];
-   return _braid_FineTime(core, index * g->fine_stride);
+   return level_time(core, g->fine_stride, index);
 }
 
 void _braid_CRange(const _braid_Grid *grid, braid_Int cfactor, braid_Int *clower,
@@ -127,7 +139,10 @@ static braid_Int fetch_time_grid(braid_Core core, _braid_Grid *levels, braid_Int
       braid_Int first, last;
       if (g->ilower > g->iupper) continue;
       first = (g->ilower > 0 ? g->ilower - 1 : 0) * g->fine_stride;
-      last = g->iupper < g->gupper ? (g->iupper + 1) * g->fine_stride : g->iupper * g->fine_stride;
+      /* the right neighbour's fine index is at most ntime (in long long: it may not fit) */
+      last = (braid_Int) (g->iupper < g->gupper
+                             ? (long long) (g->iupper + 1) * g->fine_stride
+                             : (long long) g->iupper * g->fine_stride);
       if (core->periodic && g->iupper == g->gupper) last = core->ntime;
       if (first < lo) lo = first;
       if (last > hi) hi = last;
@@ -164,7 +179,7 @@ static braid_Int alloc_level(braid_Core core, _braid_Grid *g)
    for (k = 0; k < n; k++) g->ua[k] = &g->ua_alloc[k];
    for (k = -1; k <= n; k++)
    {
-      g->ta[k] = _braid_FineTime(core, (g->ilower + k) * g->fine_stride);
+      g->ta[k] = level_time(core, g->fine_stride, g->ilower + k);
    }
    if (core->periodic && g->ilower == 0)
    {
