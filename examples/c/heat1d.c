@@ -327,7 +327,7 @@ static braid_Int heat_bufunpack(braid_App app, void *buffer, braid_Vector *u_ptr
 
 typedef struct {
    int ntime, nspace, max_levels, nrelax, cfactor, max_iter, skip, fmg, print_level;
-   int testall, help, scoarsen;
+   int testall, help, scoarsen, richardson;
    double tstop, tol;
    const char *out;
 } Options;
@@ -348,6 +348,8 @@ static void usage(FILE *f)
            "  -tol X       absolute halting tolerance (default 1e-8)\n"
            "  -skip 0|1    skip the work of the first down-cycle (default 1)\n"
            "  -fmg         use F-cycles (full multigrid) instead of V-cycles\n"
+           "  -richardson  Richardson extrapolation at the fine C-points (backward Euler has\n"
+           "               local order 2): second order in time there\n"
            "  -sc          spatial coarsening: each coarser time level halves the spatial grid\n"
            "               (full weighting down, linear interpolation up)\n"
            "  -print N     print level 0..3 (default 2)\n"
@@ -424,6 +426,7 @@ static int parse_options(int argc, char **argv, int rank, Options *o)
    o->skip = 1;
    o->fmg = 0;
    o->scoarsen = 0;
+   o->richardson = 0;
    o->print_level = 2;
    o->testall = 0;
    o->help = 0;
@@ -440,6 +443,10 @@ static int parse_options(int argc, char **argv, int rank, Options *o)
       }
       if (strcmp(arg, "-fmg") == 0) {
          o->fmg = 1;
+         continue;
+      }
+      if (strcmp(arg, "-richardson") == 0) {
+         o->richardson = 1;
          continue;
       }
       if (strcmp(arg, "-sc") == 0) {
@@ -613,6 +620,9 @@ int main(int argc, char **argv)
       set |= braid_SetSkip(core, o.skip);
       if (o.fmg) {
          set |= braid_SetFMG(core);
+      }
+      if (o.richardson) {
+         set |= braid_SetRichardsonEstimation(core, 1, 1, 2);
       }
       if (o.scoarsen) {
          set |= braid_SetSpatialCoarsen(core, heat_coarsen);

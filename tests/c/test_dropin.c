@@ -127,6 +127,5 @@ int main(int argc, char *argv[])
    check_init_and_storage(0, 2, rank);
    check_init_and_storage(1, 3, rank);
    check_init_and_storage(0, 3, rank);
-   MPI_Finalize();
-   return 0;
+   return finish("dropin");
 }

@@ -185,6 +185,7 @@ struct _braid_Core_struct {
    _braid_CollectiveBuffers *collective_buffers; /* separate: may outlive the core (_braid_Abandon) */
    braid_Real wall_start, wall_time;
    _braid_Timers timers;
+   struct _braid_RichardsonState *richardson_state; /* richardson.c's work space */
    braid_Real *estimate;           /* Richardson error estimates at the local fine points
                                     * [i - ilower] of level 0, -1 where none is available */
    braid_Real old_fine_tolx;       /* braid_GetSpatialAccuracy's memory (-1 = none yet) */

@@ -152,6 +152,20 @@ braid_Real _braid_TimerStart(braid_Core core);
 /** Add the time since start to *total (timings level >= 2). */
 void _braid_TimerStop(braid_Core core, braid_Real *total, braid_Real start);
 
+/* ---- richardson.c (level 0 sweeps that propagate to C-points) ---- */
+/** Before the sweep: the coarse step from every local C-point (one sent to the next rank). */
+braid_Int _braid_RichardsonBegin(braid_Core core, braid_Int level, braid_Int caller);
+/** At C-point ci with uprop = Phi^m(u_{ci-m}): error estimates of the interval's points, and
+ *  uprop = Phi_RE(u_{ci-m}) with extrapolation. */
+braid_Int _braid_RichardsonCPoint(braid_Core core, braid_Int level, braid_Int ci,
+                                  braid_Vector uprop);
+/** After the F-points right of the last local C-point (u = their last value): complete the
+ *  interval to estimate their errors. */
+braid_Int _braid_RichardsonTrailing(braid_Core core, braid_Int level, braid_Vector u_iupper,
+                                    braid_Int caller);
+braid_Int _braid_RichardsonEnd(braid_Core core, braid_Int level);
+void _braid_RichardsonFree(braid_Core core);
+
 /* ---- space.c ---- */
 /** *cu_ptr = fine vector fu (point i of `level`) on level + 1's spatial grid: the user's
  *  scoarsen, or a copy; the vector already in *cu_ptr is reused or freed. */

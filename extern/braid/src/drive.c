@@ -216,6 +216,13 @@ braid_Int braid_Drive(braid_Core core)
    first_drive = core->grids == NULL;
    core->warm_restart = !first_drive;
    if (first_drive && (err = _braid_BuildHierarchy(core))) return err;
+   if ((core->richardson || core->est_error)
+       && (core->periodic || core->residual != NULL || core->scoarsen != NULL))
+   {
+      return _braid_Error("braid_Drive", "Richardson extrapolation and error estimation work "
+                          "with the engine's own residual on one spatial grid: not with "
+                          "periodic problems, a user residual or spatial coarsening");
+   }
    if (core->periodic && (core->nlevels < 2 || core->seq_soln))
    {
       return _braid_Error("braid_Drive", "periodic problems need at least 2 levels (ntime = %d "

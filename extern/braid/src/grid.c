@@ -139,11 +139,20 @@ static braid_Int fetch_time_grid(braid_Core core, _braid_Grid *levels, braid_Int
       braid_Int first, last;
       if (g->ilower > g->iupper) continue;
       first = (g->ilower > 0 ? g->ilower - 1 : 0) * g->fine_stride;
+      if (level == 0 && (core->richardson || core->est_error))
+      {
+         /* Richardson: the whole intervals around this rank's points */
+         first = g->ilower > g->cfactor ? g->ilower - g->cfactor : 0;
+      }
       /* the right neighbour's fine index is at most ntime (in long long: it may not fit) */
       last = (braid_Int) (g->iupper < g->gupper
                              ? (long long) (g->iupper + 1) * g->fine_stride
                              : (long long) g->iupper * g->fine_stride);
       if (core->periodic && g->iupper == g->gupper) last = core->ntime;
+      if (level == 0 && (core->richardson || core->est_error))
+      {
+         last = g->iupper < core->ntime - g->cfactor ? g->iupper + g->cfactor : core->ntime;
+      }
       if (first < lo) lo = first;
       if (last > hi) hi = last;
    }
@@ -309,4 +318,7 @@ void _braid_FreeHierarchy(braid_Core core)
    core->nlevels = 0;
    free(core->fine_times);
    core->fine_times = NULL;
+   _braid_RichardsonFree(core);
+   free(core->estimate); /* per point of the hierarchy's fine grid */
+   core->estimate = NULL;
 }

@@ -103,6 +103,10 @@ braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
    _braid_CRange(g, cfactor, &clower, &cupper);
 
    if ((g->ilower > 0 || core->periodic) && (err = _braid_RecvLeft(core, level))) return err;
+   if (hooks->need_cprop == 1 && (err = _braid_RichardsonBegin(core, level, hooks->caller)))
+   {
+      return err;
+   }
    /* a C-point at the right end: the neighbour needs its value from before this sweep */
    if (have_right && cupper == g->iupper
        && (err = _braid_SendRight(core, level, _braid_Stored(core, level, cupper))))
@@ -115,6 +119,11 @@ braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
    {
       if ((err = interval_start(core, level, cupper, &u, &first))) goto out;
       if ((err = step_through(core, level, first, g->iupper, u, hooks, ctx))) goto out;
+      if (hooks->need_cprop == 1
+          && (err = _braid_RichardsonTrailing(core, level, u, hooks->caller)))
+      {
+         goto out;
+      }
       if (have_right && (err = _braid_SendRight(core, level, u))) goto out;
       if ((err = _braid_FreeVector(core, &u))) goto out;
    }
@@ -136,8 +145,9 @@ braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
       if (hooks->need_cprop)
       {
          if (hooks->need_cprop == 1
-             && (err = _braid_Step(core, level, ci, ustop_for(core, level, ci), u, 1,
-                                   hooks->caller)))
+             && ((err = _braid_Step(core, level, ci, ustop_for(core, level, ci), u, 1,
+                                    hooks->caller))
+                 || (err = _braid_RichardsonCPoint(core, level, ci, u))))
          {
             goto out;
          }
@@ -158,6 +168,7 @@ braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
 out:
    if (u != NULL) core->free(core->app, u);
    if (!err) err = _braid_SendWait(core);
+   if (!err && hooks->need_cprop == 1) err = _braid_RichardsonEnd(core, level);
    return err;
 }
 
