@@ -13,3 +13,4 @@ layerbraid_add_mpi_test(NAME engine_limits SOURCE test_engine_limits.c NPROCS 1 
 layerbraid_add_mpi_test(NAME status SOURCE test_status.c NPROCS 1 2 3 4)
 layerbraid_add_mpi_test(NAME dropin SOURCE test_dropin.c NPROCS 1 2 3 4 5)
 layerbraid_add_mpi_test(NAME richardson SOURCE test_richardson.c NPROCS 1 2 3)
+layerbraid_add_mpi_test(NAME shell_fullres SOURCE test_shell_fullres.c NPROCS 1 2 3)

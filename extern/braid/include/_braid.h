@@ -176,9 +176,11 @@ struct _braid_Core_struct {
    braid_Int niter;                /* cycles done by the last braid_Drive */
    braid_Int done;
    braid_Int nrefine;              /* temporal refinements done */
+   struct _braid_RefineState *refine_state; /* refine.c: refinement asked for per interval */
    braid_Real rnorm;               /* residual of the current cycle, -1 if not computed */
    braid_Real rnorm0;              /* reference for the relative tolerance */
-   braid_Real full_rnorm, full_rnorm0;
+   braid_Real full_rnorm, full_rnorm0;   /* braid_SetFullRNormRes; -1 if not computed */
+   braid_Real *local_norms_full;         /* scratch: per-point full residual norms */
    braid_Real *rnorms;             /* history: nrnorms entries of rnorms_capacity */
    braid_Int nrnorms, rnorms_capacity;
    braid_Real *local_norms;        /* scratch: per-C-point residual norms of this rank */
@@ -268,11 +270,13 @@ braid_Int _braid_GetProc(braid_Core core, braid_Int level, braid_Int index,
 /* ---- Stored vectors ---- */
 
 /** Where point `index` of `level` is kept: *uindex_ptr = index - ilower and
- *  *store_flag_ptr = 0 when a vector is stored there; -1 and -2 when nothing is. */
+ *  *store_flag_ptr = 0 when a vector is stored there, -1 when only a shell is (braid_SetShell);
+ *  *uindex_ptr = -1 and *store_flag_ptr = -2 when nothing is. */
 braid_Int _braid_UGetIndex(braid_Core core, braid_Int level, braid_Int index,
                            braid_Int *uindex_ptr, braid_Int *store_flag_ptr);
-/** The engine's own stored vector at point `index` of `level` (not a copy): its userVector
- *  is the application's vector. NULL when nothing is stored there or the point is not local. */
+/** The engine's own stored vector (or shell) at point `index` of `level` (not a copy): its
+ *  userVector is the application's vector. NULL when nothing is stored there or the point is
+ *  not local. */
 braid_Int _braid_UGetVectorRef(braid_Core core, braid_Int level, braid_Int index,
                                braid_BaseVector *u_ptr);
 #ifdef __cplusplus

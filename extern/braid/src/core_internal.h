@@ -128,6 +128,9 @@ typedef struct {
                        braid_Int *uprop_taken, void *ctx);
    braid_Int need_cprop;
    braid_Int caller;         /* braid_ASCaller_* reported to step */
+   /* called before the step into F-point i with u_{i-1} (owned by the sweep) */
+   braid_Int (*before_step)(braid_Core core, braid_Int level, braid_Int i, braid_Vector uprev,
+                            void *ctx);
 } _braid_SweepHooks;
 
 /** One F-relaxation sweep over `level` with C-point spacing cfactor, intervals right to left,
@@ -141,10 +144,17 @@ braid_Int _braid_FAccess(braid_Core core, braid_Int done, braid_Int caller);
 /** Sequential time stepping over all of level 0 (initial guess option and one-level solve). */
 braid_Int _braid_SequentialSolve(braid_Core core, braid_Int with_access);
 
+/** *shell_ptr = the shell of u (braid_SetShell's sclone). F-points of levels that do not store
+ *  them keep shells: step receives the shell of its target point as ustop. */
+braid_Int _braid_ShellFrom(braid_Core core, braid_Vector u, braid_Vector *shell_ptr);
 /** The user's residual A(ustop, uprev) of the step into point `index` of `level`, into r
  *  (which holds uprev on entry). */
 braid_Int _braid_Residual(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
                           braid_Vector r);
+
+/* ---- fullres.c ---- */
+/** core->full_rnorm: the user's full residual (braid_SetFullRNormRes) over every fine point. */
+braid_Int _braid_FullResidualNorm(braid_Core core);
 
 /* ---- timers.c ---- */
 /** MPI_Wtime() when the timings level is >= 2 (else 0): the start of a timed call. */
@@ -184,6 +194,15 @@ braid_Int _braid_FRestrict(braid_Core core, braid_Int level);
 braid_Int _braid_FInterp(braid_Core core, braid_Int level);
 /** Copy the approximation at the C-points of every level to the next (initial guess). */
 braid_Int _braid_InjectInitialGuess(braid_Core core);
+
+/* ---- refine.c (temporal refinement, braid_SetRefine) ---- */
+/** After a step into point `index` of `level`: keep the refinement the step asked for (level
+ *  0, relaxation and restriction only). */
+braid_Int _braid_RefineRecord(braid_Core core, braid_Int level, braid_Int index);
+/** At the top of a cycle: refine the fine grid as asked (*refined = 1) or leave it. */
+braid_Int _braid_FRefine(braid_Core core, braid_Int *refined);
+/** Forget the requests (the hierarchy they belong to goes). */
+void _braid_RefineFree(braid_Core core);
 
 /* ---- print.c ---- */
 void _braid_PrintBegin(braid_Core core);

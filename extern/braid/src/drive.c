@@ -49,6 +49,15 @@ static braid_Int initial_guess(braid_Core core)
       if ((err = init_point(core, i))) return err;
       if (i > g->iupper - g->cfactor) break; /* the next C-point is not here (nor a braid_Int) */
    }
+   /* shells (braid_SetShell) at the F-points that keep no vector */
+   for (i = g->ilower; core->useshell && !g->store_all && i <= g->iupper; i++)
+   {
+      if (i % g->cfactor != 0)
+      {
+         err = core->sinit(core->app, _braid_Time(core, 0, i), _braid_Slot(g, i));
+         if (err) return _braid_CallbackFailed(core, "sinit", err);
+      }
+   }
    return 0;
 }
 
@@ -154,17 +163,17 @@ static braid_Int record_rnorm(braid_Core core, braid_Real rnorm)
 
 static braid_Int converged(braid_Core core)
 {
-   if (core->rnorm < 0.0) return 0;
-   if (core->rtol)
-   {
-      return core->rnorm0 >= 0.0 && core->rnorm < core->tol * core->rnorm0;
-   }
-   return core->rnorm < core->tol;
+   /* the full residual (braid_SetFullRNormRes) decides when there is one */
+   braid_Real r = core->full_rnorm_res != NULL ? core->full_rnorm : core->rnorm;
+   braid_Real r0 = core->full_rnorm_res != NULL ? core->full_rnorm0 : core->rnorm0;
+   if (r < 0.0) return 0;
+   if (core->rtol) return r0 >= 0.0 && r < core->tol * r0;
+   return r < core->tol;
 }
 
 static braid_Int iterate(braid_Core core, braid_Int skip_first)
 {
-   braid_Int err;
+   braid_Int err, refined;
    for (;;)
    {
       core->rnorm = braid_INVALID_RNORM;
@@ -175,6 +184,8 @@ static braid_Int iterate(braid_Core core, braid_Int skip_first)
 
       if ((err = record_rnorm(core, core->rnorm))) return err;
       if (core->rnorm0 < 0.0) core->rnorm0 = core->rnorm;
+      if ((err = _braid_FullResidualNorm(core))) return err;
+      if (core->full_rnorm0 < 0.0) core->full_rnorm0 = core->full_rnorm;
       if ((err = call_sync(core))) return err;
       if (core->access_level >= 2 && (err = _braid_FAccess(core, 0, braid_ASCaller_Drive_TopCycle)))
       {
@@ -190,7 +201,9 @@ static braid_Int iterate(braid_Core core, braid_Int skip_first)
          return braid_ERROR_GENERIC;
       }
       core->iter++;
-      if (converged(core)) return 0;
+      /* temporal refinement (refine.c): on a refined grid the solve goes on */
+      if ((err = _braid_FRefine(core, &refined))) return err;
+      if (!refined && converged(core)) return 0;
       if (core->iter >= core->max_iter)
       {
          _braid_PrintMessage(core, "  Braid: Max. iterations reached.\n");
@@ -235,6 +248,8 @@ braid_Int braid_Drive(braid_Core core)
    core->done = 0;
    core->rnorm = braid_INVALID_RNORM;
    core->rnorm0 = braid_INVALID_RNORM;
+   core->full_rnorm = braid_INVALID_RNORM;
+   core->full_rnorm0 = braid_INVALID_RNORM;
    core->ndrives++;
    _braid_PrintBegin(core);
 

@@ -28,6 +28,7 @@ braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_V
                     (braid_StepStatus) s);
    _braid_TimerStop(core, &core->timers.step, start);
    if (err) return _braid_CallbackFailed(core, "step", err);
+   if (core->refine && (err = _braid_RefineRecord(core, level, index))) return err;
    if (f != NULL && core->residual == NULL)
    {
       err = core->sum(core->app, 1.0, f, 1.0, u);
@@ -48,7 +49,14 @@ braid_Int _braid_Residual(braid_Core core, braid_Int level, braid_Int index, bra
    return err ? _braid_CallbackFailed(core, "residual", err) : 0;
 }
 
-/* The stored value at point i, a better initial guess for an implicit step than u. */
+braid_Int _braid_ShellFrom(braid_Core core, braid_Vector u, braid_Vector *shell_ptr)
+{
+   braid_Int err = core->sclone(core->app, u, shell_ptr);
+   return err ? _braid_CallbackFailed(core, "sclone", err) : 0;
+}
+
+/* The stored value at point i (with shells, the shell at an F-point), a better initial guess
+ * for an implicit step than u. */
 static braid_Vector ustop_for(braid_Core core, braid_Int level, braid_Int i)
 {
    return _braid_Stored(core, level, i);
@@ -62,11 +70,20 @@ static braid_Int step_through(braid_Core core, braid_Int level, braid_Int first,
    braid_Int i, err;
    for (i = first; i <= last; i++)
    {
+      if (hooks->before_step != NULL && (err = hooks->before_step(core, level, i, u, ctx)))
+      {
+         return err;
+      }
       if ((err = _braid_Step(core, level, i, ustop_for(core, level, i), u, 1, hooks->caller)))
       {
          return err;
       }
       if (g->store_all && (err = _braid_CopyInto(core, u, _braid_Slot(g, i)))) return err;
+      if (!g->store_all && core->useshell && *_braid_Slot(g, i) == NULL
+          && (err = _braid_ShellFrom(core, u, _braid_Slot(g, i))))
+      {
+         return err;
+      }
       if (hooks->fpoint != NULL && (err = hooks->fpoint(core, level, i, u, ctx))) return err;
    }
    return 0;
@@ -197,7 +214,7 @@ static braid_Int crelax_cpoint(braid_Core core, braid_Int level, braid_Int ci, b
 
 braid_Int _braid_FCRelax(braid_Core core, braid_Int level)
 {
-   const _braid_SweepHooks hooks = {NULL, crelax_cpoint, 1, braid_ASCaller_FCRelax};
+   const _braid_SweepHooks hooks = {NULL, crelax_cpoint, 1, braid_ASCaller_FCRelax, NULL};
    braid_Int nu, nrelax = _braid_LevelNRelax(core, level), err;
    for (nu = 0; nu < nrelax; nu++)
    {
@@ -240,7 +257,7 @@ static braid_Int access_cpoint(braid_Core core, braid_Int level, braid_Int ci, b
 
 braid_Int _braid_FAccess(braid_Core core, braid_Int done, braid_Int caller)
 {
-   const _braid_SweepHooks hooks = {access_fpoint, access_cpoint, 0, caller};
+   const _braid_SweepHooks hooks = {access_fpoint, access_cpoint, 0, caller, NULL};
    core->done = done;
    return _braid_Sweep(core, 0, core->grids[0]->cfactor, &hooks, NULL);
 }
@@ -276,7 +293,8 @@ braid_Int _braid_SequentialSolve(braid_Core core, braid_Int with_access)
 {
    const _braid_SweepHooks hooks = {sequential_fpoint, sequential_cpoint, 0,
                                     with_access ? braid_ASCaller_FAccess
-                                                : braid_ASCaller_InitGuess};
+                                                : braid_ASCaller_InitGuess,
+                                    NULL};
    sequential_ctx ctx;
    ctx.with_access = with_access && core->access != NULL;
    /* one interval spanning the whole grid: only point 0 is a C-point */

@@ -91,8 +91,9 @@ braid_Int _braid_UGetIndex(braid_Core core, braid_Int level, braid_Int index,
    if (index >= g->ilower && index <= g->iupper
        && g->ua[index - g->ilower]->userVector != NULL)
    {
+      /* F-points of a level without full storage hold shells (braid_SetShell) */
       *uindex_ptr = index - g->ilower;
-      *store_flag_ptr = 0;
+      *store_flag_ptr = !g->store_all && index % g->cfactor != 0 ? -1 : 0;
    }
    return 0;
 }
@@ -104,7 +105,7 @@ braid_Int _braid_UGetVectorRef(braid_Core core, braid_Int level, braid_Int index
    if (u_ptr == NULL) return braid_ERROR_ARG;
    *u_ptr = NULL;
    if ((err = _braid_UGetIndex(core, level, index, &iu, &flag))) return err;
-   if (flag == 0) *u_ptr = core->grids[level]->ua[iu];
+   if (flag > -2) *u_ptr = core->grids[level]->ua[iu];
    return 0;
 }
 

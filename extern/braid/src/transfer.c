@@ -138,7 +138,7 @@ out:
 braid_Int _braid_FRestrict(braid_Core core, braid_Int level)
 {
    const _braid_SweepHooks hooks = {NULL, restrict_cpoint, core->residual != NULL ? 2 : 1,
-                                    braid_ASCaller_FRestrict};
+                                    braid_ASCaller_FRestrict, NULL};
    _braid_Grid *c = core->grids[level + 1];
    restrict_ctx ctx;
    braid_Int count, err;
@@ -206,7 +206,7 @@ static braid_Int interp_cpoint(braid_Core core, braid_Int level, braid_Int ci, b
 
 braid_Int _braid_FInterp(braid_Core core, braid_Int level)
 {
-   const _braid_SweepHooks hooks = {interp_fpoint, interp_cpoint, 0, braid_ASCaller_FInterp};
+   const _braid_SweepHooks hooks = {interp_fpoint, interp_cpoint, 0, braid_ASCaller_FInterp, NULL};
    braid_Int err;
    /* a coarsest level that is not solved sequentially is relaxed instead */
    if (level == core->nlevels - 1 && (core->relax_only_cg || core->periodic)
