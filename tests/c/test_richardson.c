@@ -9,122 +9,26 @@
  *    |u_{i-1}| |exp(-dt) - 1/(1 + dt)|;
  *  - on any number of ranks the solution and the estimates are those of one rank, bitwise.
  */
+#include "scalar_app.h"
 #include "test_app.h"
-
-typedef struct {
-   int n;
-   double *u, *est; /* by time index, filled by access (done) where this rank has points */
-} scalar_out;
-
-struct scalar_vec { double v; };
-static scalar_out out;
-
-static int s_step(braid_App app, braid_Vector ustop, braid_Vector fstop, braid_Vector u,
-                  braid_StepStatus status)
-{
-   double t0, t1;
-   (void) app; (void) ustop; (void) fstop;
-   braid_StepStatusGetTstartTstop(status, &t0, &t1);
-   ((struct scalar_vec *) (void *) u)->v /= 1.0 + (t1 - t0);
-   return 0;
-}
-
-static int s_init(braid_App app, double t, braid_Vector *u_ptr)
-{
-   struct scalar_vec *u = malloc(sizeof(*u));
-   (void) app;
-   u->v = t == 0.0 ? 1.0 : 0.5;
-   *u_ptr = (braid_Vector) (void *) u;
-   return 0;
-}
-
-static int s_clone(braid_App app, braid_Vector u, braid_Vector *v_ptr)
-{
-   struct scalar_vec *v = malloc(sizeof(*v));
-   (void) app;
-   v->v = ((struct scalar_vec *) (void *) u)->v;
-   *v_ptr = (braid_Vector) (void *) v;
-   return 0;
-}
-
-static int s_free(braid_App app, braid_Vector u) { (void) app; free(u); return 0; }
-
-static int s_sum(braid_App app, double a, braid_Vector x, double b, braid_Vector y)
-{
-   (void) app;
-   ((struct scalar_vec *) (void *) y)->v = a * ((struct scalar_vec *) (void *) x)->v
-                                           + b * ((struct scalar_vec *) (void *) y)->v;
-   return 0;
-}
-
-static int s_norm(braid_App app, braid_Vector u, double *n)
-{
-   (void) app;
-   *n = fabs(((struct scalar_vec *) (void *) u)->v);
-   return 0;
-}
-
-static int s_access(braid_App app, braid_Vector u, braid_AccessStatus status)
-{
-   int done, i;
-   double est;
-   (void) app;
-   braid_AccessStatusGetDone(status, &done);
-   braid_AccessStatusGetTIndex(status, &i);
-   braid_AccessStatusGetSingleErrorEstAccess(status, &est);
-   if (done)
-   {
-      out.u[i] = ((struct scalar_vec *) (void *) u)->v;
-      out.est[i] = est;
-   }
-   return 0;
-}
-
-static int s_bufsize(braid_App app, int *size, braid_BufferStatus status)
-{
-   (void) app; (void) status;
-   *size = sizeof(double);
-   return 0;
-}
-
-static int s_pack(braid_App app, braid_Vector u, void *buf, braid_BufferStatus status)
-{
-   (void) app; (void) status;
-   memcpy(buf, &((struct scalar_vec *) (void *) u)->v, sizeof(double));
-   return 0;
-}
-
-static int s_unpack(braid_App app, void *buf, braid_Vector *u_ptr, braid_BufferStatus status)
-{
-   struct scalar_vec *u = malloc(sizeof(*u));
-   (void) app; (void) status;
-   memcpy(&u->v, buf, sizeof(double));
-   *u_ptr = (braid_Vector) (void *) u;
-   return 0;
-}
 
 /* Solve on comm with ntime steps on [0, 4]; u and est gathered on rank 0 of comm. */
 static void solve(MPI_Comm comm, int ntime, int richardson, double *u, double *est)
 {
-   braid_Core core;
-   int n = ntime + 1, i;
-   out.n = n;
-   out.u = calloc((size_t) n, sizeof(double));
-   out.est = calloc((size_t) n, sizeof(double));
-   braid_Init(comm, comm, 0.0, 4.0, ntime, NULL, s_step, s_init, s_clone, s_free, s_sum, s_norm,
-              s_access, s_bufsize, s_pack, s_unpack, &core);
-   braid_SetPrintLevel(core, 0);
+   struct scalar_app app = {-1.0, NULL, 1.0, 0.5, NULL, NULL};
+   braid_Core core = scalar_core(&app, comm, 4.0, ntime);
+   int n = ntime + 1;
    braid_SetMaxLevels(core, 3);
    braid_SetAbsTol(core, 1e-14);
    braid_SetMaxIter(core, 50);
    EXPECT(braid_SetRichardsonEstimation(core, 1, richardson, 2) == 0, "set Richardson");
    EXPECT(braid_Drive(core) == 0, "drive ntime %d", ntime);
    braid_Destroy(core);
-   for (i = 0; i < n; i++) if (out.u[i] == 0.0) out.est[i] = 0.0; /* not this rank's */
-   MPI_Reduce(out.u, u, n, MPI_DOUBLE, MPI_SUM, 0, comm);
-   MPI_Reduce(out.est, est, n, MPI_DOUBLE, MPI_SUM, 0, comm);
-   free(out.u);
-   free(out.est);
+   /* each point is accessed on one rank; the others hold zeros there */
+   MPI_Reduce(app.u, u, n, MPI_DOUBLE, MPI_SUM, 0, comm);
+   MPI_Reduce(app.est, est, n, MPI_DOUBLE, MPI_SUM, 0, comm);
+   free(app.u);
+   free(app.est);
 }
 
 int main(int argc, char *argv[])

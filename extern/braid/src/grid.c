@@ -5,6 +5,7 @@
  * ranks holding one point more. A coarse point lives on the rank that owns the same time on
  * the fine grid, so restriction and interpolation never communicate.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,10 +181,16 @@ static braid_Int alloc_level(braid_Core core, _braid_Grid *g)
    char what[96];
    snprintf(what, sizeof(what), "the %d stored points of level %d", (int) n, (int) g->level);
    g->ua_alloc = (_braid_BaseVector *) _braid_Calloc(core, what, n, sizeof(_braid_BaseVector));
+   if (g->ua_alloc == NULL) return braid_ERROR_MEMORY;
    g->ua = (braid_BaseVector *) _braid_Calloc(core, what, n, sizeof(braid_BaseVector));
+   if (g->ua == NULL) return braid_ERROR_MEMORY;
+   if (n > INT_MAX - 2)
+   {
+      return _braid_OutOfMemory(core, "the times of a level (more than INT_MAX entries)", n, 1);
+   }
    g->ta_alloc = (braid_Real *) _braid_Calloc(core, "the times of a level", n + 2,
                                               sizeof(braid_Real));
-   if (g->ua_alloc == NULL || g->ua == NULL || g->ta_alloc == NULL) return braid_ERROR_MEMORY;
+   if (g->ta_alloc == NULL) return braid_ERROR_MEMORY;
    g->ta = g->ta_alloc + 1; /* ta[-1] and ta[n]: the neighbours' times */
    for (k = 0; k < n; k++) g->ua[k] = &g->ua_alloc[k];
    for (k = -1; k <= n; k++)
@@ -257,7 +264,12 @@ braid_Int _braid_BuildHierarchy(braid_Core core)
       _braid_CRange(g, g->cfactor, &g->clower, &g->cupper);
       g->ncpoints = g->cupper >= g->clower ? (g->cupper - g->clower) / g->cfactor + 1 : 0;
    }
-   if (core->tgrid != NULL && (err = fetch_time_grid(core, levels, nlevels))) return err;
+   /* after a temporal refinement fine_times already holds the refined grid (refine.c) */
+   if (core->tgrid != NULL && core->fine_times == NULL
+       && (err = fetch_time_grid(core, levels, nlevels)))
+   {
+      return err;
+   }
 
    core->grids = (_braid_Grid **) _braid_Calloc(core, "the time-grid hierarchy", nlevels,
                                                 sizeof(_braid_Grid *));
@@ -318,6 +330,7 @@ void _braid_FreeHierarchy(braid_Core core)
    core->nlevels = 0;
    free(core->fine_times);
    core->fine_times = NULL;
+   _braid_RefineFree(core); /* the refinement requests of this hierarchy's fine grid */
    _braid_RichardsonFree(core);
    free(core->estimate); /* per point of the hierarchy's fine grid */
    core->estimate = NULL;
