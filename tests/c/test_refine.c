@@ -9,7 +9,7 @@
  *  - a non-uniform split by the user's step sizes of the intervals in the first half (the
  *    points then move between ranks: buffer message type 1, load balancing);
  *  - max_refinements and tpoints_cutoff stop the refinement;
- *  - braid_SetIncrMaxLevels adds a level per refinement;
+ *  - braid_SetIncrMaxLevels adds a level per refinement; sync is called after each refinement;
  *  - bitwise the same solution on one rank (MPI_COMM_SELF) and on all ranks, reverted or not.
  */
 #include "_braid.h"
@@ -26,7 +26,7 @@ static int rule_max, rule_factor, rule_first_half;
 static double rule_frac[3];
 
 /* seen by access and bufpack */
-static int seen_nrefine, seen_ntpoints, seen_lb_packs;
+static int seen_nrefine, seen_ntpoints, seen_lb_packs, seen_refine_syncs;
 static double seen_t[CAPACITY + 1];
 
 static int refine_step(braid_App app, braid_Vector ustop, braid_Vector fstop, braid_Vector u,
@@ -76,6 +76,16 @@ static int refine_bufpack(braid_App app, braid_Vector u, void *buffer, braid_Buf
    return app_bufpack(app, u, buffer, status);
 }
 
+/* sync after each refinement, with the calling function FRefine */
+static int refine_sync(braid_App app, braid_SyncStatus status)
+{
+   int caller;
+   (void) app;
+   braid_SyncStatusGetCallingFunction(status, &caller);
+   if (caller == braid_ASCaller_FRefine) seen_refine_syncs++;
+   return 0;
+}
+
 typedef struct {
    MPI_Comm comm;
    int max_levels, reverted, incr, max_refinements, cutoff;
@@ -90,6 +100,7 @@ static int solve(my_App *app, const run_options *o, braid_Core *core_ptr)
    memset(app->solution, 0, sizeof(double) * (size_t) (CAPACITY + 1) * NDIM);
    memset(seen_t, 0, sizeof(seen_t));
    seen_nrefine = seen_ntpoints = -1;
+   seen_refine_syncs = 0;
    braid_Init(o->print_file != NULL ? MPI_COMM_WORLD : o->comm, o->comm, 0.0, TSTOP, N0, app,
               refine_step, app_init, app_clone, app_free, app_sum, app_norm, refine_access,
               app_bufsize, refine_bufpack, app_bufunpack, &core);
@@ -100,6 +111,7 @@ static int solve(my_App *app, const run_options *o, braid_Core *core_ptr)
    braid_SetAbsTol(core, 1e-13);
    braid_SetMaxIter(core, 60);
    braid_SetRefine(core, 1);
+   braid_SetSync(core, refine_sync);
    if (o->reverted) braid_SetRevertedRanks(core, 1);
    if (o->incr) braid_SetIncrMaxLevels(core);
    if (o->max_refinements >= 0) braid_SetMaxRefinements(core, o->max_refinements);
@@ -169,6 +181,8 @@ int main(int argc, char *argv[])
    o.print_file = NULL;
    EXPECT(seen_nrefine == 2 && seen_ntpoints == 4 * N0, "nrefine %d (2), ntime %d (%d)",
           seen_nrefine, seen_ntpoints, 4 * N0);
+   EXPECT(seen_refine_syncs == 2, "sync was called %d times from FRefine, expected 2",
+          seen_refine_syncs);
    _braid_GetBlockDistInterval(4 * N0 + 1, nprocs, rank, &lo, &hi);
    EXPECT(core->grids[0]->ilower == lo && core->grids[0]->iupper == hi,
           "rank %d holds [%d, %d] of the refined grid, expected the block [%d, %d]", rank,
