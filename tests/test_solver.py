@@ -318,6 +318,8 @@ BAD_OPTIONS: dict[str, tuple[Any, Any]] = {
     "print_level": (2.0, 4),
     "access_level": ("1", 3),
     "print_file": (3, ""),
+    "periodic": ("yes", 2),
+    "relax_only_cg": (1.0, -1),
 }
 
 
@@ -395,7 +397,7 @@ def test_good_options_of_every_kind_are_accepted() -> None:
                    crelax_weight=1.5, max_iter=50, rel_tol=1e-8, temporal_norm="max", skip=0,
                    fmg=2, fmg_vcycles=1, storage=0, seq_soln=False, final_fcrelax=True,
                    residual_computation=True, reverted_ranks=False, print_level=0,
-                   access_level=1)
+                   access_level=1, periodic=False, relax_only_cg=False)
     assert set(options) | {"abs_tol", "print_file"} == set(braid_module.OPTIONS)
     with layerbraid.Solver(apps.ScalarDecay(), 0.0, 16.0, 32, **options) as solver:
         result = solver.drive()

@@ -5,15 +5,24 @@
 // while the engine runs its own C code and taken back inside each callback. An exception in a
 // callback is kept, the engine stops (telling the other ranks), and drive() raises it again.
 //
+// Optional callbacks (set after construction, before the first drive): set_time_grid takes a
+// Python function (ilower, iupper) -> the times of fine points ilower..iupper (braid_SetTimeGrid),
+// set_residual uses the app's residual(ustop, r, status) (braid_SetResidual); from then on the
+// app's step is called with the FAS right-hand side as the keyword fstop (None where zero);
+// set_spatial uses the app's coarsen(fu, status) and refine(cu, status) between time levels
+// (braid_SetSpatialCoarsen / braid_SetSpatialRefine).
+//
 // Interrupts: this file owns the process-wide interrupt flag (interrupt.hpp). Every trampoline
 // but free checks it on entry, and so does the poll hook after running Python's signal
 // handlers: when it is set, the callback raises Interrupted, which ends the solve like any
 // callback's exception (Interrupted here, RemoteRankError on the other ranks).
 #include "engine.hpp"
 
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <optional>
@@ -48,6 +57,23 @@ struct AccessStatus {
 };
 struct BufferStatus {
   braid_BufferStatus s = nullptr;
+};
+struct CoarsenRefStatus {
+  braid_CoarsenRefStatus s = nullptr;
+};
+
+// Points a Python status view at the engine's status for the length of one callback, and
+// clears it again however the callback ends (a view kept past its callback must not dangle).
+template <typename View, typename Raw>
+class StatusScope {
+ public:
+  StatusScope(View *view, Raw raw) : view_(view) { view_->s = raw; }
+  ~StatusScope() { view_->s = nullptr; }
+  StatusScope(const StatusScope &) = delete;
+  StatusScope &operator=(const StatusScope &) = delete;
+
+ private:
+  View *view_;
 };
 
 template <typename T, typename Status, typename Getter>
@@ -98,9 +124,11 @@ class Engine {
     step_status_ = py::cast(StepStatus{});
     access_status_ = py::cast(AccessStatus{});
     buffer_status_ = py::cast(BufferStatus{});
+    coarsen_status_ = py::cast(CoarsenRefStatus{});
     step_status_ptr_ = step_status_.cast<StepStatus *>();
     access_status_ptr_ = access_status_.cast<AccessStatus *>();
     buffer_status_ptr_ = buffer_status_.cast<BufferStatus *>();
+    coarsen_status_ptr_ = coarsen_status_.cast<CoarsenRefStatus *>();
 
     MPI_Comm comm = MPI_Comm_f2c(static_cast<MPI_Fint>(comm_f));
     int err = braid_Init(comm, comm, tstart, tstop, ntime, reinterpret_cast<braid_App>(this),
@@ -170,6 +198,30 @@ class Engine {
                              (text.empty() ? std::string() : ": " + text));
   }
 
+  // Use the app's residual method (braid_SetResidual); step then gets fstop.
+  void set_residual() {
+    f_residual_ = method("residual");
+    int err = braid_SetResidual(core(), residual_cb);
+    if (err != 0) throw py::value_error("set_residual was refused by the engine");
+    has_residual_ = true;
+  }
+
+  // Use the app's coarsen and refine methods between time levels.
+  void set_spatial() {
+    f_coarsen_ = method("coarsen");
+    f_refine_ = method("refine");
+    int err = braid_SetSpatialCoarsen(core(), scoarsen_cb);
+    if (err == 0) err = braid_SetSpatialRefine(core(), srefine_cb);
+    if (err != 0) throw py::value_error("set_spatial was refused by the engine");
+  }
+
+  // times(ilower, iupper) -> the times of fine points ilower..iupper (braid_SetTimeGrid).
+  void set_time_grid(py::function times) {
+    int err = braid_SetTimeGrid(core(), tgrid_cb);
+    if (err != 0) throw py::value_error("set_time_grid was refused by the engine");
+    f_time_grid_ = std::move(times);
+  }
+
   std::vector<double> rnorms() const {
     braid_Int n = 0;
     braid_GetNumIter(core(), &n);
@@ -214,6 +266,9 @@ class Engine {
       return 0;
     } catch (py::error_already_set &e) {
       return engine->fail(std::move(e));
+    } catch (py::builtin_exception &e) {  // py::type_error, py::value_error, ...: their type
+      e.set_error();
+      return engine->fail(py::error_already_set());
     } catch (const std::exception &e) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
       return engine->fail(py::error_already_set());
@@ -232,13 +287,79 @@ class Engine {
     return guarded(app, [&](Engine *e) { *u_ptr = box(e->f_init_(t), "init"); });
   }
 
-  static braid_Int step_cb(braid_App app, braid_Vector ustop, braid_Vector, braid_Vector u,
+  // With a residual (set_residual) the engine passes the FAS right-hand side, NULL where it
+  // is zero; the app's step then gets it as the keyword fstop (None for NULL). Apps without
+  // a residual are called as before, with three arguments.
+  static braid_Int step_cb(braid_App app, braid_Vector ustop, braid_Vector fstop, braid_Vector u,
                            braid_StepStatus status) {
     return guarded(app, [&](Engine *e) {
-      e->step_status_ptr_->s = status;
-      py::object out = e->f_step_(u->state, ustop->state, e->step_status_);
-      e->step_status_ptr_->s = nullptr;
+      StatusScope<StepStatus, braid_StepStatus> scope(e->step_status_ptr_, status);
+      py::object out;
+      if (e->has_residual_) {
+        py::object f = fstop != nullptr ? fstop->state : py::none();
+        out = e->f_step_(u->state, ustop->state, e->step_status_, py::arg("fstop") = f);
+      } else {
+        out = e->f_step_(u->state, ustop->state, e->step_status_);
+      }
       if (!out.is_none()) u->state = std::move(out);
+    });
+  }
+
+  // r holds u(tstart) on entry; the app turns it into its residual A(ustop, r) at tstop, in
+  // place or by returning the new state.
+  static braid_Int residual_cb(braid_App app, braid_Vector ustop, braid_Vector r,
+                               braid_StepStatus status) {
+    return guarded(app, [&](Engine *e) {
+      StatusScope<StepStatus, braid_StepStatus> scope(e->step_status_ptr_, status);
+      py::object out = e->f_residual_(ustop->state, r->state, e->step_status_);
+      if (!out.is_none()) r->state = std::move(out);
+    });
+  }
+
+  // A state moved to the next coarser time level (coarsen) or back (refine): a new state,
+  // never the argument itself (the engine owns and changes both).
+  static braid_Vector box_new(py::object state, const py::object &from, const char *callback) {
+    if (state.is(from)) {
+      throw py::type_error(std::string("the app's ") + callback + " returned its argument; it "
+                           "must return a new state (a copy where the grids are the same)");
+    }
+    return box(std::move(state), callback);
+  }
+
+  static braid_Int scoarsen_cb(braid_App app, braid_Vector fu, braid_Vector *cu_ptr,
+                               braid_CoarsenRefStatus status) {
+    return guarded(app, [&](Engine *e) {
+      StatusScope<CoarsenRefStatus, braid_CoarsenRefStatus> scope(e->coarsen_status_ptr_,
+                                                                  status);
+      *cu_ptr = box_new(e->f_coarsen_(fu->state, e->coarsen_status_), fu->state, "coarsen");
+    });
+  }
+
+  static braid_Int srefine_cb(braid_App app, braid_Vector cu, braid_Vector *fu_ptr,
+                              braid_CoarsenRefStatus status) {
+    return guarded(app, [&](Engine *e) {
+      StatusScope<CoarsenRefStatus, braid_CoarsenRefStatus> scope(e->coarsen_status_ptr_,
+                                                                  status);
+      *fu_ptr = box_new(e->f_refine_(cu->state, e->coarsen_status_), cu->state, "refine");
+    });
+  }
+
+  // The fine time points ilower..iupper from the Python function set_time_grid was given
+  // (braid.py checks the values; here only their number and type).
+  static braid_Int tgrid_cb(braid_App app, braid_Real *ta, braid_Int *ilower,
+                            braid_Int *iupper) {
+    return guarded(app, [&](Engine *e) {
+      const long lo = *ilower, hi = *iupper;
+      using Times = py::array_t<double, py::array::c_style | py::array::forcecast>;
+      Times times = Times::ensure(e->f_time_grid_(lo, hi));
+      if (!times) throw py::error_already_set();
+      const py::ssize_t want = static_cast<py::ssize_t>(hi - lo + 1);
+      if (times.ndim() != 1 || times.shape(0) != want) {
+        throw py::value_error("the time grid gave " + std::to_string(times.size()) +
+                              " values for the fine points " + std::to_string(lo) + ".." +
+                              std::to_string(hi) + "; it must give " + std::to_string(want));
+      }
+      std::copy(times.data(), times.data() + want, ta);
     });
   }
 
@@ -265,17 +386,18 @@ class Engine {
 
   static braid_Int access_cb(braid_App app, braid_Vector u, braid_AccessStatus status) {
     return guarded(app, [&](Engine *e) {
-      e->access_status_ptr_->s = status;
+      StatusScope<AccessStatus, braid_AccessStatus> scope(e->access_status_ptr_, status);
       e->f_access_(u->state, e->access_status_);
-      e->access_status_ptr_->s = nullptr;
     });
   }
 
   static braid_Int bufsize_cb(braid_App app, braid_Int *size_ptr, braid_BufferStatus status) {
     return guarded(app, [&](Engine *e) {
-      e->buffer_status_ptr_->s = status;
-      long size = e->f_bufsize_(e->buffer_status_).cast<long>();
-      e->buffer_status_ptr_->s = nullptr;
+      long size;
+      {
+        StatusScope<BufferStatus, braid_BufferStatus> scope(e->buffer_status_ptr_, status);
+        size = e->f_bufsize_(e->buffer_status_).cast<long>();
+      }
       if (size < 0) throw py::value_error("bufsize returned " + std::to_string(size) +
                                           " bytes; it must be >= 0");
       *size_ptr = static_cast<braid_Int>(size);
@@ -286,9 +408,11 @@ class Engine {
   static braid_Int pack_cb(braid_App app, braid_Vector u, void *buffer,
                            braid_BufferStatus status) {
     return guarded(app, [&](Engine *e) {
-      e->buffer_status_ptr_->s = status;
-      py::object written = e->f_pack_(u->state, e->view(buffer), e->buffer_status_);
-      e->buffer_status_ptr_->s = nullptr;
+      py::object written;
+      {
+        StatusScope<BufferStatus, braid_BufferStatus> scope(e->buffer_status_ptr_, status);
+        written = e->f_pack_(u->state, e->view(buffer), e->buffer_status_);
+      }
       if (!written.is_none()) braid_BufferStatusSetSize(status, written.cast<double>());
     });
   }
@@ -296,9 +420,11 @@ class Engine {
   static braid_Int unpack_cb(braid_App app, void *buffer, braid_Vector *u_ptr,
                              braid_BufferStatus status) {
     return guarded(app, [&](Engine *e) {
-      e->buffer_status_ptr_->s = status;
-      py::object state = e->f_unpack_(e->view(buffer), e->buffer_status_);
-      e->buffer_status_ptr_->s = nullptr;
+      py::object state;
+      {
+        StatusScope<BufferStatus, braid_BufferStatus> scope(e->buffer_status_ptr_, status);
+        state = e->f_unpack_(e->view(buffer), e->buffer_status_);
+      }
       *u_ptr = box(std::move(state), "unpack");
     });
   }
@@ -319,10 +445,13 @@ class Engine {
   py::object app_;
   py::object f_init_, f_step_, f_clone_, f_sum_, f_norm_, f_access_, f_bufsize_, f_pack_,
       f_unpack_;
-  py::object step_status_, access_status_, buffer_status_;
+  py::object f_residual_, f_time_grid_, f_coarsen_, f_refine_;  // optional callbacks
+  bool has_residual_ = false;
+  py::object step_status_, access_status_, buffer_status_, coarsen_status_;
   StepStatus *step_status_ptr_ = nullptr;
   AccessStatus *access_status_ptr_ = nullptr;
   BufferStatus *buffer_status_ptr_ = nullptr;
+  CoarsenRefStatus *coarsen_status_ptr_ = nullptr;
   long buffer_bytes_ = 0;
   std::optional<py::error_already_set> error_;
   braid_Core core_ = nullptr;
@@ -407,6 +536,37 @@ void bind_engine(py::module_ &m) {
         return get<int>(st.s, braid_BufferStatusGetMessageType);
       });
 
+  py::class_<CoarsenRefStatus>(m, "CoarsenRefStatus",
+                               "Where a state moves between time levels; valid only inside "
+                               "coarsen or refine. level is the finer of the two levels.")
+      .def_property_readonly("t", [](const CoarsenRefStatus &st) {
+        return get<double>(st.s, braid_CoarsenRefStatusGetT);
+      })
+      .def_property_readonly("tindex", [](const CoarsenRefStatus &st) {
+        return get<int>(st.s, braid_CoarsenRefStatusGetTIndex);
+      })
+      .def_property_readonly("iteration", [](const CoarsenRefStatus &st) {
+        return get<int>(st.s, braid_CoarsenRefStatusGetIter);
+      })
+      .def_property_readonly("level", [](const CoarsenRefStatus &st) {
+        return get<int>(st.s, braid_CoarsenRefStatusGetLevel);
+      })
+      .def_property_readonly("nlevels", [](const CoarsenRefStatus &st) {
+        return get<int>(st.s, braid_CoarsenRefStatusGetNLevels);
+      })
+      .def_property_readonly("ftprior", [](const CoarsenRefStatus &st) {
+        return get<double>(st.s, braid_CoarsenRefStatusGetFTprior);
+      })
+      .def_property_readonly("ftstop", [](const CoarsenRefStatus &st) {
+        return get<double>(st.s, braid_CoarsenRefStatusGetFTstop);
+      })
+      .def_property_readonly("ctprior", [](const CoarsenRefStatus &st) {
+        return get<double>(st.s, braid_CoarsenRefStatusGetCTprior);
+      })
+      .def_property_readonly("ctstop", [](const CoarsenRefStatus &st) {
+        return get<double>(st.s, braid_CoarsenRefStatusGetCTstop);
+      });
+
   py::class_<Engine> cls(m, "Engine", "The MGRIT engine over a Python app (use layerbraid.Solver).");
   cls.def(py::init<py::object, long, double, double, int>(), py::arg("app"), py::arg("comm_f"),
           py::arg("tstart"), py::arg("tstop"), py::arg("ntime"))
@@ -423,6 +583,12 @@ void bind_engine(py::module_ &m) {
         braid_GetNLevels(e.core(), &n);
         return n;
       })
+      .def("set_residual", &Engine::set_residual,
+           "Use the app's residual(ustop, r, status); step then receives fstop=.")
+      .def("set_spatial", &Engine::set_spatial,
+           "Use the app's coarsen(fu, status) and refine(cu, status) between time levels.")
+      .def("set_time_grid", &Engine::set_time_grid, py::arg("times"),
+           "times(ilower, iupper) -> the float64 times of fine points ilower..iupper.")
       .def("set_fmg", [](Engine &e) { check(braid_SetFMG(e.core()), "set_fmg"); })
       .def("set_final_fcrelax",
            [](Engine &e) { check(braid_SetFinalFCRelax(e.core()), "set_final_fcrelax"); })
@@ -447,6 +613,8 @@ void bind_engine(py::module_ &m) {
   bind_setter(cls, "set_reverted_ranks", braid_SetRevertedRanks);
   bind_setter(cls, "set_print_level", braid_SetPrintLevel);
   bind_setter(cls, "set_access_level", braid_SetAccessLevel);
+  bind_setter(cls, "set_periodic", braid_SetPeriodic);
+  bind_setter(cls, "set_relax_only_cg", braid_SetRelaxOnlyCG);
 
   g_remote_error = py::exception<void>(m, "RemoteRankError", PyExc_RuntimeError);
   g_divergence_error = py::exception<void>(m, "DivergenceError", PyExc_ArithmeticError);

@@ -15,6 +15,22 @@ are arrays (NumPy or CuPy) or tuples of arrays, :class:`App` provides everything
 
 States are updated in place when possible: ``step`` and ``sum`` may modify their target and
 return None, or return a new state that replaces it.
+
+An app may also define ``residual(ustop, r, status)`` (optional; the solver looks for it). The
+engine then measures residuals with it, and ``step`` receives the full-approximation-scheme
+right-hand side as the keyword ``fstop`` and must solve the app's equation with it::
+
+        def residual(self, ustop, r, status):   # r holds u(tstart): r <- A(ustop, r)
+            r[:] = (1.0 + (status.tstop - status.tstart)) * ustop - r
+
+        def step(self, u, ustop, status, fstop=None):   # solve A(u_new, u) = fstop
+            if fstop is not None:
+                u += fstop
+            u /= 1.0 + (status.tstop - status.tstart)
+
+Apps without ``residual`` are called ``step(u, ustop, status)`` as always. An app may also
+define ``coarsen(fu, status)`` and ``refine(cu, status)`` (both, optional) to give coarser time
+levels coarser spatial grids.
 """
 
 from __future__ import annotations
@@ -24,7 +40,8 @@ from typing import Any, Protocol, Sequence, Union, runtime_checkable
 
 import numpy as np
 
-__all__ = ["App", "AppProtocol", "StepStatus", "AccessStatus", "BufferStatus", "State"]
+__all__ = ["App", "AppProtocol", "StepStatus", "AccessStatus", "BufferStatus",
+           "CoarsenRefStatus", "State"]
 
 #: A state: an array (NumPy or CuPy), a tuple of arrays, or any object the app's methods handle.
 State = Any
@@ -60,9 +77,32 @@ class BufferStatus(Protocol):
     message_type: int
 
 
+class CoarsenRefStatus(Protocol):
+    """Where ``coarsen``/``refine`` move a state (valid only during the call); ``level`` is the
+    finer of the two time levels, ``tindex`` the point's index on the coarser one,
+    ``ftprior``/``ftstop`` and ``ctprior``/``ctstop`` the neighbouring times of point ``t``
+    on the finer and on the coarser level."""
+
+    t: float
+    tindex: int
+    iteration: int
+    level: int
+    nlevels: int
+    ftprior: float
+    ftstop: float
+    ctprior: float
+    ctstop: float
+
+
 @runtime_checkable
 class AppProtocol(Protocol):
-    """Every method the engine calls. :class:`App` implements all but ``init`` and ``step``."""
+    """Every method the engine calls. :class:`App` implements all but ``init`` and ``step``.
+
+    Optional, and not part of the runtime check (see :class:`App`):
+    ``residual(ustop, r, status) -> State | None`` (an app that has it gets
+    ``step(u, ustop, status, fstop=...)``), and ``coarsen(fu, status) -> State`` with
+    ``refine(cu, status) -> State`` (spatial coarsening between time levels).
+    """
 
     def init(self, t: float) -> State: ...
 
@@ -97,6 +137,29 @@ class App:
     Subclasses implement :meth:`init` and :meth:`step`, and may override :meth:`access`.
     The solver calls :meth:`bind` with the time domain before the first solve, so ``tstart``,
     ``tstop`` and ``ntime`` are available to subclasses from then on.
+
+    **Residual (optional).** A subclass may define
+    ``residual(self, ustop, r, status) -> State | None``: on entry ``r`` holds u at
+    ``status.tstart``; it must become (in place, or returned like ``step``'s result) the
+    residual at ``status.tstop`` of the app's one-step equation A(ustop, u(tstart)), which is
+    zero when ``ustop`` is the exact step of ``u(tstart)``. With it, the solver calls
+    ``step(u, ustop, status, fstop=f)``: ``f`` is the FAS right-hand side, None where it is
+    zero, and step must return the u_new that solves A(u_new, u) = f (with f = None: the
+    plain step). ``step`` must accept ``fstop`` then (Solver checks its signature). The
+    engine no longer adds the FAS term to step's result itself; the app does, through
+    ``fstop``. Without ``residual`` nothing changes: step is called with three arguments.
+
+    **Spatial coarsening (optional).** A subclass may define both
+    ``coarsen(self, fu, status) -> State``, the state ``fu`` of time level ``status.level``
+    moved to the spatial grid of level ``status.level + 1``, and
+    ``refine(self, cu, status) -> State``, a state of level ``status.level + 1`` moved back to
+    level ``status.level``'s grid (``status`` is a CoarsenRefStatus: ``t``, ``tindex``,
+    ``level``, ``nlevels``, ``iteration``, ``ftprior``/``ftstop`` and ``ctprior``/``ctstop``,
+    the neighbouring times on the fine and the coarse level). Each returns a new state, never
+    its argument. Then ``step``, ``sum``, ``norm`` and the buffer methods see states of
+    several sizes: this class's ``bufsize``/``pack``/``unpack`` assume every state has the
+    layout of ``init(tstart)``, so such an app overrides them (``bufsize`` is an upper bound;
+    ``pack`` may return the bytes it wrote).
     """
 
     tstart: float = 0.0
@@ -127,7 +190,12 @@ class App:
         raise NotImplementedError(f"{type(self).__name__} must implement init(t)")
 
     def step(self, u: State, ustop: State, status: StepStatus) -> State | None:
-        """Advance u from ``status.tstart`` to ``status.tstop`` (in place, or return it)."""
+        """Advance u from ``status.tstart`` to ``status.tstop`` (in place, or return it).
+
+        ``ustop`` is the current value at tstop (an initial guess for implicit solvers; it may
+        be ``u`` itself). Apps that define ``residual`` take a fourth parameter,
+        ``fstop=None``, the FAS right-hand side to solve with (see the class docstring).
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement step(u, ustop, status)")
 
     def access(self, u: State, status: AccessStatus) -> None:

@@ -10,10 +10,18 @@ A solve in a few lines::
 Every option is checked here, before the engine sees it: a wrong type raises TypeError and a
 value out of range raises ValueError, each naming the option and what it accepts. Calling
 :meth:`Solver.drive` again warm-starts from the stored solution.
+
+Beyond uniform steps on [tstart, tstop]: ``time_grid=`` gives the fine time points (an array,
+or a function of the point indices), ``periodic=True`` solves u(tstart) = u(tstop), and an app
+with a ``residual`` method gets the FAS right-hand side in ``step(..., fstop=)``::
+
+    solver = layerbraid.Solver(Decay(), time_grid=np.linspace(0.0, 5.0, 11) ** 2 / 5.0,
+                               max_levels=2)
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import time
@@ -21,6 +29,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, Callable, Mapping, Union
 
+import numpy as np
 from mpi4py import MPI
 
 from . import _core
@@ -156,6 +165,11 @@ OPTIONS: dict[str, str] = {
     "print_level": "int in [0, 3] (1): 0 silent, 1 residuals, 2 also statistics",
     "access_level": "int in [0, 2] (1): 0 never, 1 after the solve, 2 also every cycle",
     "print_file": "str: file for the engine's output (rank 0) instead of stdout",
+    "periodic": "bool (False): periodic in time, u(tstart) = u(tstop); the ntime points "
+                "0..ntime-1 are the unknowns; needs ntime divisible by cfactor**(levels-1) "
+                "and >= 2 levels",
+    "relax_only_cg": "bool (False): relax the coarsest grid (its nrelax sweeps) instead of "
+                     "solving it sequentially",
 }
 
 _PY_DEFAULTS = {"print_level": 1}
@@ -171,28 +185,56 @@ class Solver:
 
     Args:
         app: the problem, an :class:`App` subclass or any object with the
-            :class:`AppProtocol` methods.
-        tstart, tstop: the time interval.
+            :class:`AppProtocol` methods. If it also has a ``residual(ustop, r, status)``
+            method, the engine uses it (braid_SetResidual): residuals are computed with it,
+            and ``step`` is then called as ``step(u, ustop, status, fstop=...)`` and must
+            solve the app's equation with the FAS right-hand side ``fstop`` (None where it is
+            zero). If it has ``coarsen(fu, status)`` and ``refine(cu, status)``, coarser time
+            levels use coarser spatial grids (braid_SetSpatialCoarsen/Refine). See
+            :class:`App` for both.
+        tstart, tstop: the time interval. With ``time_grid`` they may be left out (they are
+            then the grid's first and last time); if given they must equal them.
         ntime: number of time steps, in [1, 2**31 - 2] (the grid has ntime + 1 points; the
             engine keeps a slot for each, spread over the ranks, so a huge ntime may instead
-            make :meth:`drive` raise MemoryError).
+            make :meth:`drive` raise MemoryError). With an array ``time_grid`` it may be left
+            out (``len(time_grid) - 1``); with a function it is required.
         comm: the communicator whose ranks share the time points (default COMM_WORLD).
+        time_grid: the fine time points instead of ntime uniform steps (braid_SetTimeGrid):
+            a 1-D array of ntime + 1 finite, strictly increasing times, or a function
+            ``f(indices) -> times`` that gets an int64 array of point indices (a contiguous
+            range of 0..ntime) and returns their times as an array of the same length; the
+            engine asks each rank only for the points it needs. An array is checked here; a
+            function's ends (points 0 and ntime) are checked here and every value it returns
+            is checked when the engine asks (ValueError from :meth:`drive`: finite, strictly
+            increasing, inside [tstart, tstop], the ends equal to tstart and tstop).
         **options: see :data:`OPTIONS` (``Solver.options()`` prints them).
     """
 
-    def __init__(self, app: AppProtocol, tstart: float, tstop: float, ntime: int,
-                 comm: MPI.Comm | None = None, **options: Any) -> None:
-        self._validate_problem(app, tstart, tstop, ntime, comm)
+    def __init__(self, app: AppProtocol, tstart: float | None = None, tstop: float | None = None,
+                 ntime: int | None = None, comm: MPI.Comm | None = None, *,
+                 time_grid: Any = None, **options: Any) -> None:
+        tstart, tstop, ntime, times = self._validate_problem(app, tstart, tstop, ntime, comm,
+                                                             time_grid)
         settings = self._validate_options({**_PY_DEFAULTS, **options})
+        if settings.get("periodic"):
+            _check_periodic(ntime, settings)
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.app = app
         self.tstart, self.tstop, self.ntime = float(tstart), float(tstop), int(ntime)
         self.settings = settings
+        self.has_residual = _has_residual(app)
+        self.has_spatial = _has_spatial(app)
         self._failure: str | None = None  # what made an earlier drive() fail
         if isinstance(app, App):
             app.bind(self.tstart, self.tstop, self.ntime)
         self._engine: Any = _core.Engine(app, self.comm.py2f(), self.tstart, self.tstop,
                                          self.ntime)
+        if times is not None:
+            self._engine.set_time_grid(times)
+        if self.has_residual:
+            self._engine.set_residual()
+        if self.has_spatial:
+            self._engine.set_spatial()
         self._apply(settings)
 
     @staticmethod
@@ -203,7 +245,9 @@ class Solver:
     # ---- validation ----
 
     @staticmethod
-    def _validate_problem(app: Any, tstart: Any, tstop: Any, ntime: Any, comm: Any) -> None:
+    def _validate_problem(app: Any, tstart: Any, tstop: Any, ntime: Any, comm: Any,
+                          time_grid: Any = None) -> tuple[float, float, int, Any]:
+        """(tstart, tstop, ntime, the engine's time-grid function or None), checked."""
         missing = [m for m in ("init", "step", "clone", "sum", "norm", "access", "bufsize",
                                "pack", "unpack") if not callable(getattr(app, m, None))]
         if isinstance(app, App):  # App's own init and step only raise NotImplementedError
@@ -211,6 +255,17 @@ class Solver:
         if missing:
             raise TypeError(f"app of type {type(app).__name__} lacks {', '.join(missing)}; derive "
                             "it from layerbraid.App or implement layerbraid.AppProtocol")
+        if _has_residual(app):
+            _check_step_takes_fstop(app)
+        _has_spatial(app)  # both coarsen and refine, or neither
+        if time_grid is not None:
+            tstart, tstop, ntime, times = _time_grid(time_grid, tstart, tstop, ntime)
+        else:
+            for name, value in (("tstart", tstart), ("tstop", tstop), ("ntime", ntime)):
+                if value is None:
+                    raise TypeError(f"{name} is required (only time_grid= can stand in for "
+                                    "tstart, tstop and ntime)")
+            times = None
         for name, value in (("tstart", tstart), ("tstop", tstop)):
             if isinstance(value, bool) or not isinstance(value, Real):
                 raise TypeError(f"{name} must be a finite float, got {value!r}")
@@ -221,6 +276,7 @@ class Solver:
         _int_in("ntime", ntime, 1, _NTIME_MAX)
         if comm is not None and not isinstance(comm, MPI.Comm):
             raise TypeError(f"comm must be an mpi4py communicator, got {type(comm).__name__}")
+        return float(tstart), float(tstop), int(ntime), times
 
     @staticmethod
     def _validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -252,6 +308,8 @@ class Solver:
             "print_level": lambda n, v: _int_in(n, v, 0, 3),
             "access_level": lambda n, v: _int_in(n, v, 0, 2),
             "print_file": lambda n, v: _text(n, v),
+            "periodic": _flag,
+            "relax_only_cg": _flag,
         }
         return {name: checks[name](name, value) for name, value in options.items()}
 
@@ -262,7 +320,8 @@ class Solver:
                   "skip": e.set_skip, "fmg_vcycles": e.set_nfmg_vcyc, "storage": e.set_storage,
                   "seq_soln": e.set_seq_soln, "residual_computation": e.set_residual_computation,
                   "reverted_ranks": e.set_reverted_ranks, "print_level": e.set_print_level,
-                  "access_level": e.set_access_level, "print_file": e.set_print_file}
+                  "access_level": e.set_access_level, "print_file": e.set_print_file,
+                  "periodic": e.set_periodic, "relax_only_cg": e.set_relax_only_cg}
         per_level = {"cfactor": e.set_cfactor, "nrelax": e.set_nrelax,
                      "crelax_weight": e.set_crelax_wt}
         for name, value in settings.items():
@@ -361,3 +420,181 @@ def _text(name: str, value: Any) -> str:
     if not value:
         raise ValueError(f"{name} must be a non-empty str, got {value!r}")
     return value
+
+
+# ---- problem variants: time grids, periodic problems, user residuals ----
+
+def _has_residual(app: Any) -> bool:
+    """Whether the app brings its own residual (braid_SetResidual)."""
+    return callable(getattr(app, "residual", None))
+
+
+def _has_spatial(app: Any) -> bool:
+    """Whether the app moves states between time levels' spatial grids (coarsen and refine;
+    TypeError for only one of them)."""
+    coarsen, refine = (callable(getattr(app, m, None)) for m in ("coarsen", "refine"))
+    if coarsen != refine:
+        has, lacks = ("coarsen", "refine") if coarsen else ("refine", "coarsen")
+        raise TypeError(f"app of type {type(app).__name__} has {has} but no {lacks}; spatial "
+                        "coarsening needs both: coarsen(fu, status) -> the state on the next "
+                        "coarser time level's grid, refine(cu, status) -> back on the finer")
+    return coarsen
+
+
+def _check_step_takes_fstop(app: Any) -> None:
+    """An app with a residual must have a step that accepts the keyword fstop."""
+    try:
+        params = inspect.signature(app.step).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin): let the call tell
+        return
+    if any(p.kind is p.VAR_KEYWORD or (p.name == "fstop" and p.kind is not p.POSITIONAL_ONLY)
+           for p in params):
+        return
+    raise TypeError(f"app of type {type(app).__name__} has a residual method, so its step "
+                    "receives the FAS right-hand side: it must be step(u, ustop, status, "
+                    "fstop=None) and solve residual(ustop=u_new, r=u) = fstop when fstop is "
+                    "not None")
+
+
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _check_times(t: np.ndarray, first: int, what: str) -> None:
+    """Finite and strictly increasing; ``t[k]`` is point ``first + k``."""
+    bad = ~np.isfinite(t)
+    if bad.any():
+        k = _first_bad(bad)
+        raise ValueError(f"{what}: time point {first + k} is {float(t[k])!r}; every time must be "
+                         "finite")
+    steps = np.diff(t)
+    if (steps <= 0).any():
+        k = _first_bad(steps <= 0)
+        raise ValueError(f"{what} must be strictly increasing: time point {first + k} is "
+                         f"{float(t[k])!r} and time point {first + k + 1} is {float(t[k + 1])!r}")
+
+
+def _as_times(values: Any, what: str) -> np.ndarray:
+    """A 1-D float64 array of real times (TypeError for anything else)."""
+    try:
+        t = np.asarray(values)
+    except Exception as e:  # e.g. a CuPy array: implicit conversion is refused
+        raise TypeError(f"{what} must be a NumPy array or a sequence of floats, got "
+                        f"{type(values).__name__} ({e})") from None
+    if t.dtype == bool or t.dtype.kind not in "iuf":
+        raise TypeError(f"{what} must hold real numbers, got dtype {t.dtype} "
+                        f"({type(values).__name__})")
+    if t.ndim != 1:
+        raise ValueError(f"{what} must be 1-D, got shape {t.shape}")
+    return np.ascontiguousarray(t, dtype=np.float64)
+
+
+def _check_end(name: str, given: Any, grid_value: float, where: str) -> float:
+    if given is None:
+        return grid_value
+    if isinstance(given, bool) or not isinstance(given, Real):
+        raise TypeError(f"{name} must be a finite float, got {given!r}")
+    if float(given) != grid_value:
+        raise ValueError(f"{name}={given!r} does not match the time grid, whose {where} is "
+                         f"{grid_value!r}; leave {name} out or give the grid's value")
+    return grid_value
+
+
+def _time_grid(grid: Any, tstart: Any, tstop: Any,
+               ntime: Any) -> tuple[float, float, int, Callable[[int, int], np.ndarray]]:
+    """tstart, tstop, ntime and the engine's time-grid function from ``time_grid``."""
+    if callable(grid):
+        if ntime is None:
+            raise TypeError("ntime is required with a time_grid function (it cannot be "
+                            "derived from it)")
+        n = _int_in("ntime", ntime, 1, _NTIME_MAX)
+        ends = _as_times(grid(np.array([0, n], dtype=np.int64)), "time_grid(indices)")
+        if ends.shape != (2,):
+            raise ValueError(f"time_grid(indices) must return one time per index: got "
+                             f"{ends.shape[0]} for the 2 indices [0, {n}]")
+        _check_times(ends, 0, f"time_grid([0, {n}]) (the first and the last point)")
+        t0 = _check_end("tstart", tstart, float(ends[0]), "first time (point 0)")
+        t1 = _check_end("tstop", tstop, float(ends[1]), f"last time (point {n})")
+        return t0, t1, n, _GridFunction(grid, t0, t1, n)
+    t = _as_times(grid, "time_grid")
+    if t.shape[0] < 2:
+        raise ValueError(f"time_grid needs at least 2 times (ntime + 1, ntime >= 1), got "
+                         f"{t.shape[0]}")
+    if t.shape[0] - 1 > _NTIME_MAX:
+        raise ValueError(f"time_grid has {t.shape[0]} times; at most {_NTIME_MAX + 1} "
+                         f"(ntime <= {_NTIME_MAX})")
+    if ntime is not None:
+        n = _int_in("ntime", ntime, 1, _NTIME_MAX)
+        if n != t.shape[0] - 1:
+            raise ValueError(f"ntime={n} does not match time_grid: its {t.shape[0]} times "
+                             f"make ntime={t.shape[0] - 1} steps (a grid has ntime + 1 times)")
+    _check_times(t, 0, "time_grid")
+    t0 = _check_end("tstart", tstart, float(t[0]), "first time")
+    t1 = _check_end("tstop", tstop, float(t[-1]), "last time")
+    t = t.copy()  # the checked times: later changes to the caller's array do not reach them
+    t.setflags(write=False)
+
+    def times(ilower: int, iupper: int) -> np.ndarray:
+        return t[ilower:iupper + 1]
+
+    return t0, t1, t.shape[0] - 1, times
+
+
+class _GridFunction:
+    """The engine's time-grid function over the user's ``f(indices) -> times``: every chunk
+    checked (length, finite, strictly increasing, inside [tstart, tstop], exact ends)."""
+
+    def __init__(self, f: Callable[[np.ndarray], Any], tstart: float, tstop: float,
+                 ntime: int) -> None:
+        self.f, self.tstart, self.tstop, self.ntime = f, tstart, tstop, ntime
+
+    def __call__(self, ilower: int, iupper: int) -> np.ndarray:
+        indices = np.arange(ilower, iupper + 1, dtype=np.int64)
+        what = f"time_grid(indices {ilower}..{iupper})"
+        t = _as_times(self.f(indices), what)
+        if t.shape[0] != indices.shape[0]:
+            raise ValueError(f"{what} returned {t.shape[0]} times for {indices.shape[0]} "
+                             "indices; it must return one time per index")
+        _check_times(t, ilower, what)
+        if ilower == 0 and t[0] != self.tstart:
+            raise ValueError(f"{what} gave {float(t[0])!r} for point 0, not tstart={self.tstart!r} "
+                             "(it gave that before the solve)")
+        if iupper == self.ntime and t[-1] != self.tstop:
+            raise ValueError(f"{what} gave {float(t[-1])!r} for point {self.ntime}, not "
+                             f"tstop={self.tstop!r} (it gave that before the solve)")
+        outside = (t < self.tstart) | (t > self.tstop)
+        if outside.any():
+            k = _first_bad(outside)
+            raise ValueError(f"{what}: time point {ilower + k} is {float(t[k])!r}, outside "
+                             f"[tstart, tstop] = [{self.tstart!r}, {self.tstop!r}]")
+        return t
+
+
+def _check_periodic(ntime: int, settings: Mapping[str, Any]) -> None:
+    """The engine's periodic hierarchy (grid.c) built ahead: every coarsened level's points
+    divisible by its cfactor, at least 2 levels, no sequential initial guess."""
+    if settings.get("seq_soln"):
+        raise ValueError("periodic=True cannot start from the sequential solution "
+                         "(seq_soln=True): a periodic problem has no initial value to step from")
+    max_levels = settings.get("max_levels", 30)
+    min_coarse = settings.get("min_coarse", 2)
+    cfactor = settings.get("cfactor", {-1: 2})
+
+    def cf(level: int) -> int:
+        return cfactor.get(level, cfactor.get(-1, 2))
+
+    npoints, nlevels, product = ntime, 1, 1
+    while nlevels < min(max_levels, 32) and npoints // cf(nlevels - 1) - 1 >= min_coarse:
+        c = cf(nlevels - 1)
+        if npoints % c != 0:
+            raise ValueError(
+                f"periodic=True needs ntime divisible by cfactor**(levels - 1): ntime={ntime} "
+                f"has {npoints} points on level {nlevels - 1}, not divisible by its cfactor {c} "
+                f"(the product of the cfactors so far is {product * c}); choose ntime a "
+                f"multiple of {product * c}, or fewer levels (max_levels={nlevels})")
+        npoints //= c
+        product *= c
+        nlevels += 1
+    if nlevels < 2:
+        raise ValueError(f"periodic=True needs at least 2 levels, but max_levels={max_levels}, "
+                         f"min_coarse={min_coarse} and ntime={ntime} give {nlevels}")
