@@ -76,19 +76,20 @@ def find_mpiexec() -> Path:
     return venv_bin("mpiexec")
 
 
-def build(verbose: bool) -> Path:
-    """Compile the engine sources and the benchmark with -O3 into build/bench_engine/."""
+def build(verbose: bool, engine: Path = ENGINE, build_dir: Path = BUILD) -> Path:
+    """Compile the engine sources (extern/braid, or another tree of them) and the benchmark
+    with -O3 into build_dir (build/bench_engine/)."""
     mpicc = venv_bin("mpicc")
-    BUILD.mkdir(parents=True, exist_ok=True)
-    inc = ["-I", str(ENGINE / "include"), "-I", str(ENGINE / "src")]
+    build_dir.mkdir(parents=True, exist_ok=True)
+    inc = ["-I", str(engine / "include"), "-I", str(engine / "src")]
     # -g only adds symbols (for perf); the code is the same as without it
     common = ["-O3", "-g", "-std=c99", "-DNDEBUG"]
     jobs = []
-    for src in sorted((ENGINE / "src").glob("*.c")):
+    for src in sorted((engine / "src").glob("*.c")):
         jobs.append(([str(mpicc), *common, *inc, "-c", str(src), "-o",
-                      str(BUILD / (src.stem + ".o"))], src))
+                      str(build_dir / (src.stem + ".o"))], src))
     jobs.append(([str(mpicc), *common, "-D_POSIX_C_SOURCE=200809L", "-Wall", "-Wextra", *inc,
-                  "-c", str(SOURCE), "-o", str(BUILD / "bench_engine_main.o")], SOURCE))
+                  "-c", str(SOURCE), "-o", str(build_dir / "bench_engine_main.o")], SOURCE))
 
     def compile_one(job):
         cmd, src = job
@@ -101,9 +102,9 @@ def build(verbose: bool) -> Path:
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         list(pool.map(compile_one, jobs))
-    exe = BUILD / "bench_engine"
-    objs = [str(BUILD / (src.stem + ".o")) for _, src in jobs[:-1]]
-    cmd = [str(mpicc), "-O3", "-g", str(BUILD / "bench_engine_main.o"), *objs, "-lm", "-o", str(exe)]
+    exe = build_dir / "bench_engine"
+    objs = [str(build_dir / (src.stem + ".o")) for _, src in jobs[:-1]]
+    cmd = [str(mpicc), "-O3", "-g", str(build_dir / "bench_engine_main.o"), *objs, "-lm", "-o", str(exe)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"linking failed:\n{' '.join(cmd)}\n{r.stderr}")

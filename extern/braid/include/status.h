@@ -44,7 +44,7 @@ typedef struct _braid_Status_struct {
 
    /* coarsen/refine: the neighbours of t on the fine and the coarse level. The fine level
     * is `level`, the coarse one level + 1. Equal to t outside a coarsen/refine call. */
-   braid_Real f_tprior, f_tstop; /* fine-level time points before and after t */
+   braid_Real f_tprior, f_tstop; /* coarsen/refine only: fine-level time points around t */
    braid_Real c_tprior, c_tstop; /* coarse-level time points before and after t */
 
    /* per-call requests (reset by _braid_StatusFor) */

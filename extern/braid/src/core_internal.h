@@ -58,15 +58,26 @@ braid_Int _braid_BuildHierarchy(braid_Core core);
 void _braid_FreeHierarchy(braid_Core core);
 /** Time of fine point `fine` (the user's time grid, or uniform). */
 braid_Real _braid_FineTime(braid_Core core, braid_Int fine);
-/** Time of point `index` on `level`. */
-braid_Real _braid_Time(braid_Core core, braid_Int level, braid_Int index);
+/** Time of point `index` on `level` beyond its neighbours (not in ta[]). */
+braid_Real _braid_TimeFar(braid_Core core, braid_Int level, braid_Int index);
+/** Time of point `index` on `level` (inline: two per step call). */
+static inline braid_Real _braid_Time(braid_Core core, braid_Int level, braid_Int index)
+{
+   const _braid_Grid *g = core->grids[level];
+   if (index >= g->ilower - 1 && index <= g->iupper + 1) return g->ta[index - g->ilower];
+   return _braid_TimeFar(core, level, index);
+}
 /** Rank of `comm` that owns point `index` of `level`. */
 int _braid_Owner(braid_Core core, braid_Int level, braid_Int index);
 /** The first and last C-point of this rank on `level` for C-point spacing cfactor. */
 void _braid_CRange(const _braid_Grid *grid, braid_Int cfactor, braid_Int *clower,
                    braid_Int *cupper);
 /** Stored vector at point `index` of `level` (must be local), or NULL. */
-braid_Vector _braid_Stored(braid_Core core, braid_Int level, braid_Int index);
+static inline braid_Vector _braid_Stored(braid_Core core, braid_Int level, braid_Int index)
+{
+   const _braid_Grid *g = core->grids[level];
+   return g->ua[index - g->ilower]->userVector;
+}
 /** Set *dst to a copy of src, reusing the vector already there. */
 braid_Int _braid_CopyInto(braid_Core core, braid_Vector src, braid_Vector *dst);
 braid_Int _braid_FreeVector(braid_Core core, braid_Vector *u);
@@ -156,11 +167,18 @@ braid_Int _braid_Residual(braid_Core core, braid_Int level, braid_Int index, bra
 /** core->full_rnorm: the user's full residual (braid_SetFullRNormRes) over every fine point. */
 braid_Int _braid_FullResidualNorm(braid_Core core);
 
-/* ---- timers.c ---- */
+/* ---- timers (timers.c: braid_ResetTimer, braid_PrintTimers) ----
+ * Inline: they sit around every step call, where a trivial step costs a few nanoseconds. */
 /** MPI_Wtime() when the timings level is >= 2 (else 0): the start of a timed call. */
-braid_Real _braid_TimerStart(braid_Core core);
+static inline braid_Real _braid_TimerStart(braid_Core core)
+{
+   return core->timings >= 2 ? MPI_Wtime() : 0.0;
+}
 /** Add the time since start to *total (timings level >= 2). */
-void _braid_TimerStop(braid_Core core, braid_Real *total, braid_Real start);
+static inline void _braid_TimerStop(braid_Core core, braid_Real *total, braid_Real start)
+{
+   if (core->timings >= 2) *total += MPI_Wtime() - start;
+}
 
 /* ---- richardson.c (level 0 sweeps that propagate to C-points) ---- */
 /** Before the sweep: the coarse step from every local C-point (one sent to the next rank). */
@@ -179,8 +197,14 @@ void _braid_RichardsonFree(braid_Core core);
 /* ---- space.c ---- */
 /** *cu_ptr = fine vector fu (point i of `level`) on level + 1's spatial grid: the user's
  *  scoarsen, or a copy; the vector already in *cu_ptr is reused or freed. */
-braid_Int _braid_CoarsenInto(braid_Core core, braid_Int level, braid_Int i, braid_Vector fu,
+braid_Int _braid_CoarsenUser(braid_Core core, braid_Int level, braid_Int i, braid_Vector fu,
                              braid_Vector *cu_ptr);
+static inline braid_Int _braid_CoarsenInto(braid_Core core, braid_Int level, braid_Int i,
+                                           braid_Vector fu, braid_Vector *cu_ptr)
+{
+   return core->scoarsen == NULL ? _braid_CopyInto(core, fu, cu_ptr)
+                                 : _braid_CoarsenUser(core, level, i, fu, cu_ptr);
+}
 /** *fu_ptr = a new vector: coarse vector cu (at fine point i of `level`) on level's spatial
  *  grid: the user's srefine, or a clone. */
 braid_Int _braid_RefineNew(braid_Core core, braid_Int level, braid_Int i, braid_Vector cu,

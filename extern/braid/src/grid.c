@@ -61,11 +61,9 @@ static braid_Real level_time(braid_Core core, braid_Int stride, braid_Int index)
    return _braid_FineTime(core, fine);
 }
 
-braid_Real _braid_Time(braid_Core core, braid_Int level, braid_Int index)
+braid_Real _braid_TimeFar(braid_Core core, braid_Int level, braid_Int index)
 {
-   const _braid_Grid *g = core->grids[level];
-   if (index >= g->ilower - 1 && index <= g->iupper + 1) return g->ta[index - g->ilower];
-   return level_time(core, g->fine_stride, index);
+   return level_time(core, core->grids[level]->fine_stride, index);
 }
 
 void _braid_CRange(const _braid_Grid *grid, braid_Int cfactor, braid_Int *clower,
@@ -75,12 +73,6 @@ void _braid_CRange(const _braid_Grid *grid, braid_Int cfactor, braid_Int *clower
     * multiple beyond INT_MAX is INT_MAX, past every index (iupper <= ntime < INT_MAX) */
    *clower = _braid_RoundUp(grid->ilower, cfactor);
    *cupper = (grid->iupper / cfactor) * cfactor;
-}
-
-braid_Vector _braid_Stored(braid_Core core, braid_Int level, braid_Int index)
-{
-   const _braid_Grid *g = core->grids[level];
-   return g->ua[index - g->ilower]->userVector;
 }
 
 braid_Int _braid_FreeVector(braid_Core core, braid_Vector *u)

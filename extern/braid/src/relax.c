@@ -111,7 +111,7 @@ braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
                        const _braid_SweepHooks *hooks, void *ctx)
 {
    _braid_Grid *g = core->grids[level];
-   braid_Int clower, cupper, ci, first, err = 0, taken;
+   braid_Int clower, cupper, ci, first, err = 0, taken, richardson;
    braid_Int have_right = g->iupper < g->gupper || core->periodic;
    braid_Vector u = NULL;
 
@@ -120,10 +120,8 @@ braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
    _braid_CRange(g, cfactor, &clower, &cupper);
 
    if ((g->ilower > 0 || core->periodic) && (err = _braid_RecvLeft(core, level))) return err;
-   if (hooks->need_cprop == 1 && (err = _braid_RichardsonBegin(core, level, hooks->caller)))
-   {
-      return err;
-   }
+   richardson = hooks->need_cprop == 1 && level == 0 && (core->richardson || core->est_error);
+   if (richardson && (err = _braid_RichardsonBegin(core, level, hooks->caller))) return err;
    /* a C-point at the right end: the neighbour needs its value from before this sweep */
    if (have_right && cupper == g->iupper
        && (err = _braid_SendRight(core, level, _braid_Stored(core, level, cupper))))
@@ -136,8 +134,7 @@ braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
    {
       if ((err = interval_start(core, level, cupper, &u, &first))) goto out;
       if ((err = step_through(core, level, first, g->iupper, u, hooks, ctx))) goto out;
-      if (hooks->need_cprop == 1
-          && (err = _braid_RichardsonTrailing(core, level, u, hooks->caller)))
+      if (richardson && (err = _braid_RichardsonTrailing(core, level, u, hooks->caller)))
       {
          goto out;
       }
@@ -164,7 +161,7 @@ braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
          if (hooks->need_cprop == 1
              && ((err = _braid_Step(core, level, ci, ustop_for(core, level, ci), u, 1,
                                     hooks->caller))
-                 || (err = _braid_RichardsonCPoint(core, level, ci, u))))
+                 || (richardson && (err = _braid_RichardsonCPoint(core, level, ci, u)))))
          {
             goto out;
          }
@@ -185,7 +182,7 @@ braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
 out:
    if (u != NULL) core->free(core->app, u);
    if (!err) err = _braid_SendWait(core);
-   if (!err && hooks->need_cprop == 1) err = _braid_RichardsonEnd(core, level);
+   if (!err && richardson) err = _braid_RichardsonEnd(core, level);
    return err;
 }
 

@@ -16,13 +16,12 @@ static _braid_Status *coarsen_ref_status(braid_Core core, braid_Int level, braid
                                      _braid_Time(core, level + 1, j + 1));
 }
 
-braid_Int _braid_CoarsenInto(braid_Core core, braid_Int level, braid_Int i, braid_Vector fu,
+braid_Int _braid_CoarsenUser(braid_Core core, braid_Int level, braid_Int i, braid_Vector fu,
                              braid_Vector *cu_ptr)
 {
    braid_Vector cu = NULL;
    braid_Real start;
    braid_Int err;
-   if (core->scoarsen == NULL) return _braid_CopyInto(core, fu, cu_ptr);
    start = _braid_TimerStart(core);
    err = core->scoarsen(core->app, fu, &cu,
                         (braid_CoarsenRefStatus) coarsen_ref_status(core, level, i));

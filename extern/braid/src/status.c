@@ -52,7 +52,6 @@ _braid_Status *_braid_StatusFor(braid_Core core, braid_Int level, braid_Int tind
    s->messagetype = 0;
    s->rnorm = core->rnorm;
    s->tol = core->tol;
-   s->f_tprior = s->f_tstop = s->c_tprior = s->c_tstop = t;
    /* requests of the previous callback are gone: the engine read them when it returned */
    s->size = -1.0;
    s->rfactor = 1;

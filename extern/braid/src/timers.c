@@ -10,16 +10,6 @@
 
 #include "core_internal.h"
 
-braid_Real _braid_TimerStart(braid_Core core)
-{
-   return core->timings >= 2 ? MPI_Wtime() : 0.0;
-}
-
-void _braid_TimerStop(braid_Core core, braid_Real *total, braid_Real start)
-{
-   if (core->timings >= 2) *total += MPI_Wtime() - start;
-}
-
 braid_Int braid_ResetTimer(braid_Core core)
 {
    CHECK_CORE("braid_ResetTimer");
