@@ -32,9 +32,8 @@ static double seen_t[CAPACITY + 1];
 static int refine_step(braid_App app, braid_Vector ustop, braid_Vector fstop, braid_Vector u,
                        braid_StepStatus status)
 {
-   /* static: the engine reads the step sizes when the step has returned (as upstream's
-    * status stores the pointer) */
-   static double dt[3];
+   /* on the stack: braid_StatusSetRefinementDtValues copies the rfactor - 1 step sizes */
+   double dt[3];
    double tstart, tstop;
    int level, nrefine, k, err = app_step(app, ustop, fstop, u, status);
    braid_StepStatusGetLevel(status, &level);
@@ -46,7 +45,7 @@ static int refine_step(braid_App app, braid_Vector ustop, braid_Vector fstop, br
    }
    if (rule_frac[0] > 0.0)
    {
-      for (k = 0; k < rule_factor; k++) dt[k] = rule_frac[k] * (tstop - tstart);
+      for (k = 0; k < rule_factor - 1; k++) dt[k] = rule_frac[k] * (tstop - tstart);
       return braid_StatusSetRefinementDtValues((braid_Status) status, rule_factor, dt);
    }
    return braid_StepStatusSetRFactor(status, rule_factor);

@@ -120,7 +120,7 @@ static void check_setters(braid_StepStatus s, double tstart, double tstop)
 {
    _braid_Status *st = (_braid_Status *) s;
    braid_Real dts[2] = {0.25 * (tstop - tstart), 0.75 * (tstop - tstart)};
-   braid_Real bad[2] = {0.5, -0.5};
+   braid_Real bad[2] = {-0.5, 0.5};
    EXPECT(st->rfactor == 1 && st->rdtvalues == NULL && st->r_space == 0 && st->size == -1.0,
           "requests of the previous callback were not reset (rfactor %d, r_space %d)",
           (int) st->rfactor, (int) st->r_space);
@@ -132,7 +132,9 @@ static void check_setters(braid_StepStatus s, double tstart, double tstop)
           "SetRefinementDtValues with a negative step");
    EXPECT(st->rfactor == 3, "a refused request changed rfactor");
    EXPECT(braid_StatusSetRefinementDtValues((braid_Status) s, 2.0, dts) == 0
-          && st->rfactor == 2 && st->rdtvalues == dts, "SetRefinementDtValues(2, dts)");
+          && st->rfactor == 2 && st->rdtvalues != NULL && st->rdtvalues != dts
+          && st->rdtvalues[0] == dts[0], "SetRefinementDtValues(2, dts): the rfactor - 1 = 1 "
+          "step size, copied");
    EXPECT(braid_StepStatusSetRFactor(s, 1.0) == 0 && st->rfactor == 1 && st->rdtvalues == NULL,
           "SetRFactor(1) clears the step sizes");
    EXPECT(braid_StepStatusSetRSpace(s, 1.0) == 0 && st->r_space == 1, "SetRSpace(1)");

@@ -104,9 +104,9 @@ braid_Int braid_StatusSetTightFineTolx(braid_Status status, braid_Real tight_fin
  *  the request when step returns; it acts on it only when temporal refinement is on
  *  (braid_SetRefine). */
 braid_Int braid_StatusSetRFactor(braid_Status status, braid_Real rfactor);
-/** Step: as braid_StatusSetRFactor, with the rfactor step sizes given (dtarray[0] first;
- *  each positive). dtarray is read when step returns, so it must stay valid until then;
- *  NULL means equal steps. */
+/** Step: as braid_StatusSetRFactor, with the step sizes of the first rfactor - 1 refined
+ *  steps given (dtarray[0] first, each positive, together shorter than the interval; the
+ *  last step is what remains). The values are copied; NULL means equal steps. */
 braid_Int braid_StatusSetRefinementDtValues(braid_Status status, braid_Real rfactor,
                                             braid_Real *dtarray);
 /** Step: r_space = 1 asks for a spatial refinement of the fine grid after this iteration. */

@@ -51,10 +51,12 @@ typedef struct _braid_Status_struct {
    braid_Real size;             /* buffer: bytes written by bufpack, -1 = not set */
    braid_Int  rfactor;          /* step: refine [t, tstop] into rfactor intervals; 1 = no
                                  * refinement (braid_StatusSetRFactor, ...DtValues) */
-   const braid_Real *rdtvalues; /* step: the user's rfactor step sizes for a non-uniform
-                                 * refinement of [t, tstop], NULL = uniform. The user's array:
-                                 * valid only until the step callback returns, so the engine
-                                 * copies it before anything else runs */
+   const braid_Real *rdtvalues; /* step: the first rfactor - 1 step sizes of a non-uniform
+                                 * refinement of [t, tstop] (the last step is what remains),
+                                 * NULL = uniform; points into rdt_copy */
+   braid_Real *rdt_copy;        /* the setter's copy of the user's array (which may live on
+                                 * the callback's stack); kept, and reused, until Destroy */
+   braid_Int  rdt_capacity;
    braid_Int  r_space;          /* step: 1 asks for spatial refinement of the fine grid after
                                  * this iteration (braid_StatusSetRSpace) */
 } _braid_Status;

@@ -187,6 +187,7 @@ braid_Int braid_Destroy(braid_Core core)
    free(core->rnorms);
    free(core->local_norms);
    free(core->local_norms_full);
+   free(core->status.rdt_copy);
    free(core->estimate);
    free(core->timer_file_stem);
    if (core->failed && core->nprocs > 1)

@@ -10,6 +10,8 @@
  * started (no history, no estimates) or report braid_ERROR_ARG where an answer needs a grid.
  */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core_internal.h"
 
@@ -32,6 +34,8 @@ void _braid_StatusInit(_braid_Status *s)
    s->size = -1.0;
    s->rfactor = 1;
    s->rdtvalues = NULL;
+   s->rdt_copy = NULL;
+   s->rdt_capacity = 0;
    s->r_space = 0;
 }
 
@@ -337,15 +341,26 @@ braid_Int braid_StatusSetRefinementDtValues(braid_Status status, braid_Real rfac
 {
    braid_Int value, k;
    if (status == NULL || rfactor_value(rfactor, &value)) return braid_ERROR_ARG;
-   if (dtarray != NULL)
+   for (k = 0; dtarray != NULL && k < value - 1; k++)
    {
-      for (k = 0; k < value; k++)
+      if (!(dtarray[k] > 0.0) || isinf(dtarray[k])) return braid_ERROR_ARG;
+   }
+   S->rdtvalues = NULL;
+   if (dtarray != NULL && value > 1)
+   {
+      /* the user's array may live on the step callback's stack: keep a copy */
+      if (S->rdt_capacity < value - 1)
       {
-         if (!(dtarray[k] > 0.0) || isinf(dtarray[k])) return braid_ERROR_ARG;
+         braid_Real *grown = (braid_Real *) realloc(S->rdt_copy,
+                                                    (size_t) (value - 1) * sizeof(braid_Real));
+         if (grown == NULL) return braid_ERROR_MEMORY;
+         S->rdt_copy = grown;
+         S->rdt_capacity = value - 1;
       }
+      memcpy(S->rdt_copy, dtarray, (size_t) (value - 1) * sizeof(braid_Real));
+      S->rdtvalues = S->rdt_copy;
    }
    S->rfactor = value;
-   S->rdtvalues = dtarray;
    return 0;
 }
 
