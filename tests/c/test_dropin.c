@@ -3,10 +3,13 @@
  * (_braid.h): the reverted-ranks layout is the mirror image of each rank's forward block
  * (before and after braid_Drive), init is called only at fine-grid C-points whatever the
  * storage, stored vectors are reachable with _braid_UGetVectorRef, warm_restart says which
- * drive this is, and ta[] holds the time points with one neighbour on each side.
+ * drive this is, and ta[] holds the time points with one neighbour on each side; util.h's
+ * helpers and _braid_GetCFactor.
  */
 #include "_braid.h"
+#include "status.h"
 #include "test_app.h"
+#include "util.h"
 
 static int ninit, init_bad, init_cf, init_ntime;
 static double init_tstop;
@@ -112,6 +115,38 @@ static void check_init_and_storage(int storage, int cfactor, int rank)
    app_destroy(app);
 }
 
+static void check_util(void)
+{
+   braid_Core core;
+   my_App *app = app_create(20);
+   braid_Int lo, hi, flo, fhi, ci, cf, k;
+   braid_Real hist[4] = {1.0, 0.5, 0.25, 0.125}, got[4], mx;
+   _braid_ProjectInterval(3, 17, 1, 4, &lo, &hi); /* 5, 9, 13, 17 */
+   EXPECT(lo == 5 && hi == 17, "_braid_ProjectInterval(3, 17, 1, 4) = [%d, %d]", lo, hi);
+   k = -2;
+   _braid_GetNEntries(hist, 4, &k, got);
+   EXPECT(k == 2 && got[0] == 0.25 && got[1] == 0.125, "_braid_GetNEntries(-2)");
+   _braid_Max(hist, 4, &mx);
+   EXPECT(mx == 1.0, "_braid_Max = %g", mx);
+   core_create(app, 1.0, &core);
+   braid_SetPrintLevel(core, 0);
+   braid_SetCFactor(core, -1, 4);
+   _braid_GetCFactor(core, 0, &cf);
+   EXPECT(cf == 4, "_braid_GetCFactor before Drive: %d", cf);
+   EXPECT(braid_Drive(core) == 0, "util drive");
+   _braid_GetCFactor(core, 1, &cf);
+   EXPECT(cf == core->grids[1]->gupper + 1, "_braid_GetCFactor of the coarsest level: %d", cf);
+   /* interval 1 of level 0: F-points after the first C-point, then the next C-point */
+   _braid_GetInterval(core, 0, 1, &flo, &fhi, &ci);
+   if (core->grids[0]->clower + 4 <= core->grids[0]->iupper)
+   {
+      EXPECT(flo == core->grids[0]->clower + 1 && fhi == flo + 2 && ci == fhi + 1,
+             "_braid_GetInterval(level 0, 1) = [%d, %d], C-point %d", flo, fhi, ci);
+   }
+   braid_Destroy(core);
+   app_destroy(app);
+}
+
 int main(int argc, char *argv[])
 {
    static const int ntimes[] = {4, 7, 10, 16, 33, 64};
@@ -127,5 +162,6 @@ int main(int argc, char *argv[])
    check_init_and_storage(0, 2, rank);
    check_init_and_storage(1, 3, rank);
    check_init_and_storage(0, 3, rank);
+   check_util();
    return finish("dropin");
 }

@@ -267,6 +267,11 @@ braid_Int _braid_GetDistribution(braid_Core core, braid_Int *ilower_ptr,
 braid_Int _braid_GetProc(braid_Core core, braid_Int level, braid_Int index,
                          braid_Int *proc_ptr);
 
+/** The coarsening factor of `level`: the option as braid_SetCFactor left it (or its
+ *  default), before the grids exist; the grid's own once they do (gupper + 1 on a level
+ *  solved sequentially). */
+braid_Int _braid_GetCFactor(braid_Core core, braid_Int level, braid_Int *cfactor_ptr);
+
 /* ---- Stored vectors ---- */
 
 /** Where point `index` of `level` is kept: *uindex_ptr = index - ilower and

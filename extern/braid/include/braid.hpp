@@ -614,21 +614,11 @@ public:
    }
    void GetNLevels(braid_Int *nlevels_ptr) { braid_GetNLevels(core, nlevels_ptr); }
    void GetMyID(braid_Int *myid_ptr) { braid_GetMyID(core, myid_ptr); }
-   // The coarsening factor requested for the finest level / for `level` (the option, as set
-   // by SetCFactor, or its default).
+   // The coarsening factor of the finest level / of `level` (_braid_GetCFactor).
    void GetCFactor(braid_Int *cfactor_ptr) { GetCFactor(0, cfactor_ptr); }
    void GetCFactor(braid_Int level, braid_Int *cfactor_ptr)
    {
-      if (core == NULL || cfactor_ptr == NULL)
-      {
-         return;
-      }
-      braid_Int cf = _braid_CoreElt(core, cfactor_default);
-      if (level >= 0 && level < _BRAID_MAX_LEVELS && _braid_CoreElt(core, cfactor)[level] > 0)
-      {
-         cf = _braid_CoreElt(core, cfactor)[level];
-      }
-      *cfactor_ptr = cf;
+      _braid_GetCFactor(core, level, cfactor_ptr);
    }
    // This rank's fine time points [*ilower_ptr, *iupper_ptr].
    void GetDistribution(braid_Int *ilower_ptr, braid_Int *iupper_ptr)

@@ -76,6 +76,14 @@ braid_Int _braid_GetProc(braid_Core core, braid_Int level, braid_Int index, brai
    return 0;
 }
 
+braid_Int _braid_GetCFactor(braid_Core core, braid_Int level, braid_Int *cfactor_ptr)
+{
+   if (core == NULL || cfactor_ptr == NULL || level < 0) return braid_ERROR_ARG;
+   if (core->grids != NULL && level < core->nlevels) *cfactor_ptr = core->grids[level]->cfactor;
+   else *cfactor_ptr = _braid_LevelCFactor(core, level);
+   return 0;
+}
+
 braid_Int _braid_UGetIndex(braid_Core core, braid_Int level, braid_Int index,
                            braid_Int *uindex_ptr, braid_Int *store_flag_ptr)
 {
