@@ -176,6 +176,7 @@ struct _braid_Core_struct {
    braid_Int niter;                /* cycles done by the last braid_Drive */
    braid_Int done;
    braid_Int nrefine;              /* temporal refinements done */
+   braid_Int r_space;              /* a step of this cycle asked for spatial refinement */
    struct _braid_RefineState *refine_state; /* refine.c: refinement asked for per interval */
    braid_Real rnorm;               /* residual of the current cycle, -1 if not computed */
    braid_Real rnorm0;              /* reference for the relative tolerance */

@@ -210,6 +210,11 @@ static inline braid_Int _braid_CoarsenInto(braid_Core core, braid_Int level, bra
 braid_Int _braid_RefineNew(braid_Core core, braid_Int level, braid_Int i, braid_Vector cu,
                            braid_Vector *fu_ptr);
 
+/** At the top of a cycle: if a fine-level step asked for spatial refinement (on any rank) and
+ *  srefine is set, every vector the fine grid stores goes through srefine (calling function
+ *  FRefine); *refined = 1 then, and the solve goes on. */
+braid_Int _braid_FRefineSpace(braid_Core core, braid_Int *refined);
+
 /* ---- transfer.c ---- */
 /** F-relax `level`, compute the FAS residual at its C-points and restrict to level + 1.
  *  On level 0 also computes core->rnorm. */

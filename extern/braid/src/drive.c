@@ -203,6 +203,8 @@ static braid_Int iterate(braid_Core core, braid_Int skip_first)
       core->iter++;
       /* temporal refinement (refine.c): on a refined grid the solve goes on */
       if ((err = _braid_FRefine(core, &refined))) return err;
+      /* spatial refinement (space.c), asked for by a step with braid_StepStatusSetRSpace */
+      if (!refined && (err = _braid_FRefineSpace(core, &refined))) return err;
       if (!refined && converged(core)) return 0;
       if (core->iter >= core->max_iter)
       {

@@ -29,6 +29,7 @@ braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_V
    _braid_TimerStop(core, &core->timers.step, start);
    if (err) return _braid_CallbackFailed(core, "step", err);
    if (core->refine && (err = _braid_RefineRecord(core, level, index))) return err;
+   if (core->status.r_space && level == 0) core->r_space = 1; /* braid_StepStatusSetRSpace */
    if (f != NULL && core->residual == NULL)
    {
       err = core->sum(core->app, 1.0, f, 1.0, u);
