@@ -529,17 +529,22 @@ static void test_log_difference(TestCtx *c, braid_App app, braid_PtFcnFree free_
    test_free(c, app, free_fn, &d, "d");
 }
 
-/* level 0 to level 1 (coarsen) or level 1 to level 0 (refine) */
+/* level 0 to level 1 (coarsen) or back (refine); the status describes the pair as the solver
+ * does: the fine level 0 and the neighbours of t on both grids (fine step fdt, coarse cdt) */
 static braid_Vector test_space(TestCtx *c, braid_App app, braid_PtFcnSCoarsen fn, int refine,
                                braid_Vector u, const char *un, const char *vn, braid_Real t,
-                               braid_Real dt)
+                               braid_Real fdt, braid_Real cdt)
 {
    _braid_Status s;
    braid_Vector v = NULL;
    const char *what = refine ? "refine" : "coarsen";
 
-   test_status(&s, t, t + dt, refine ? 1 : 0);
+   test_status(&s, t, t, 0);
    s.nlevels = 2;
+   s.f_tprior = t - fdt;
+   s.f_tstop = t + fdt;
+   s.c_tprior = t - cdt;
+   s.c_tstop = t + cdt;
    test_log(c, "%s = %s(%s)", vn, what, un);
    return test_made(c, fn(app, u, &v, (braid_CoarsenRefStatus)&s), &v, what);
 }
@@ -564,11 +569,11 @@ braid_Int braid_TestCoarsenRefine(braid_App app, MPI_Comm comm_x, FILE *fp, brai
    u = test_init(&c, app, init, t, "u");
    test_access(&c, app, access, u, t);
    if (u != NULL) {
-      cu = test_space(&c, app, coarsen, 0, u, "u", "cu", t, fdt);
+      cu = test_space(&c, app, coarsen, 0, u, "u", "cu", t, fdt, cdt);
       test_access(&c, app, access, cu, t);
    }
    if (cu != NULL) {
-      fu = test_space(&c, app, refine, 1, cu, "cu", "fu", t, cdt);
+      fu = test_space(&c, app, refine, 1, cu, "cu", "fu", t, fdt, cdt);
       test_access(&c, app, access, fu, t);
    }
    if (fu != NULL && test_norm(&c, app, spatialnorm, u, "u", &nu)
@@ -582,7 +587,7 @@ braid_Int braid_TestCoarsenRefine(braid_App app, MPI_Comm comm_x, FILE *fp, brai
       /* Test 2: for a coarsening that keeps the coarse points and a refinement that
        * interpolates, coarsening fu again gives cu back */
       test_start(&c);
-      ccu = test_space(&c, app, coarsen, 0, fu, "fu", "ccu", t, fdt);
+      ccu = test_space(&c, app, coarsen, 0, fu, "fu", "ccu", t, fdt, cdt);
       if (ccu != NULL) {
          test_log_difference(&c, app, freefn, clone, sum, spatialnorm, ccu, "ccu", cu, "cu",
                              "0 when coarsening undoes refinement");
