@@ -320,6 +320,13 @@ BAD_OPTIONS: dict[str, tuple[Any, Any]] = {
     "print_file": (3, ""),
     "periodic": ("yes", 2),
     "relax_only_cg": (1.0, -1),
+    "refine": ("yes", 2),
+    "max_refinements": (1.5, -1),
+    "tpoints_cutoff": ("10", -1),
+    "incr_max_levels": (1.0, 2),
+    "richardson": ("yes", {"order": 1}),
+    "full_residual": ("yes", 2),
+    "timer_file": (3, ""),
 }
 
 
@@ -397,8 +404,10 @@ def test_good_options_of_every_kind_are_accepted() -> None:
                    crelax_weight=1.5, max_iter=50, rel_tol=1e-8, temporal_norm="max", skip=0,
                    fmg=2, fmg_vcycles=1, storage=0, seq_soln=False, final_fcrelax=True,
                    residual_computation=True, reverted_ranks=False, print_level=0,
-                   access_level=1, periodic=False, relax_only_cg=False)
-    assert set(options) | {"abs_tol", "print_file"} == set(braid_module.OPTIONS)
+                   access_level=1, periodic=False, relax_only_cg=False, refine=True,
+                   max_refinements=5, tpoints_cutoff=1000, incr_max_levels=False,
+                   richardson={"order": 2}, full_residual=False)
+    assert set(options) | {"abs_tol", "print_file", "timer_file"} == set(braid_module.OPTIONS)
     with layerbraid.Solver(apps.ScalarDecay(), 0.0, 16.0, 32, **options) as solver:
         result = solver.drive()
     assert result.converged and result.nlevels == 3

@@ -17,7 +17,17 @@ d. bad input: time grids of the wrong length, not increasing, not finite, of the
    disagreeing with tstart/tstop/ntime; periodic problems whose ntime the coarsening does not
    divide (the Python check agrees with the engine's); a residual app whose step takes no
    fstop; an app with coarsen but no refine, or a coarsen that returns its argument; an
-   exception in residual, coarsen or a time-grid function ends every rank of 2.
+   exception in residual, coarsen, a time-grid function, a step on a refined grid or the full
+   residual ends every rank of 2;
+e. temporal refinement (refine=True): steps that ask for rfactor 2 on the fine grid while
+   nrefine < 2 give the serial backward-Euler solution on the refined grid (computed here from
+   the times access saw), nrefine 2 and ntime 4x; step sizes given by set_refinement_dt; the
+   limits (max_refinements, tpoints_cutoff, incr_max_levels); bad requests raise from step;
+f. Richardson (richardson=): the C-points follow the extrapolated recurrence
+   u_ci = 2 Phi^2(u) - Phi_c(u) (cfactor 2, order 2), and the error estimates are within 20 %
+   of the true local error |u_{i-1}| |exp(-dt) - 1/(1 + dt)|; bad combinations refused;
+g. full_residual=True: the engine halts on the residual over every fine point, which equals
+   its recomputation from the solution; timer_file= writes each rank's timings.
 """
 
 from __future__ import annotations
@@ -322,16 +332,25 @@ def test_ranks_give_bit_identical_results(rank_runs: dict[int, dict], case: str)
     one = rank_runs[1][case]
     factory, kwargs = features.CASES[case]
     ntime = kwargs.get("ntime") or len(kwargs["time_grid"]) - 1
+    if kwargs.get("refine"):
+        assert one["ntime"] > ntime and one["nrefine"] > 0  # the grid was refined
+        ntime = one["ntime"]
+    else:
+        assert one["ntime"] == ntime and one["nrefine"] == 0
     npoints = ntime if kwargs.get("periodic") else ntime + 1  # periodic: point ntime is 0
     assert one["indices"] == list(range(npoints)) and one["accessed_once"]
     for nprocs in (2, 3):
         other = rank_runs[nprocs][case]
-        for key in ("iterations", "nlevels", "converged", "history", "indices",
-                    "accessed_once", "solution", "fstop_given", "fstop_none"):
+        for key in ("iterations", "nlevels", "converged", "ntime", "nrefine", "full_residual",
+                    "history", "indices", "accessed_once", "solution", "times", "estimates",
+                    "fstop_given", "fstop_none"):
             assert other[key] == one[key], f"{case}: {key} differs on {nprocs} ranks"
     # and the MPI runs are the in-process solve
     app, r = features.solve(case)
     assert one["iterations"] == r.iterations
+    assert (one["ntime"], one["nrefine"]) == (r.ntime, r.nrefine)
+    assert one["full_residual"] == features._hex(r.full_residual)
+    assert one["estimates"] == [features._hex(app.estimates[i]) for i in sorted(app.solution)]
     assert one["history"] == [None if x is None else x.hex() for x in r.residual_history]
     assert one["solution"] == [features._hex(app.solution[i]) for i in sorted(app.solution)]
 
@@ -528,7 +547,8 @@ def test_exception_in_residual_comes_out_of_drive() -> None:
     solver.close()
 
 
-@pytest.mark.parametrize("what", ["residual", "coarsen", "time_grid"])
+@pytest.mark.parametrize("what", ["residual", "coarsen", "time_grid", "refine",
+                                  "full_residual"])
 @pytest.mark.parametrize("fail_rank", [0, 1])
 def test_exception_on_one_rank_of_two_ends_both(run_mpi, python_exe: str, tmp_path: Path,
                                                 what: str, fail_rank: int) -> None:
@@ -544,8 +564,322 @@ def test_exception_on_one_rank_of_two_ends_both(run_mpi, python_exe: str, tmp_pa
     kind, message = results[fail_rank]
     assert kind == "BoomError" and message.startswith(f"boom in {what}"), out
     kind, message = results[1 - fail_rank]
-    callback = {"residual": "residual", "coarsen": "scoarsen", "time_grid": "tgrid"}[what]
+    callback = {"residual": "residual", "coarsen": "scoarsen", "time_grid": "tgrid",
+                "refine": "step", "full_residual": "full residual"}[what]
     assert kind == "RemoteRankError", out
     assert message.startswith("stopped because another rank failed: ") and \
         f"rank {fail_rank}: the {callback} callback failed" in message and \
         f"BoomError: boom in {what}" in message, out
+
+
+# =============================================================================================
+# e. temporal refinement
+# =============================================================================================
+
+RefineODE = features.RefineODE
+
+
+def test_refinement_reaches_the_serial_solution_on_the_refined_grid() -> None:
+    app, r = features.solve("refine")
+    assert r.converged and r.nrefine == 2 and r.ntime == 64  # 16 -> 32 -> 64 steps
+    assert sorted(app.solution) == list(range(65))  # access sees the refined grid
+    times = np.array([app.times[i] for i in range(65)])
+    assert np.abs(times - np.arange(65) * (4.0 / 64)).max() <= 1e-14
+    # backward Euler, one step after the other, on the times access reported
+    want = features.serial_backward_euler(times)
+    assert np.abs(solution(app, 65) - want).max() <= 1e-12
+    assert app.seen_refine == {(2, 64)}  # what access's status said
+    assert {(0, 16), (1, 32), (2, 64)} <= app.steps_seen  # and what step's said on the way
+
+
+def test_refinement_at_the_step_sizes_given() -> None:
+    app, r = features.solve("refine_dt")
+    # the 8 intervals before t = 2 split into 3 (0.2 h, 0.3 h, the remaining 0.5 h)
+    assert r.converged and r.nrefine == 1 and r.ntime == 16 + 8 * 2
+    h = 4.0 / 16
+    want_times = [0.0]
+    for i in range(16):
+        t0 = i * h
+        if t0 < 2.0:
+            want_times += [t0 + 0.2 * h, t0 + 0.2 * h + 0.3 * h]
+        want_times.append((i + 1) * h)
+    times = np.array([app.times[i] for i in range(r.ntime + 1)])
+    assert np.abs(times - np.array(want_times)).max() <= 1e-14
+    want = features.serial_backward_euler(times)
+    assert np.abs(solution(app, r.ntime + 1) - want).max() <= 1e-12
+
+
+@pytest.mark.parametrize("options, ntime, nrefine, nlevels", [
+    (dict(max_refinements=1), 32, 1, 3),
+    (dict(max_refinements=0), 16, 0, 3),
+    (dict(tpoints_cutoff=40), 32, 1, 3),  # a second halving would make 64 > 40 steps
+    (dict(max_levels=2), 64, 2, 2),
+    (dict(max_levels=2, incr_max_levels=True), 64, 2, 4),  # one level more per refinement
+])
+def test_refinement_limits(options: dict, ntime: int, nrefine: int, nlevels: int) -> None:
+    kwargs = dict(features.CASES["refine"][1], **options)
+    app = RefineODE()
+    with layerbraid.Solver(app, **kwargs) as solver:
+        r = solver.drive()
+    assert (r.ntime, r.nrefine, r.nlevels) == (ntime, nrefine, nlevels) and r.converged
+    times = np.array([app.times[i] for i in range(ntime + 1)])
+    want = features.serial_backward_euler(times)
+    assert np.abs(solution(app, ntime + 1) - want).max() <= 1e-12
+    assert solver.ntime == 16  # the solver's ntime is the one it was given
+
+
+def test_refinement_requests_are_ignored_without_refine() -> None:
+    app = RefineODE()
+    with layerbraid.Solver(app, 0.0, 4.0, 16, max_levels=3, abs_tol=1e-13,
+                           print_level=0) as solver:
+        r = solver.drive()
+    assert (r.ntime, r.nrefine) == (16, 0) and sorted(app.solution) == list(range(17))
+    assert app.seen_refine == {(0, 16)}
+
+
+def test_refinement_then_warm_restart() -> None:
+    app = RefineODE()
+    with layerbraid.Solver(app, **features.CASES["refine"][1]) as solver:
+        first = solver.drive()
+        app.solution.clear()
+        again = solver.drive()  # from the stored solution on the refined grid
+    assert (first.ntime, again.ntime, again.nrefine) == (64, 64, 2)
+    assert again.converged and again.iterations <= first.iterations
+    times = np.array([app.times[i] for i in range(65)])
+    assert np.abs(solution(app, 65) - features.serial_backward_euler(times)).max() <= 1e-12
+
+
+BAD_REQUESTS = [
+    # (what step calls, error, text)
+    (lambda s: s.set_rfactor(0), ValueError,
+     "rfactor=0 is out of range; it must be in [1, 2147483647]"),
+    (lambda s: s.set_rfactor(-3), ValueError, "rfactor=-3 is out of range"),
+    (lambda s: s.set_rfactor(2.0), TypeError, "rfactor must be an int, got float 2.0"),
+    (lambda s: s.set_rfactor(True), TypeError, "rfactor must be an int, got bool True"),
+    (lambda s: s.set_rfactor(2**31), ValueError, "rfactor=2147483648 is out of range"),
+    (lambda s: s.set_refinement_dt([]), ValueError, "set_refinement_dt(dts): dts is empty"),
+    (lambda s: s.set_refinement_dt([0.05, -0.01]), ValueError,
+     "set_refinement_dt(dts): step size 1 is -0.01; every step size must be finite and > 0"),
+    (lambda s: s.set_refinement_dt([0.0]), ValueError, "step size 0 is 0.0"),
+    (lambda s: s.set_refinement_dt([math.nan]), ValueError, "step size 0 is nan"),
+    (lambda s: s.set_refinement_dt([math.inf]), ValueError, "step size 0 is inf"),
+    (lambda s: s.set_refinement_dt([0.05, 0.05], rfactor=4), ValueError,
+     "set_refinement_dt(dts): got 2 step sizes for rfactor=4; it takes the first "
+     "rfactor - 1 = 3"),
+    (lambda s: s.set_refinement_dt([0.05], rfactor=1), ValueError, "rfactor=1 is out of range"),
+    (lambda s: s.set_refinement_dt([0.15, 0.1]), ValueError,
+     "set_refinement_dt(dts): the 2 step sizes add up to 0.25, not less than the length 0.25 "
+     "of the interval ["),
+    (lambda s: s.set_refinement_dt([[0.05]]), ValueError, "dts must be 1-D, got shape (1, 1)"),
+    (lambda s: s.set_refinement_dt(["0.1"]), TypeError, "dts must hold real numbers"),
+    (lambda s: s.set_refinement_dt([True]), TypeError, "dts must hold real numbers"),
+]
+
+
+@pytest.mark.parametrize("request_, error, text", BAD_REQUESTS)
+def test_bad_refinement_request_raises_from_drive(request_: Any, error: type,
+                                                  text: str) -> None:
+    class Bad(ScalarODE):
+        def step(self, u, ustop, status):
+            super().step(u, ustop, status)
+            request_(status)
+
+    solver = layerbraid.Solver(Bad(), 0.0, 4.0, 16, max_levels=2, refine=True, print_level=0)
+    with pytest.raises(error, match=re.escape(text)):
+        solver.drive()
+    solver.close()
+
+
+def test_good_refinement_requests_are_accepted_off_the_fine_grid_too() -> None:
+    """Integer types NumPy gives, and an rfactor that agrees with the step sizes."""
+    class Good(ScalarODE):
+        def step(self, u, ustop, status):
+            super().step(u, ustop, status)
+            status.set_rfactor(np.int64(1))
+            status.set_refinement_dt(np.array([0.25 * (status.tstop - status.tstart)]),
+                                     rfactor=2)
+            status.set_rfactor(1)  # the last request wins: no refinement
+
+    with layerbraid.Solver(Good(), 0.0, 4.0, 16, max_levels=3, refine=True,
+                           print_level=0) as solver:
+        r = solver.drive()
+    assert (r.ntime, r.nrefine) == (16, 0)
+
+
+@pytest.mark.parametrize("kwargs, error, text", [
+    (dict(refine="yes"), TypeError, "refine must be a bool"),
+    (dict(refine=True, max_refinements=-1), ValueError, "max_refinements=-1 is out of range"),
+    (dict(refine=True, max_refinements=2.0), TypeError, "max_refinements must be an int"),
+    (dict(refine=True, tpoints_cutoff=-5), ValueError, "tpoints_cutoff=-5 is out of range"),
+    (dict(refine=True, incr_max_levels=2), ValueError, "incr_max_levels=2 is out of range"),
+    (dict(max_refinements=3), ValueError,
+     "max_refinements=3 only take effect with temporal refinement; add refine=True"),
+    (dict(refine=False, tpoints_cutoff=100, incr_max_levels=True), ValueError,
+     "tpoints_cutoff=100, incr_max_levels=True only take effect"),
+    (dict(refine=True, periodic=True, max_levels=2), ValueError,
+     "refine=True cannot be combined with periodic=True"),
+])
+def test_bad_refinement_options_raise_before_the_engine(no_engine: None, kwargs: dict,
+                                                        error: type, text: str) -> None:
+    with pytest.raises(error, match=re.escape(text)):
+        layerbraid.Solver(ScalarODE(), 0.0, 4.0, 16, **kwargs)
+
+
+# =============================================================================================
+# f. Richardson extrapolation and error estimates
+# =============================================================================================
+
+def test_richardson_c_points_follow_the_extrapolated_recurrence() -> None:
+    app, r = features.solve("richardson")
+    assert r.converged
+    u = solution(app, 65)
+    dt = 4.0 / 64
+    ref = 1.0
+    for i in range(2, 65, 2):  # cfactor 2, local order 2: u_ci = 2 Phi^2(u) - Phi_c(u)
+        ref = 2.0 * ref / (1.0 + dt) ** 2 - ref / (1.0 + 2.0 * dt)
+        assert abs(u[i] - ref) <= 1e-12 * abs(ref), (i, u[i], ref)
+    # one order more accurate than backward Euler at tstop
+    plain, _ = features.solve("richardson_estimate")
+    assert abs(u[64] - math.exp(-4.0)) < 0.1 * abs(plain.solution[64] - math.exp(-4.0))
+
+
+def test_richardson_error_estimates_are_the_local_error() -> None:
+    app, r = features.solve("richardson_estimate")  # extrapolate=False: plain backward Euler
+    assert r.converged
+    u = solution(app, 65)
+    assert np.abs(u - features.serial_backward_euler(np.arange(65) * (4.0 / 64))).max() <= 1e-12
+    dt = 4.0 / 64
+    assert app.estimates[0] is None  # the initial condition is no step's result
+    for i in range(1, 65):
+        true = abs(u[i - 1]) * abs(math.exp(-dt) - 1.0 / (1.0 + dt))
+        assert abs(app.estimates[i] / true - 1.0) < 0.2, (i, app.estimates[i], true)
+
+
+def test_error_estimate_in_step_and_without_richardson() -> None:
+    seen: dict[int, set] = {0: set(), 1: set(), 2: set()}
+
+    class Recorder(ScalarODE):
+        def step(self, u, ustop, status):
+            seen[status.level].add(status.error_estimate is None)
+            return super().step(u, ustop, status)
+
+    with layerbraid.Solver(Recorder(), **features.CASES["richardson_estimate"][1]) as solver:
+        solver.drive()
+    assert seen[0] == {True, False}  # on the fine grid once there are estimates
+    assert seen[1] == seen[2] == {True}  # never on coarse levels
+    app, _ = features.solve("res")  # no richardson: never an estimate
+    assert set(app.estimates.values()) == {None}
+
+
+def test_richardson_spellings_are_the_same() -> None:
+    from layerbraid.braid import Richardson
+
+    results = []
+    for spelling in (Richardson(), True, {}, {"order": 2, "estimate": True},
+                     Richardson(estimate=True, extrapolate=True, order=2)):
+        kwargs = dict(features.CASES["richardson"][1], richardson=spelling)
+        app = ScalarODE()
+        with layerbraid.Solver(app, **kwargs) as solver:
+            r = solver.drive()
+            assert solver.settings["richardson"] == Richardson()
+        results.append((r.residual_history, app.solution, app.estimates))
+    assert all(res == results[0] for res in results)
+    # off: None or False, and the same as no option
+    for off in (None, False):
+        assert braid_module.check_options({"richardson": off})["richardson"] is None
+
+
+@pytest.mark.parametrize("value, error, text", [
+    (dict(order=1), ValueError, "Richardson order=1 is out of range; it is the time stepper's "
+                                "local order, an int in [2, 2147483647]"),
+    (dict(order=0, extrapolate=False), ValueError, "Richardson order=0 is out of range"),
+    (dict(order=2.0), TypeError, "Richardson order must be an int, got float 2.0"),
+    (dict(order=True), TypeError, "Richardson order must be an int, got bool"),
+    (dict(estimate=1), TypeError, "Richardson estimate must be a bool, got int 1"),
+    (dict(orde=2), TypeError, "richardson has unknown key(s) 'orde'; its keys are estimate, "
+                              "extrapolate, order"),
+    ("yes", TypeError, "richardson must be a layerbraid.braid.Richardson, a dict of its "
+                       "fields, True or None, got str 'yes'"),
+    (2, TypeError, "richardson must be a layerbraid.braid.Richardson"),
+])
+def test_bad_richardson_values(no_engine: None, value: Any, error: type, text: str) -> None:
+    with pytest.raises(error, match=re.escape(text)):
+        layerbraid.Solver(ScalarODE(), 0.0, 4.0, 64, richardson=value)
+    if isinstance(value, dict) and "orde" not in value:
+        from layerbraid.braid import Richardson
+
+        with pytest.raises(error, match=re.escape(text)):
+            Richardson(**value)  # the dataclass checks itself
+
+
+@pytest.mark.parametrize("app, kwargs, text", [
+    (ScalarODE, dict(periodic=True, max_levels=3), "cannot be combined with periodic=True"),
+    (ResidualODE, dict(), "cannot be combined with an app with its own residual method "
+                          "(ResidualODE.residual)"),
+    (features.HeatSC, dict(), "cannot be combined with spatial coarsening "
+                              "(HeatSC.coarsen/refine)"),
+    (ScalarODE, dict(max_levels=1), "cannot be combined with max_levels=1"),
+])
+def test_richardson_refuses_what_it_cannot_do(no_engine: None, app: Any, kwargs: dict,
+                                              text: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(text)):
+        layerbraid.Solver(app(), 0.0, 4.0, 64, richardson={"order": 2}, **kwargs)
+
+
+# =============================================================================================
+# g. the full residual, timers
+# =============================================================================================
+
+def full_residual_norm(u: np.ndarray, times: np.ndarray) -> float:
+    """The l2 norm over the fine points 1..N of ResidualODE's residual (1 + dt) u_i - u_{i-1}."""
+    dt = np.diff(times)
+    return float(np.sqrt(np.sum(((1.0 + dt) * u[1:] - u[:-1]) ** 2)))
+
+
+def test_full_residual_halts_the_solve_and_is_the_residual_of_every_point() -> None:
+    app, r = features.solve("full_res")
+    assert r.converged and r.full_residual is not None and r.full_residual < 1e-6
+    # the full residual recomputed from the solution access saw
+    u = solution(app, 65)
+    times = np.array([app.times[i] for i in range(65)])
+    recomputed = full_residual_norm(u, times)
+    assert abs(r.full_residual - recomputed) <= 1e-9 * recomputed + 1e-15, \
+        (r.full_residual, recomputed)
+    assert app.full_calls > 0
+    # it decided: halting on the C-point residual alone takes another cycle here
+    _, plain = features.solve("res")
+    assert plain.full_residual is None and (r.iterations, plain.iterations) == (7, 8)
+    assert r.residual_history == plain.residual_history[:7]  # the same cycles until then
+    # without a coarse grid there is no full residual
+    with layerbraid.Solver(ResidualODE(), 0.0, 32.0, 64, max_levels=1, full_residual=True,
+                           print_level=0) as solver:
+        one = solver.drive()
+    assert one.full_residual is None and one.converged
+
+
+def test_full_residual_needs_an_app_residual(no_engine: None) -> None:
+    with pytest.raises(TypeError, match=re.escape(
+            "full_residual=True measures the residual with the app's residual method, and "
+            "ScalarODE has none")):
+        layerbraid.Solver(ScalarODE(), 0.0, 1.0, 8, full_residual=True)
+    with pytest.raises(TypeError, match="full_residual must be a bool"):
+        layerbraid.Solver(ResidualODE(), 0.0, 1.0, 8, full_residual="yes")
+
+
+def test_timer_file_writes_each_ranks_timings(tmp_path: Path) -> None:
+    stem = tmp_path / "timings"
+    with layerbraid.Solver(ScalarODE(), 0.0, 4.0, 16, max_levels=2, timer_file=str(stem),
+                           print_level=0) as solver:
+        solver.drive()
+    text = (tmp_path / "timings_0000.txt").read_text()
+    assert "Timings for rank 0" in text and re.search(r"step\s+\d\.\d+e[+-]\d+", text)
+    with pytest.raises(ValueError, match="timer_file must be a non-empty str"):
+        layerbraid.Solver(ScalarODE(), 0.0, 4.0, 16, timer_file="")
+
+
+def test_adaptive_options_are_listed() -> None:
+    text = layerbraid.Solver.options()
+    for name in ("refine: bool (False)", "max_refinements: int >= 0 (200)", "tpoints_cutoff:",
+                 "incr_max_levels:", "richardson:", "full_residual: bool (False)",
+                 "timer_file: str"):
+        assert name in text

@@ -10,7 +10,13 @@
 // set_residual uses the app's residual(ustop, r, status) (braid_SetResidual); from then on the
 // app's step is called with the FAS right-hand side as the keyword fstop (None where zero);
 // set_spatial uses the app's coarsen(fu, status) and refine(cu, status) between time levels
-// (braid_SetSpatialCoarsen / braid_SetSpatialRefine).
+// (braid_SetSpatialCoarsen / braid_SetSpatialRefine); set_full_residual computes the full
+// residual norm over every fine point with that same residual method (braid_SetFullRNormRes).
+//
+// Temporal refinement and Richardson extrapolation are engine options (set_refine, ...,
+// set_richardson); the step status lets step ask for its interval to be refined
+// (set_rfactor, set_refinement_dt: the values are checked here, a bad one raises in step like
+// any callback's exception) and shows nrefine, ntpoints and the Richardson error estimate.
 //
 // Interrupts: this file owns the process-wide interrupt flag (interrupt.hpp). Every trampoline
 // but free checks it on entry, and so does the poll hook after running Python's signal
@@ -25,8 +31,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -82,6 +90,117 @@ T get(Status s, Getter getter) {
   if (s == nullptr) throw std::runtime_error("status used outside of its callback");
   getter(s, &value);
   return value;
+}
+
+// A Richardson error estimate, None where the engine has none (it reports -1).
+template <typename Status, typename Getter>
+std::optional<double> estimate(Status s, Getter getter) {
+  const double value = get<double>(s, getter);
+  if (value < 0.0) return std::nullopt;
+  return value;
+}
+
+std::string text_of(const py::handle &value) { return py::repr(value).cast<std::string>(); }
+std::string text_of(double value) { return text_of(py::float_(value)); }
+
+// An int in [lo, INT_MAX] from a Python int (or anything with __index__, but not a bool):
+// TypeError for another type, ValueError naming the value when it is out of range.
+int int_arg(const char *name, const py::handle &value, long lo) {
+  if (PyBool_Check(value.ptr()) || !PyIndex_Check(value.ptr())) {
+    throw py::type_error(std::string(name) + " must be an int, got " +
+                         Py_TYPE(value.ptr())->tp_name + " " + text_of(value));
+  }
+  const py::int_ index = py::reinterpret_steal<py::int_>(PyNumber_Index(value.ptr()));
+  if (!index) throw py::error_already_set();
+  const py::int_ low(lo), high(std::numeric_limits<int>::max());
+  if (index < low || index > high) {
+    throw py::value_error(std::string(name) + "=" + text_of(index) + " is out of range; it must "
+                          "be in [" + std::to_string(lo) + ", " +
+                          std::to_string(std::numeric_limits<int>::max()) + "]");
+  }
+  return index.cast<int>();
+}
+
+// step's request for its interval to be refined into rfactor steps (braid_SetRefine).
+void set_rfactor(braid_StepStatus s, const py::handle &rfactor) {
+  if (s == nullptr) throw std::runtime_error("status used outside of its callback");
+  const int r = int_arg("rfactor", rfactor, 1);
+  if (braid_StepStatusSetRFactor(s, static_cast<double>(r)) != 0) {
+    throw py::value_error("rfactor=" + std::to_string(r) + " was refused by the engine");
+  }
+}
+
+// step's request for its interval to be refined at the given step sizes: the first
+// rfactor - 1 of them, each finite and > 0, together shorter than the interval (the last
+// step is what remains). rfactor, if given, must be len(dts) + 1.
+void set_refinement_dt(braid_StepStatus s, const py::handle &dts, const py::handle &rfactor) {
+  if (s == nullptr) throw std::runtime_error("status used outside of its callback");
+  const char *what = "set_refinement_dt(dts)";
+  py::object np = py::module_::import("numpy");
+  py::array values;
+  try {
+    values = np.attr("asarray")(dts);
+  } catch (py::error_already_set &e) {  // e.g. a CuPy array: implicit conversion is refused
+    throw py::type_error(std::string(what) + ": dts must be a NumPy array or a sequence of "
+                         "floats, got " + Py_TYPE(dts.ptr())->tp_name + " (" + e.what() + ")");
+  }
+  const char kind = values.dtype().kind();
+  if (kind != 'i' && kind != 'u' && kind != 'f') {
+    throw py::type_error(std::string(what) + ": dts must hold real numbers, got dtype " +
+                         text_of(values.dtype()) + " (" + Py_TYPE(dts.ptr())->tp_name + ")");
+  }
+  if (values.ndim() != 1) {
+    throw py::value_error(std::string(what) + ": dts must be 1-D, got shape " +
+                          text_of(values.attr("shape")));
+  }
+  using Reals = py::array_t<double, py::array::c_style | py::array::forcecast>;
+  Reals dt = Reals::ensure(values);
+  if (!dt) throw py::error_already_set();
+  const py::ssize_t n = dt.shape(0);
+  if (n < 1) {
+    throw py::value_error(std::string(what) + ": dts is empty; it holds the first rfactor - 1 "
+                          "step sizes of the refined interval, so rfactor >= 2 needs at least "
+                          "one (ask for no refinement with set_rfactor(1))");
+  }
+  if (n + 1 > std::numeric_limits<int>::max()) {
+    throw py::value_error(std::string(what) + ": " + std::to_string(n) + " step sizes are too "
+                          "many (rfactor = len(dts) + 1 must be a C int)");
+  }
+  if (!rfactor.is_none()) {
+    const int r = int_arg("rfactor", rfactor, 2);
+    if (r != n + 1) {
+      throw py::value_error(std::string(what) + ": got " + std::to_string(n) + " step sizes "
+                            "for rfactor=" + std::to_string(r) + "; it takes the first "
+                            "rfactor - 1 = " + std::to_string(r - 1) + " (the last step is what "
+                            "remains of the interval)");
+    }
+  }
+  double tstart = 0.0, tstop = 0.0;
+  braid_StepStatusGetTstartTstop(s, &tstart, &tstop);
+  const double length = std::fabs(tstop - tstart);
+  const double *d = dt.data();
+  double sum = 0.0;
+  for (py::ssize_t k = 0; k < n; k++) {
+    if (!(d[k] > 0.0) || !std::isfinite(d[k])) {
+      throw py::value_error(std::string(what) + ": step size " + std::to_string(k) + " is " +
+                            text_of(d[k]) + "; every step size must be finite and "
+                            "> 0");
+    }
+    sum += d[k];  // in order, as the engine adds them
+  }
+  if (!(sum < length)) {
+    throw py::value_error(std::string(what) + ": the " + std::to_string(n) + " step sizes add "
+                          "up to " + text_of(sum) + ", not less than the length " +
+                          text_of(length) + " of the interval [" +
+                          text_of(tstart) + ", " + text_of(tstop) +
+                          "]; they are the first rfactor - 1 steps, the last step is what "
+                          "remains");
+  }
+  if (braid_StatusSetRefinementDtValues(reinterpret_cast<braid_Status>(s),
+                                        static_cast<double>(n + 1),
+                                        const_cast<double *>(d)) != 0) {
+    throw py::value_error(std::string(what) + " was refused by the engine");
+  }
 }
 
 py::object g_remote_error;      // layerbraid RemoteRankError
@@ -204,6 +323,16 @@ class Engine {
     int err = braid_SetResidual(core(), residual_cb);
     if (err != 0) throw py::value_error("set_residual was refused by the engine");
     has_residual_ = true;
+  }
+
+  // Also compute the residual norm over every fine point with the app's residual, which
+  // then decides halting (braid_SetFullRNormRes); needs set_residual first.
+  void set_full_residual() {
+    if (!has_residual_) {
+      throw std::runtime_error("set_full_residual needs the app's residual (set_residual)");
+    }
+    int err = braid_SetFullRNormRes(core(), residual_cb);
+    if (err != 0) throw py::value_error("set_full_residual was refused by the engine");
   }
 
   // Use the app's coarsen and refine methods between time levels.
@@ -498,7 +627,28 @@ void bind_engine(py::module_ &m) {
       })
       .def_property_readonly("calling_function", [](const StepStatus &st) {
         return get<int>(st.s, braid_StepStatusGetCallingFunction);
-      });
+      })
+      .def_property_readonly("nrefine", [](const StepStatus &st) {
+        return get<int>(st.s, braid_StepStatusGetNRefine);
+      }, "Temporal refinements done so far.")
+      .def_property_readonly("ntpoints", [](const StepStatus &st) {
+        return get<int>(st.s, braid_StepStatusGetNTPoints);
+      }, "The fine grid's number of time steps now (its points are 0..ntpoints).")
+      .def_property_readonly("error_estimate", [](const StepStatus &st) {
+        return estimate(st.s, braid_StepStatusGetSingleErrorEstStep);
+      }, "The Richardson estimate of the local error at tstop (fine grid only), or None.")
+      .def("set_rfactor", [](const StepStatus &st, const py::object &rfactor) {
+        set_rfactor(st.s, rfactor);
+      }, py::arg("rfactor"),
+           "Ask for this interval to be split into rfactor equal steps (an int >= 1; 1 = no "
+           "refinement). Acted on with refine=True, for fine-grid steps.")
+      .def("set_refinement_dt", [](const StepStatus &st, const py::object &dts,
+                                   const py::object &rfactor) {
+        set_refinement_dt(st.s, dts, rfactor);
+      }, py::arg("dts"), py::arg("rfactor") = py::none(),
+           "Ask for this interval to be split into len(dts) + 1 steps, the first of sizes dts "
+           "(each finite and > 0, together shorter than the interval; the last step is what "
+           "remains). rfactor, if given, must be len(dts) + 1.");
 
   py::class_<AccessStatus>(m, "AccessStatus",
                            "Which point access sees; valid only inside the access callback.")
@@ -522,7 +672,16 @@ void bind_engine(py::module_ &m) {
       })
       .def_property_readonly("wrapper_test", [](const AccessStatus &st) {
         return get<int>(st.s, braid_AccessStatusGetWrapperTest) != 0;
-      });
+      })
+      .def_property_readonly("nrefine", [](const AccessStatus &st) {
+        return get<int>(st.s, braid_AccessStatusGetNRefine);
+      }, "Temporal refinements done so far.")
+      .def_property_readonly("ntpoints", [](const AccessStatus &st) {
+        return get<int>(st.s, braid_AccessStatusGetNTPoints);
+      }, "The fine grid's number of time steps now (its points are 0..ntpoints).")
+      .def_property_readonly("error_estimate", [](const AccessStatus &st) {
+        return estimate(st.s, braid_AccessStatusGetSingleErrorEstAccess);
+      }, "The Richardson estimate of the local error at this point (fine grid), or None.");
 
   py::class_<BufferStatus>(m, "BufferStatus",
                            "Which message a buffer callback serves; valid only inside it.")
@@ -583,6 +742,24 @@ void bind_engine(py::module_ &m) {
         braid_GetNLevels(e.core(), &n);
         return n;
       })
+      .def("nrefine", [](const Engine &e) { return static_cast<int>(e.core()->nrefine); },
+           "Temporal refinements done (braid_SetRefine).")
+      .def("ntime", [](const Engine &e) { return static_cast<int>(e.core()->ntime); },
+           "The fine grid's number of time steps now (it grows with refinement).")
+      .def("halting_norms", [](const Engine &e) {
+        const braid_Core c = e.core();
+        return std::make_tuple(c->rnorm0, c->full_rnorm, c->full_rnorm0);
+      }, "(first residual norm on the final grid, last and first full residual norm) of the "
+         "last drive, -1 where not computed: what the engine's halting test compared.")
+      .def("set_full_residual", &Engine::set_full_residual,
+           "Also compute the residual norm over every fine point with the app's residual; it "
+           "then decides halting (braid_SetFullRNormRes).")
+      .def("set_incr_max_levels",
+           [](Engine &e) { check(braid_SetIncrMaxLevels(e.core()), "set_incr_max_levels"); })
+      .def("set_timer_file", [](Engine &e, const std::string &stem) {
+        check(braid_SetTimerFile(e.core(), static_cast<braid_Int>(stem.size()), stem.c_str()),
+              "set_timer_file");
+      })
       .def("set_residual", &Engine::set_residual,
            "Use the app's residual(ustop, r, status); step then receives fstop=.")
       .def("set_spatial", &Engine::set_spatial,
@@ -615,6 +792,11 @@ void bind_engine(py::module_ &m) {
   bind_setter(cls, "set_access_level", braid_SetAccessLevel);
   bind_setter(cls, "set_periodic", braid_SetPeriodic);
   bind_setter(cls, "set_relax_only_cg", braid_SetRelaxOnlyCG);
+  bind_setter(cls, "set_refine", braid_SetRefine);
+  bind_setter(cls, "set_max_refinements", braid_SetMaxRefinements);
+  bind_setter(cls, "set_tpoints_cutoff", braid_SetTPointsCutoff);
+  bind_setter(cls, "set_richardson", braid_SetRichardsonEstimation);
+  bind_setter(cls, "set_timings", braid_SetTimings);
 
   g_remote_error = py::exception<void>(m, "RemoteRankError", PyExc_RuntimeError);
   g_divergence_error = py::exception<void>(m, "DivergenceError", PyExc_ArithmeticError);

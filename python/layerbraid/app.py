@@ -31,6 +31,14 @@ right-hand side as the keyword ``fstop`` and must solve the app's equation with 
 Apps without ``residual`` are called ``step(u, ustop, status)`` as always. An app may also
 define ``coarsen(fu, status)`` and ``refine(cu, status)`` (both, optional) to give coarser time
 levels coarser spatial grids.
+
+With ``Solver(..., refine=True)`` a step on the fine grid may ask for its interval to be
+refined, and the solve goes on on the refined grid::
+
+        def step(self, u, ustop, status):
+            u /= 1.0 + (status.tstop - status.tstart)
+            if status.level == 0 and status.nrefine < 2:
+                status.set_rfactor(2)                  # halve this step (twice in all)
 """
 
 from __future__ import annotations
@@ -48,7 +56,17 @@ State = Any
 
 
 class StepStatus(Protocol):
-    """What ``step`` knows about its time step (valid only during the call)."""
+    """What ``step`` knows about its time step (valid only during the call).
+
+    ``nrefine`` is the number of temporal refinements done so far and ``ntpoints`` the fine
+    grid's current number of time steps (``Solver(refine=True)`` grows it);
+    ``error_estimate`` the Richardson estimate of the local error at ``tstop`` (fine grid,
+    ``Solver(richardson=...)``), None where there is none. With ``refine=True``, a fine-grid
+    step may ask for its interval to be refined: ``set_rfactor(r)`` into r equal steps (an
+    int >= 1), or ``set_refinement_dt(dts)`` into ``len(dts) + 1`` steps whose first sizes
+    are ``dts`` (each > 0, together shorter than the interval; the last step is what
+    remains). A bad request raises ValueError or TypeError from the step.
+    """
 
     tstart: float
     tstop: float
@@ -56,10 +74,22 @@ class StepStatus(Protocol):
     nlevels: int
     iteration: int
     tindex: int
+    nrefine: int
+    ntpoints: int
+    error_estimate: float | None
+
+    def set_rfactor(self, rfactor: int) -> None: ...
+
+    def set_refinement_dt(self, dts: Any, rfactor: int | None = None) -> None: ...
 
 
 class AccessStatus(Protocol):
-    """What ``access`` knows about the point it sees (valid only during the call)."""
+    """What ``access`` knows about the point it sees (valid only during the call).
+
+    After temporal refinement ``tindex`` runs over the refined grid (0..``ntpoints``) and
+    ``t`` is the point's time on it; ``error_estimate`` is the Richardson estimate of the
+    local error at the point (None where there is none).
+    """
 
     t: float
     tindex: int
@@ -67,6 +97,9 @@ class AccessStatus(Protocol):
     level: int
     nlevels: int
     done: bool
+    nrefine: int
+    ntpoints: int
+    error_estimate: float | None
 
 
 class BufferStatus(Protocol):
@@ -136,7 +169,9 @@ class App:
 
     Subclasses implement :meth:`init` and :meth:`step`, and may override :meth:`access`.
     The solver calls :meth:`bind` with the time domain before the first solve, so ``tstart``,
-    ``tstop`` and ``ntime`` are available to subclasses from then on.
+    ``tstop`` and ``ntime`` are available to subclasses from then on. With temporal
+    refinement (``Solver(refine=True)``) the fine grid grows during the solve: ``self.ntime``
+    stays the ntime given, ``status.ntpoints`` is the current one.
 
     **Residual (optional).** A subclass may define
     ``residual(self, ustop, r, status) -> State | None``: on entry ``r`` holds u at

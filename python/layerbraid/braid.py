@@ -17,6 +17,16 @@ with a ``residual`` method gets the FAS right-hand side in ``step(..., fstop=)``
 
     solver = layerbraid.Solver(Decay(), time_grid=np.linspace(0.0, 5.0, 11) ** 2 / 5.0,
                                max_levels=2)
+
+Adaptivity in time: with ``refine=True`` a fine-grid step may ask for its interval to be split
+(``status.set_rfactor(2)`` or ``status.set_refinement_dt(dts)``), and the solve continues on
+the refined grid (:attr:`SolveResult.ntime`, :attr:`SolveResult.nrefine`);
+``richardson=Richardson(order=2)`` (``from layerbraid.braid import Richardson``; or the dict
+``{"order": 2}``) extrapolates the fine C-points to one order higher and estimates each fine
+step's local error (``status.error_estimate``)::
+
+    solver = layerbraid.Solver(Decay(), 0.0, 4.0, 64, max_levels=3,
+                               richardson=Richardson(estimate=True, order=2))
 """
 
 from __future__ import annotations
@@ -35,8 +45,8 @@ from mpi4py import MPI
 from . import _core
 from .app import App, AppProtocol
 
-__all__ = ["Solver", "SolveResult", "OPTIONS", "RemoteRankError", "DivergenceError",
-           "check_options"]
+__all__ = ["Solver", "SolveResult", "Richardson", "OPTIONS", "RemoteRankError",
+           "DivergenceError", "check_options"]
 
 RemoteRankError = _core.RemoteRankError
 DivergenceError = _core.DivergenceError
@@ -56,7 +66,17 @@ class SolveResult:
         nlevels: number of time grids in the hierarchy.
         wall_time: seconds spent in the solve on this rank.
         converged: whether the last residual met the tolerance (always True for one level:
-            sequential time stepping is exact).
+            sequential time stepping is exact). With ``full_residual=True`` it is the full
+            residual that decides, as in the engine; after a temporal refinement a relative
+            tolerance counts from the first residual on the refined grid.
+        ntime: the fine grid's number of time steps at the end of the solve: the ``ntime``
+            the solver was given, or more after temporal refinements (``refine=True``); the
+            solution then has the points 0..ntime, whose times ``access`` sees as ``status.t``.
+            None where the solver does not report it.
+        nrefine: how many temporal refinements the solve did (0 without ``refine=True``).
+        full_residual: with ``full_residual=True``, the residual norm over every fine point
+            (C- and F-points) after the last cycle; None otherwise, or where it was not
+            computed (one level).
     """
 
     iterations: int
@@ -64,6 +84,9 @@ class SolveResult:
     nlevels: int
     wall_time: float
     converged: bool
+    ntime: int | None = None
+    nrefine: int = 0
+    full_residual: float | None = None
 
     @property
     def residual(self) -> float | None:
@@ -142,6 +165,74 @@ def _positive_or_none(name: str, value: Any) -> float | None:
     return None if value is None else _real_in(name, value, 0.0, math.inf)
 
 
+@dataclass(frozen=True)
+class Richardson:
+    """Richardson extrapolation and error estimation on the fine grid (the ``richardson=``
+    option; the engine's braid_SetRichardsonEstimation).
+
+    On each fine C-interval the m fine steps and the one coarse step of the same length both
+    approximate the exact flow; their difference estimates the local error, and a weighted
+    combination of the two cancels its leading term.
+
+    Args:
+        estimate: estimate the local error of every fine step; read it as
+            ``status.error_estimate`` in ``step`` (for the point at tstop) and ``access`` (for
+            the accessed point), None where there is none (coarse levels, before the first
+            estimate).
+        extrapolate: replace the fine C-point equations by the extrapolated ones, so the
+            C-point values become one order more accurate (the F-points are not changed).
+        order: the time stepper's local order k, an int >= 2 (its local error is C dt**k):
+            2 for backward and forward Euler, 3 for a second-order method.
+
+    Needs at least two levels, the engine's own residual (no app ``residual``), one spatial
+    grid (no ``coarsen``/``refine``) and a non-periodic problem; Solver checks these.
+    ``richardson=True`` means ``Richardson()``; a dict such as ``{"order": 3}`` is read as
+    ``Richardson(**dict)``.
+    """
+
+    estimate: bool = True
+    extrapolate: bool = True
+    order: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("estimate", "extrapolate"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise TypeError(f"Richardson {name} must be a bool, got "
+                                f"{type(value).__name__} {value!r}")
+        order = self.order
+        if isinstance(order, bool) or not isinstance(order, Integral):
+            raise TypeError(f"Richardson order must be an int, got {type(order).__name__} "
+                            f"{order!r}")
+        if order < 2 or order > _INT_MAX:
+            raise ValueError(f"Richardson order={order} is out of range; it is the time "
+                             f"stepper's local order, an int in [2, {_INT_MAX}] (2 for "
+                             "backward Euler)")
+        object.__setattr__(self, "order", int(order))
+
+
+def _richardson(name: str, value: Any) -> Richardson | None:
+    """None, False: off; True: Richardson(); a Richardson; a mapping of its fields."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return Richardson()
+    if isinstance(value, Richardson):
+        return value
+    if isinstance(value, Mapping):
+        fields = ("estimate", "extrapolate", "order")
+        unknown = sorted(map(repr, set(value) - set(fields)))
+        if unknown:
+            raise TypeError(f"{name} has unknown key(s) {', '.join(unknown)}; its keys are "
+                            f"{', '.join(fields)}")
+        try:
+            return Richardson(**value)
+        except (TypeError, ValueError) as e:  # name the option, as every option's error does
+            raise type(e)(f"{name}={dict(value)!r}: {e}") from None
+    raise TypeError(f"{name} must be a layerbraid.braid.Richardson, a dict of its fields, True or "
+                    f"None, got {type(value).__name__} {value!r}")
+
+
 #: Every option :class:`Solver` accepts, with its default (the engine's) and meaning.
 OPTIONS: dict[str, str] = {
     "max_levels": "int >= 1 (30): most time grids in the hierarchy; 1 = sequential stepping",
@@ -170,6 +261,21 @@ OPTIONS: dict[str, str] = {
                 "and >= 2 levels",
     "relax_only_cg": "bool (False): relax the coarsest grid (its nrelax sweeps) instead of "
                      "solving it sequentially",
+    "refine": "bool (False): temporal refinement: a fine-grid step may ask for its interval "
+              "to be split (status.set_rfactor, status.set_refinement_dt) and the solve goes "
+              "on on the refined grid; not with periodic=True",
+    "max_refinements": "int >= 0 (200): most refinements (needs refine=True)",
+    "tpoints_cutoff": "int >= 0 (no limit): no refinement that would make more time steps "
+                      "(needs refine=True)",
+    "incr_max_levels": "bool (False): allow one more level after each refinement "
+                       "(needs refine=True)",
+    "richardson": "layerbraid.braid.Richardson(estimate, extrapolate, order), a dict of its "
+                  "fields, True (= Richardson()) or None (default): Richardson extrapolation "
+                  "of the fine C-points and local error estimates (status.error_estimate)",
+    "full_residual": "bool (False): also measure the residual over every fine point with the "
+                     "app's residual method, and halt on it (SolveResult.full_residual)",
+    "timer_file": "str: time the callbacks and write each rank's totals to "
+                  "<timer_file>_<rank, 4 digits>.txt after every drive",
 }
 
 _PY_DEFAULTS = {"print_level": 1}
@@ -207,7 +313,26 @@ class Solver:
             function's ends (points 0 and ntime) are checked here and every value it returns
             is checked when the engine asks (ValueError from :meth:`drive`: finite, strictly
             increasing, inside [tstart, tstop], the ends equal to tstart and tstop).
-        **options: see :data:`OPTIONS` (``Solver.options()`` prints them).
+        **options: see :data:`OPTIONS` (``Solver.options()`` prints them). Among them:
+
+            ``refine=True`` (with ``max_refinements``, ``tpoints_cutoff``,
+            ``incr_max_levels``): temporal refinement. A step on the fine grid (``status.level
+            == 0``) may call ``status.set_rfactor(r)`` to have its interval split into r equal
+            steps, or ``status.set_refinement_dt(dts)`` to split it into ``len(dts) + 1``
+            steps, the first of sizes ``dts``. At the top of the next cycle the engine
+            refines the fine grid (the points are rebalanced over the ranks) and iterates on
+            it; ``status.nrefine`` and ``status.ntpoints`` (the current ntime) say where the
+            solve stands, :attr:`SolveResult.ntime` and :attr:`SolveResult.nrefine` where it
+            ended. ``access`` then sees the points 0..ntime of the refined grid: take their
+            times from ``status.t`` (``self.ntime`` of an :class:`App` stays the ntime given).
+
+            ``richardson=``: see :class:`Richardson`.
+
+            ``full_residual=True``: needs an app with ``residual``; the engine also computes the
+            residual norm over all fine points with it after each cycle, and halts on that.
+
+            ``timer_file="stem"``: each rank writes its callback timings to
+            ``stem_0000.txt``, ``stem_0001.txt``, ... after every drive.
     """
 
     def __init__(self, app: AppProtocol, tstart: float | None = None, tstop: float | None = None,
@@ -218,6 +343,7 @@ class Solver:
         settings = self._validate_options({**_PY_DEFAULTS, **options})
         if settings.get("periodic"):
             _check_periodic(ntime, settings)
+        _check_adaptive(app, settings)
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.app = app
         self.tstart, self.tstop, self.ntime = float(tstart), float(tstop), int(ntime)
@@ -310,6 +436,13 @@ class Solver:
             "print_file": lambda n, v: _text(n, v),
             "periodic": _flag,
             "relax_only_cg": _flag,
+            "refine": _flag,
+            "max_refinements": lambda n, v: _int_in(n, v, 0),
+            "tpoints_cutoff": lambda n, v: _int_in(n, v, 0),
+            "incr_max_levels": _flag,
+            "richardson": _richardson,
+            "full_residual": _flag,
+            "timer_file": lambda n, v: _text(n, v),
         }
         return {name: checks[name](name, value) for name, value in options.items()}
 
@@ -321,7 +454,9 @@ class Solver:
                   "seq_soln": e.set_seq_soln, "residual_computation": e.set_residual_computation,
                   "reverted_ranks": e.set_reverted_ranks, "print_level": e.set_print_level,
                   "access_level": e.set_access_level, "print_file": e.set_print_file,
-                  "periodic": e.set_periodic, "relax_only_cg": e.set_relax_only_cg}
+                  "periodic": e.set_periodic, "relax_only_cg": e.set_relax_only_cg,
+                  "refine": e.set_refine, "max_refinements": e.set_max_refinements,
+                  "tpoints_cutoff": e.set_tpoints_cutoff}
         per_level = {"cfactor": e.set_cfactor, "nrelax": e.set_nrelax,
                      "crelax_weight": e.set_crelax_wt}
         for name, value in settings.items():
@@ -339,6 +474,15 @@ class Solver:
                 e.set_nfmg(value)
             elif name == "final_fcrelax" and value:
                 e.set_final_fcrelax()
+            elif name == "incr_max_levels" and value:
+                e.set_incr_max_levels()
+            elif name == "richardson" and value is not None:
+                e.set_richardson(int(value.estimate), int(value.extrapolate), value.order)
+            elif name == "full_residual" and value:
+                e.set_full_residual()  # the app's residual, set before (set_residual)
+            elif name == "timer_file":
+                e.set_timings(2)
+                e.set_timer_file(value)
 
     # ---- solving ----
 
@@ -372,9 +516,24 @@ class Solver:
         history = self._engine.rnorms()[:-1]  # the engine repeats the last entry
         residuals = tuple(None if r < 0 else float(r) for r in history)
         nlevels = int(self._engine.nlevels())
+        nrefine = int(self._engine.nrefine())
+        rnorm0, full, full0 = self._engine.halting_norms()
+        full_residual = None
+        if self.settings.get("full_residual") and full >= 0:
+            full_residual = float(full)
+        if self.settings.get("full_residual"):
+            # the engine halts on the full residual: judge convergence by it too
+            converged = self._met_tolerance(full_residual, None if full0 < 0 else full0)
+        else:
+            known = [r for r in residuals if r is not None]
+            # after a refinement, a relative tolerance counts from the refined grid's first
+            first = (None if rnorm0 < 0 else float(rnorm0)) if nrefine else \
+                (known[0] if known else None)
+            converged = self._met_tolerance(known[-1] if known else None, first)
         return SolveResult(iterations=int(self._engine.num_iter()), residual_history=residuals,
-                           nlevels=nlevels, wall_time=wall,
-                           converged=nlevels == 1 or self._converged(residuals))
+                           nlevels=nlevels, wall_time=wall, converged=nlevels == 1 or converged,
+                           ntime=int(self._engine.ntime()), nrefine=nrefine,
+                           full_residual=full_residual)
 
     def _memory_error(self, e: BaseException) -> MemoryError | None:
         """The engine's braid_ERROR_MEMORY (a MemoryError from _core whose text the engine
@@ -387,15 +546,18 @@ class Solver:
                            "slot per time point it owns, so fewer steps or more ranks (now "
                            f"{self.comm.Get_size()}) need less")
 
-    def _converged(self, residuals: tuple[float | None, ...]) -> bool:
-        known = [r for r in residuals if r is not None]
-        if not known:
+    def _met_tolerance(self, last: float | None, first: float | None) -> bool:
+        """The engine's halting test: ``last`` below abs_tol, or below rel_tol times
+        ``first``; False where a norm it needs was not computed."""
+        if last is None:
             return False
         abs_tol = self.settings.get("abs_tol")
         if abs_tol is not None:
-            return known[-1] < abs_tol
+            return last < abs_tol
+        if first is None:
+            return False
         rel_tol = self.settings.get("rel_tol")
-        return known[-1] < (1e-9 if rel_tol is None else rel_tol) * known[0]
+        return last < (1e-9 if rel_tol is None else rel_tol) * first
 
     def close(self) -> None:
         """Free the engine and every stored state (also done when the solver is collected)."""
@@ -568,6 +730,41 @@ class _GridFunction:
             raise ValueError(f"{what}: time point {ilower + k} is {float(t[k])!r}, outside "
                              f"[tstart, tstop] = [{self.tstart!r}, {self.tstop!r}]")
         return t
+
+
+def _check_adaptive(app: Any, settings: Mapping[str, Any]) -> None:
+    """Refinement, Richardson extrapolation and the full residual against the rest of the
+    problem, before the engine sees them (it would refuse or ignore them only in drive)."""
+    periodic = settings.get("periodic", False)
+    if not settings.get("refine"):
+        given = [name for name in ("max_refinements", "tpoints_cutoff", "incr_max_levels")
+                 if name in settings and settings[name] is not False]
+        if given:
+            raise ValueError(f"{', '.join(f'{n}={settings[n]!r}' for n in given)} only "
+                             "take effect with temporal refinement; add refine=True")
+    elif periodic:
+        raise ValueError("refine=True cannot be combined with periodic=True: the engine does "
+                         "not refine periodic grids")
+    richardson = settings.get("richardson")
+    if richardson is not None and (richardson.estimate or richardson.extrapolate):
+        reason = None
+        if periodic:
+            reason = "periodic=True"
+        elif _has_residual(app):
+            reason = (f"an app with its own residual method ({type(app).__name__}.residual): "
+                      "the engine's residual is the one it extrapolates")
+        elif _has_spatial(app):
+            reason = (f"spatial coarsening ({type(app).__name__}.coarsen/refine): the fine "
+                      "and coarse steps must be on one spatial grid")
+        elif settings.get("max_levels", 30) < 2:
+            reason = ("max_levels=1: the estimate compares fine steps with a coarse grid's, "
+                      "so it needs at least 2 levels")
+        if reason is not None:
+            raise ValueError(f"richardson={richardson!r} cannot be combined with {reason}")
+    if settings.get("full_residual") and not _has_residual(app):
+        raise TypeError(f"full_residual=True measures the residual with the app's residual "
+                        f"method, and {type(app).__name__} has none; define "
+                        "residual(ustop, r, status) (see layerbraid.App)")
 
 
 def _check_periodic(ntime: int, settings: Mapping[str, Any]) -> None:

@@ -1,12 +1,15 @@
 """Solver's problem variants (time grids, user residuals, relaxation-only coarsest grids,
-periodic problems, spatial coarsening) on N ranks, and failures in their callbacks.
+periodic problems, spatial coarsening, temporal refinement, Richardson extrapolation, the full
+residual) on N ranks, and failures in their callbacks.
 
     mpiexec -n N python tests/mpi/solver_features.py cases
-    mpiexec -n N python tests/mpi/solver_features.py fail <residual|coarsen|time_grid> <rank> <dir>
+    mpiexec -n N python tests/mpi/solver_features.py fail \
+        <residual|coarsen|time_grid|refine|full_residual> <rank> <dir>
 
 ``cases`` solves every case of :data:`CASES`, gathers each one's iteration count, residual
-history and converged solution to rank 0, which prints one line ``features {json}`` (floats as
-``float.hex`` so that runs on different rank counts can be compared bit for bit).
+history, final ntime, converged solution, access times and error estimates to rank 0, which
+prints one line ``features {json}`` (floats as ``float.hex`` so that runs on different rank
+counts can be compared bit for bit).
 
 ``fail`` makes the named callback raise BoomError on rank <rank> once the solve runs; every
 rank writes ``<dir>/rank<r>.txt`` (the exception type and the first line of its message) and
@@ -27,6 +30,7 @@ import numpy as np
 from mpi4py import MPI
 
 import layerbraid
+from layerbraid.braid import Richardson
 
 
 class BoomError(Exception):
@@ -48,6 +52,9 @@ class ScalarODE(layerbraid.App):
         self.lam = lam
         self.forcing = forcing
         self.solution: dict[int, float] = {}
+        self.times: dict[int, float] = {}  # status.t of each accessed point
+        self.estimates: dict[int, float | None] = {}  # status.error_estimate of each point
+        self.seen_refine: set[tuple[int, int]] = set()  # (nrefine, ntpoints) access saw
         self.fail = fail_rank is not None and MPI.COMM_WORLD.rank == fail_rank
         self.fstops = {"none": 0, "given": 0}  # what step got as fstop (residual apps)
 
@@ -66,15 +73,60 @@ class ScalarODE(layerbraid.App):
     def access(self, u: np.ndarray, status: Any) -> None:
         if status.done and status.level == 0:
             self.solution[status.tindex] = float(u[0])
+            self.times[status.tindex] = status.t
+            self.estimates[status.tindex] = status.error_estimate
+            self.seen_refine.add((status.nrefine, status.ntpoints))
+
+
+class RefineODE(ScalarODE):
+    """ScalarODE whose fine-grid steps ask for refinement while fewer than ``count``
+    refinements were done: into ``factor`` equal steps, or, with ``fractions``, at step sizes
+    of those fractions of the interval (``len(fractions) + 1`` steps); with ``before``, only
+    the intervals that start before that time."""
+
+    def __init__(self, count: int = 2, factor: int = 2,
+                 fractions: tuple[float, ...] | None = None, before: float | None = None,
+                 fail_rank: int | None = None) -> None:
+        super().__init__(fail_rank=fail_rank)
+        self.count, self.factor, self.fractions, self.before = count, factor, fractions, before
+        self.steps_seen: set[tuple[int, int]] = set()  # (nrefine, ntpoints) step saw
+
+    def step(self, u: np.ndarray, ustop: np.ndarray, status: Any) -> None:
+        super().step(u, ustop, status)
+        nrefine = status.nrefine
+        self.steps_seen.add((nrefine, status.ntpoints))
+        if self.fail and nrefine >= 1:
+            raise BoomError(f"boom in refine at time index {status.tindex} after {nrefine} "
+                            "refinements")
+        if status.level != 0 or nrefine >= self.count:
+            return
+        if self.before is not None and status.tstart >= self.before:
+            return
+        if self.fractions is not None:
+            h = status.tstop - status.tstart
+            status.set_refinement_dt(np.array(self.fractions) * h)
+        else:
+            status.set_rfactor(self.factor)
 
 
 class ResidualODE(ScalarODE):
     """ScalarODE with the user residual of scalar_ode.c's -res:
     A(ustop, u) = (1 - lam dt) ustop - u - dt forcing(tstop); step solves A(u_new, u) = fstop."""
 
+    #: the engine's calling function for the full residual norm (braid_ASCaller_ComputeFullRNorm)
+    FULL_RNORM = 9
+
+    def __init__(self, *args: Any, fail_full: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fail_full = fail_full  # fail only in the full residual norm's calls
+        self.full_calls = 0  # calls of residual for the full residual norm
+
     def residual(self, ustop: np.ndarray, r: np.ndarray, status: Any) -> None:
-        if self.fail and status.iteration >= 1:
-            raise BoomError(f"boom in residual at time index {status.tindex}")
+        full = status.calling_function == self.FULL_RNORM
+        self.full_calls += full
+        if self.fail and status.iteration >= 1 and (full or not self.fail_full):
+            raise BoomError(f"boom in {'full_residual' if self.fail_full else 'residual'} at "
+                            f"time index {status.tindex}")
         tstart, tstop = status.tstart, status.tstop
         r[0] = (1.0 - self.lam * (tstop - tstart)) * ustop[0] - r[0]
         if self.forcing is not None:
@@ -103,6 +155,8 @@ class HeatSC(layerbraid.App):
         self.nspace = nspace
         self.spatial = spatial
         self.solution: dict[int, list[float]] = {}
+        self.times: dict[int, float] = {}
+        self.estimates: dict[int, float | None] = {}
         self.fstops = {"none": 0, "given": 0}
         self.sizes: set[tuple[int, int]] = set()  # (time level, points) that step saw
 
@@ -169,6 +223,8 @@ class HeatSC(layerbraid.App):
     def access(self, u: np.ndarray, status: Any) -> None:
         if status.done and status.level == 0:
             self.solution[status.tindex] = u.tolist()
+            self.times[status.tindex] = status.t
+            self.estimates[status.tindex] = status.error_estimate
 
     def bufsize(self, status: Any) -> int:
         return (self.nspace + 1) * 8
@@ -275,6 +331,24 @@ def _cases() -> dict[str, tuple[Callable[[], ScalarODE], dict[str, Any]]]:
         # heat1d -sc (its defaults: ntime 64, nspace 33, 3 levels, tol 1e-8)
         "heat_sc": (HeatSC, dict(tstart=0.0, tstop=1.0, ntime=64, max_levels=3, abs_tol=1e-8,
                                  print_level=0)),
+        # temporal refinement: every fine step halved twice, 16 -> 32 -> 64 steps
+        "refine": (RefineODE, dict(tstart=0.0, tstop=4.0, ntime=16, max_levels=3,
+                                   abs_tol=1e-13, max_iter=60, refine=True, print_level=0)),
+        # the steps of the first half split at 0.2 and 0.5 of their length: 16 -> 32 steps
+        "refine_dt": (lambda: RefineODE(count=1, fractions=(0.2, 0.3), before=2.0),
+                      dict(tstart=0.0, tstop=4.0, ntime=16, max_levels=3, abs_tol=1e-13,
+                           max_iter=60, refine=True, print_level=0)),
+        # Richardson extrapolation (cfactor 2, local order 2) with error estimates
+        "richardson": (ScalarODE, dict(tstart=0.0, tstop=4.0, ntime=64, max_levels=3,
+                                       abs_tol=1e-14, max_iter=50, print_level=0,
+                                       richardson=Richardson(order=2))),
+        # error estimates only, the plain backward-Euler solution
+        "richardson_estimate": (ScalarODE, dict(tstart=0.0, tstop=4.0, ntime=64, max_levels=3,
+                                                abs_tol=1e-14, max_iter=50, print_level=0,
+                                                richardson={"extrapolate": False})),
+        # scalar_ode -res, halting on the residual over every fine point
+        "full_res": (ResidualODE, dict(tstart=0.0, tstop=32.0, ntime=64, max_levels=3,
+                                       full_residual=True, **C_DEFAULTS)),
     }
 
 
@@ -301,23 +375,32 @@ def run_cases(comm: MPI.Comm) -> None:
     out: dict[str, Any] = {"nprocs": comm.size}
     for name in CASES:
         app, result = solve(name, comm)
-        pieces = comm.gather(app.solution, root=0)
+        pieces = comm.gather((app.solution, app.times, app.estimates), root=0)
         fstops = comm.gather(app.fstops, root=0)
         if comm.rank == 0:
             merged: dict[int, float] = {}
+            times: dict[int, float] = {}
+            estimates: dict[int, float | None] = {}
             counts: dict[int, int] = {}
-            for piece in pieces:
-                for index, value in piece.items():
+            for solution, point_times, point_estimates in pieces:
+                times.update(point_times)
+                estimates.update(point_estimates)
+                for index, value in solution.items():
                     merged[index] = value
                     counts[index] = counts.get(index, 0) + 1
             out[name] = {
                 "iterations": result.iterations,
                 "nlevels": result.nlevels,
                 "converged": result.converged,
+                "ntime": result.ntime,
+                "nrefine": result.nrefine,
+                "full_residual": _hex(result.full_residual),
                 "history": [_hex(r) for r in result.residual_history],
                 "indices": sorted(merged),
                 "accessed_once": all(c == 1 for c in counts.values()),
                 "solution": [_hex(merged[i]) for i in sorted(merged)],
+                "times": [_hex(times[i]) for i in sorted(merged)],
+                "estimates": [_hex(estimates[i]) for i in sorted(merged)],
                 "fstop_given": sum(f["given"] for f in fstops),
                 "fstop_none": sum(f["none"] for f in fstops),
             }
@@ -344,8 +427,17 @@ def run_failure(comm: MPI.Comm, what: str, fail_rank: int, result_dir: Path) -> 
         solver = layerbraid.Solver(ScalarODE(), ntime=64, time_grid=times, max_levels=3,
                                    abs_tol=1e-300, max_iter=50, print_level=0)
         armed[0] = True  # the ends were read in the constructor; the engine asks in drive()
+    elif what == "refine":  # step fails once the grid was refined (and rebalanced)
+        solver = layerbraid.Solver(RefineODE(count=3, fail_rank=fail_rank), 0.0, 4.0, 16,
+                                   max_levels=3, abs_tol=1e-300, max_iter=50, refine=True,
+                                   print_level=0)
+    elif what == "full_residual":  # residual fails only when it serves the full residual norm
+        solver = layerbraid.Solver(ResidualODE(fail_rank=fail_rank, fail_full=True), 0.0, 32.0,
+                                   64, max_levels=3, abs_tol=1e-300, max_iter=50,
+                                   full_residual=True, print_level=0)
     else:
-        raise SystemExit(f"unknown failure {what!r}; use residual, coarsen or time_grid")
+        raise SystemExit(f"unknown failure {what!r}; use residual, coarsen, time_grid, refine "
+                         "or full_residual")
     try:
         solver.drive()
     except BaseException as e:
