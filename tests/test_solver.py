@@ -21,7 +21,6 @@ live in tests/mpi/ (solver_*.py) and share the apps of tests/mpi/solver_apps.py.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -38,23 +37,13 @@ import pytest
 
 import layerbraid
 from layerbraid import braid as braid_module
+from script_modules import MPI_SCRIPTS, load_module
 
 REPO = Path(__file__).resolve().parent.parent
-MPI_SCRIPTS = Path(__file__).resolve().parent / "mpi"
 PY_EXAMPLES = REPO / "examples" / "python"
 
 
-def _load(name: str, path: Path) -> Any:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-apps = _load("solver_apps", MPI_SCRIPTS / "solver_apps.py")
+apps = load_module("solver_apps", MPI_SCRIPTS / "solver_apps.py")
 BoomError = apps.BoomError
 
 
@@ -183,7 +172,7 @@ def test_python_examples_run_as_scripts(run_mpi, example_bin, python_exe: str,
 ])
 def test_example_rejects_bad_flags(capsys: pytest.CaptureFixture[str], example: str,
                                    argv: list[str], flag: str) -> None:
-    module = _load(f"example_{example}", PY_EXAMPLES / f"{example}.py")
+    module = load_module(f"example_{example}", PY_EXAMPLES / f"{example}.py")
     with pytest.raises(SystemExit) as info:
         module.main(argv)
     assert info.value.code == 2
@@ -192,7 +181,7 @@ def test_example_rejects_bad_flags(capsys: pytest.CaptureFixture[str], example: 
 
 @pytest.mark.parametrize("example", ["scalar_ode", "heat1d"])
 def test_example_help(capsys: pytest.CaptureFixture[str], example: str) -> None:
-    module = _load(f"example_{example}", PY_EXAMPLES / f"{example}.py")
+    module = load_module(f"example_{example}", PY_EXAMPLES / f"{example}.py")
     assert module.main(["-help"]) == 0
     text = capsys.readouterr().out
     for flag in ("-ntime", "-ml", "-nu", "-cf", "-mi", "-tol", "-skip", "-fmg", "-print", "-out"):

@@ -32,11 +32,9 @@ g. full_residual=True: the engine halts on the residual over every fine point, w
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import re
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -46,21 +44,11 @@ import pytest
 
 import layerbraid
 from layerbraid import braid as braid_module
-
-MPI_SCRIPTS = Path(__file__).resolve().parent / "mpi"
-
-
-def _load(name: str, path: Path) -> Any:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+from script_modules import MPI_SCRIPTS, load_module
 
 
-features = _load("solver_features", MPI_SCRIPTS / "solver_features.py")
+
+features = load_module("solver_features", MPI_SCRIPTS / "solver_features.py")
 ScalarODE, ResidualODE, BoomError = features.ScalarODE, features.ResidualODE, features.BoomError
 
 # examples/c/scalar_ode.c's residual histories for the three runs (printed with %1.6e)
@@ -772,7 +760,7 @@ def test_error_estimate_in_step_and_without_richardson() -> None:
 
 
 def test_richardson_spellings_are_the_same() -> None:
-    from layerbraid.braid import Richardson
+    from layerbraid import Richardson
 
     results = []
     for spelling in (Richardson(), True, {}, {"order": 2, "estimate": True},
@@ -798,15 +786,15 @@ def test_richardson_spellings_are_the_same() -> None:
     (dict(estimate=1), TypeError, "Richardson estimate must be a bool, got int 1"),
     (dict(orde=2), TypeError, "richardson has unknown key(s) 'orde'; its keys are estimate, "
                               "extrapolate, order"),
-    ("yes", TypeError, "richardson must be a layerbraid.braid.Richardson, a dict of its "
+    ("yes", TypeError, "richardson must be a layerbraid.Richardson, a dict of its "
                        "fields, True or None, got str 'yes'"),
-    (2, TypeError, "richardson must be a layerbraid.braid.Richardson"),
+    (2, TypeError, "richardson must be a layerbraid.Richardson"),
 ])
 def test_bad_richardson_values(no_engine: None, value: Any, error: type, text: str) -> None:
     with pytest.raises(error, match=re.escape(text)):
         layerbraid.Solver(ScalarODE(), 0.0, 4.0, 64, richardson=value)
     if isinstance(value, dict) and "orde" not in value:
-        from layerbraid.braid import Richardson
+        from layerbraid import Richardson
 
         with pytest.raises(error, match=re.escape(text)):
             Richardson(**value)  # the dataclass checks itself

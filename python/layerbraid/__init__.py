@@ -24,7 +24,8 @@ from ._mpi import check_same_mpi, find_mpiexec
 check_same_mpi(_core.mpi_library_version(), MPI.Get_library_version())
 
 from .app import App, AppProtocol  # noqa: E402  (after the MPI check)
-from .braid import DivergenceError, RemoteRankError, SolveResult, Solver  # noqa: E402
+from .braid import (DivergenceError, RemoteRankError, Richardson, SolveResult,  # noqa: E402
+                    Solver)
 from . import nn  # noqa: E402
 from .propagate import Evaluation, Propagator  # noqa: E402
 
@@ -38,6 +39,7 @@ __all__ = [
     "Interrupted",
     "Propagator",
     "RemoteRankError",
+    "Richardson",
     "SolveResult",
     "Solver",
     "__version__",

@@ -21,7 +21,7 @@ with a ``residual`` method gets the FAS right-hand side in ``step(..., fstop=)``
 Adaptivity in time: with ``refine=True`` a fine-grid step may ask for its interval to be split
 (``status.set_rfactor(2)`` or ``status.set_refinement_dt(dts)``), and the solve continues on
 the refined grid (:attr:`SolveResult.ntime`, :attr:`SolveResult.nrefine`);
-``richardson=Richardson(order=2)`` (``from layerbraid.braid import Richardson``; or the dict
+``richardson=Richardson(order=2)`` (``layerbraid.Richardson``; or the dict
 ``{"order": 2}``) extrapolates the fine C-points to one order higher and estimates each fine
 step's local error (``status.error_estimate``)::
 
@@ -229,7 +229,7 @@ def _richardson(name: str, value: Any) -> Richardson | None:
             return Richardson(**value)
         except (TypeError, ValueError) as e:  # name the option, as every option's error does
             raise type(e)(f"{name}={dict(value)!r}: {e}") from None
-    raise TypeError(f"{name} must be a layerbraid.braid.Richardson, a dict of its fields, True or "
+    raise TypeError(f"{name} must be a layerbraid.Richardson, a dict of its fields, True or "
                     f"None, got {type(value).__name__} {value!r}")
 
 
@@ -269,7 +269,7 @@ OPTIONS: dict[str, str] = {
                       "(needs refine=True)",
     "incr_max_levels": "bool (False): allow one more level after each refinement "
                        "(needs refine=True)",
-    "richardson": "layerbraid.braid.Richardson(estimate, extrapolate, order), a dict of its "
+    "richardson": "layerbraid.Richardson(estimate, extrapolate, order), a dict of its "
                   "fields, True (= Richardson()) or None (default): Richardson extrapolation "
                   "of the fine C-points and local error estimates (status.error_estimate)",
     "full_residual": "bool (False): also measure the residual over every fine point with the "

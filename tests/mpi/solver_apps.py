@@ -45,6 +45,26 @@ class ScalarDecay(layerbraid.App):
 
 # ---- heat equation: the heat1d problem, in either array backend ----
 
+def heat_backward_euler(d: list[float], dt: float, h: float) -> list[float]:
+    """(I - dt D_xx) u_new = d on the interior points, zero boundary values: the Thomas
+    algorithm of examples/c/heat1d.c, on Python floats."""
+    n = len(d)
+    d = list(d)
+    cp = [0.0] * n
+    r = dt / (h * h)
+    diag, off = 1.0 + 2.0 * r, -r
+    cp[1] = off / diag
+    d[1] = d[1] / diag
+    for i in range(2, n - 1):
+        denom = diag - off * cp[i - 1]
+        cp[i] = off / denom
+        d[i] = (d[i] - off * d[i - 1]) / denom
+    for i in range(n - 3, 0, -1):
+        d[i] -= cp[i] * d[i + 1]
+    d[0] = d[n - 1] = 0.0
+    return d
+
+
 class HeatXP(layerbraid.App):
     """u_t = u_xx on [0, pi], backward Euler + central differences (Thomas on the host).
 
@@ -65,20 +85,7 @@ class HeatXP(layerbraid.App):
         return self.xp.asarray(np.array(values))
 
     def step(self, u: Any, ustop: Any, status: Any) -> None:
-        n = self.nspace
-        d = u.tolist()
-        cp = [0.0] * n
-        r = (status.tstop - status.tstart) / (self.h * self.h)
-        diag, off = 1.0 + 2.0 * r, -r
-        cp[1] = off / diag
-        d[1] = d[1] / diag
-        for i in range(2, n - 1):
-            denom = diag - off * cp[i - 1]
-            cp[i] = off / denom
-            d[i] = (d[i] - off * d[i - 1]) / denom
-        for i in range(n - 3, 0, -1):
-            d[i] -= cp[i] * d[i + 1]
-        d[0] = d[n - 1] = 0.0
+        d = heat_backward_euler(u.tolist(), status.tstop - status.tstart, self.h)
         u[...] = self.xp.asarray(np.array(d))
 
     def access(self, u: Any, status: Any) -> None:

@@ -30,11 +30,8 @@ import numpy as np
 from mpi4py import MPI
 
 import layerbraid
-from layerbraid.braid import Richardson
-
-
-class BoomError(Exception):
-    """What the failure runs raise from a callback."""
+from layerbraid import Richardson
+from solver_apps import BoomError, heat_backward_euler  # tests/mpi: the scripts' neighbour
 
 
 # ---- the apps: examples/c/scalar_ode.c's problem, with the C code's operations ----
@@ -179,21 +176,7 @@ class HeatSC(layerbraid.App):
     def step(self, u: np.ndarray, ustop: np.ndarray, status: Any) -> None:
         n = len(u)
         self.sizes.add((status.level, n))
-        h = self.PI / (n - 1)
-        d = u.tolist()
-        cp = [0.0] * n
-        r = (status.tstop - status.tstart) / (h * h)
-        diag, off = 1.0 + 2.0 * r, -r
-        cp[1] = off / diag
-        d[1] = d[1] / diag
-        for i in range(2, n - 1):
-            denom = diag - off * cp[i - 1]
-            cp[i] = off / denom
-            d[i] = (d[i] - off * d[i - 1]) / denom
-        for i in range(n - 3, 0, -1):
-            d[i] -= cp[i] * d[i + 1]
-        d[0] = d[n - 1] = 0.0
-        u[:] = d
+        u[:] = heat_backward_euler(u.tolist(), status.tstop - status.tstart, self.PI / (n - 1))
 
     def norm(self, u: np.ndarray) -> float:
         s = 0.0
