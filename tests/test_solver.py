@@ -2,7 +2,9 @@
 
 a. examples/python/{scalar_ode,heat1d}.py reproduce the C examples: the same engine output
    (residual history, iteration count, statistics, discretisation error lines) and the same
-   -out files, on 1, 2 and 4 ranks, for several option sets;
+   -out files, on 1, 2 and 4 ranks, for several option sets, among them every problem variant
+   (scalar_ode -fmg, -tg 2, -res, -periodic, -relax_only_cg, -refine; heat1d -sc,
+   -richardson); flag combinations the engine refuses fail with status 1 in both;
 b. an exception in a callback ends every rank within seconds (original exception on the
    failing rank, RemoteRankError naming it elsewhere); in-process, drive() re-raises the
    callback's own exception and a failed Solver refuses to drive again;
@@ -67,11 +69,25 @@ SCALAR_CASES: list[list[str]] = [
      "-access", "2"],
     ["-ntime", "32", "-ml", "3", "-rtol", "1e-8", "-tnorm", "1"],
     ["-resid_compute", "0", "-mi", "3"],
+    # the problem variants: upstream XBraid's published runs (examples/c/README.md) ...
+    ["-ntime", "64", "-ml", "4", "-fmg"],
+    ["-ntime", "64", "-ml", "3", "-tg", "2"],
+    ["-ntime", "64", "-ml", "3", "-res"],
+    ["-ntime", "64", "-ml", "3", "-periodic"],
+    ["-ntime", "24", "-ml", "2", "-mi", "5", "-nuc", "1", "-relax_only_cg", "-skip", "0"],
+    ["-ntime", "16", "-ml", "3", "-refine", "2", "-tol", "1e-10"],  # -out: 65 points
+    # ... and combined
+    ["-ntime", "32", "-ml", "3", "-tg", "2", "-res", "-periodic"],
+    ["-ntime", "16", "-ml", "3", "-tg", "2", "-res", "-refine", "1", "-storage", "0"],
 ]
 HEAT_CASES: list[list[str]] = [
     [],
     ["-ml", "2", "-cf", "4"],
     ["-fmg", "-skip", "0", "-ntime", "32", "-nspace", "17", "-tstop", "2"],
+    ["-sc"],  # 33 -> 17 -> 9 points: 7 iterations
+    ["-sc", "-ntime", "32", "-nspace", "65", "-ml", "4", "-fmg"],
+    ["-richardson"],
+    ["-richardson", "-ntime", "16", "-nspace", "17", "-cf", "4", "-ml", "2"],
 ]
 EXAMPLE_CASES = {"scalar_ode": SCALAR_CASES, "heat1d": HEAT_CASES}
 
@@ -184,8 +200,60 @@ def test_example_help(capsys: pytest.CaptureFixture[str], example: str) -> None:
     module = load_module(f"example_{example}", PY_EXAMPLES / f"{example}.py")
     assert module.main(["-help"]) == 0
     text = capsys.readouterr().out
-    for flag in ("-ntime", "-ml", "-nu", "-cf", "-mi", "-tol", "-skip", "-fmg", "-print", "-out"):
-        assert flag in text
+    variants = {"scalar_ode": ("-tg", "-res", "-periodic", "-relax_only_cg", "-refine"),
+                "heat1d": ("-sc", "-richardson")}[example]
+    for flag in ("-ntime", "-ml", "-nu", "-cf", "-mi", "-tol", "-skip", "-fmg", "-print", "-out",
+                 *variants):
+        assert re.search(rf"(?<!\S){re.escape(flag)}(?!\S)", text), flag
+
+
+@pytest.mark.parametrize("example, argv, flag", [
+    ("scalar_ode", ["-tg", "3"], "-tg"),
+    ("scalar_ode", ["-refine", "21"], "-refine"),
+    ("scalar_ode", ["-refine", "-1"], "-refine"),
+    ("scalar_ode", ["-ntime", "600000000", "-refine", "1"], "-ntime 600000000 refined 1 times"),
+    ("scalar_ode", ["-res", "1"], "1"),  # a switch takes no value
+    ("heat1d", ["-sc", "yes"], "yes"),
+])
+def test_example_rejects_bad_variant_flags(capsys: pytest.CaptureFixture[str], example: str,
+                                           argv: list[str], flag: str) -> None:
+    module = load_module(f"example_{example}", PY_EXAMPLES / f"{example}.py")
+    with pytest.raises(SystemExit) as info:
+        module.main(argv)
+    assert info.value.code == 2
+    assert flag in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("example, argv, message", [
+    ("scalar_ode", ["-periodic", "-ml", "1"], "periodic=True needs at least 2 levels"),
+    ("heat1d", ["-sc", "-richardson"], "cannot be combined with spatial coarsening"),
+])
+def test_example_fails_like_the_c_example_on_refused_combinations(
+        run_mpi, example_bin, capsys: pytest.CaptureFixture[str], example: str,
+        argv: list[str], message: str) -> None:
+    """The engine refuses these in the C program's braid_Drive (status 1); Solver refuses
+    them before the solve, and the Python example says why and returns 1 too."""
+    module = load_module(f"example_{example}", PY_EXAMPLES / f"{example}.py")
+    assert module.main(argv + ["-print", "0"]) == 1
+    assert f"{example}.py: " in capsys.readouterr().err
+    rc, c_out = run_mpi(1, [example_bin(example), *argv, "-print", "0"], timeout=60)
+    assert rc == 1 and "braid error" in c_out, c_out
+
+
+@pytest.mark.parametrize("example, argv", [
+    ("scalar_ode", ["-ntime", "16", "-ml", "3", "-periodic", "-refine", "1"]),
+    ("heat1d", ["-ntime", "16", "-nspace", "9", "-ml", "1", "-richardson"]),
+])
+def test_example_runs_what_the_engine_ignores(run_mpi, example_bin, python_exe: str,
+                                              example: str, argv: list[str]) -> None:
+    """Flags the engine ignores in the C program (refinement of a periodic grid, Richardson
+    with one level), which Solver would refuse: the Python example leaves the option out and
+    prints what the C program prints."""
+    rc, py_out = run_mpi(1, [python_exe, PY_EXAMPLES / f"{example}.py", *argv])
+    assert rc == 0, py_out
+    rc, c_out = run_mpi(1, [example_bin(example), *argv], timeout=60)
+    assert rc == 0, c_out
+    assert normalise(py_out) == normalise(c_out)
 
 
 # =============================================================================================

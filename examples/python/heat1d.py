@@ -34,12 +34,14 @@ PI = 3.14159265358979323846  # the C example's kPi (== math.pi)
 
 
 class Heat1D(layerbraid.App):
-    """The state is a NumPy float64 array of the nspace grid values, boundaries included."""
+    """The state is a NumPy float64 array of the grid values, boundaries included: nspace of
+    them on the finest spatial grid, fewer on the coarser grids of -sc (SpatialHeat1D)."""
 
-    def __init__(self, nspace: int) -> None:
+    def __init__(self, nspace: int, scoarsen: bool = False) -> None:
         super().__init__()
-        self.nspace = nspace
+        self.nspace = nspace  # points of the finest spatial grid
         self.h = PI / (nspace - 1)
+        self.scoarsen = scoarsen  # -sc: halve the spatial grid on every coarser time level
         # filled by access with the converged solution (done, fine grid)
         self.err_final = 0.0  # max-norm error at the last time point; 0 on ranks without it
         self.err_max = 0.0    # largest max-norm error over the points this rank accessed
@@ -67,13 +69,15 @@ class Heat1D(layerbraid.App):
         return np.array(values, dtype=np.float64)
 
     def step(self, u: np.ndarray, ustop: np.ndarray, status) -> None:
-        """Backward Euler: solve (I - dt D_xx) u_new = u_old on the interior (Thomas)."""
+        """Backward Euler: solve (I - dt D_xx) u_new = u_old on the interior points of u's
+        grid (Thomas); with -sc, coarse time levels have coarser grids: h follows len(u)."""
         tstart, tstop = status.tstart, status.tstop
-        n = self.nspace
+        n = len(u)
         m = n - 2
+        h = PI / (n - 1)
         d = u.tolist()  # Python floats: the same IEEE double operations as the C loop
         cp = [0.0] * n
-        r = (tstop - tstart) / (self.h * self.h)
+        r = (tstop - tstart) / (h * h)
         diag = 1.0 + 2.0 * r
         off = -r
 
@@ -90,11 +94,11 @@ class Heat1D(layerbraid.App):
         u[:] = d
 
     def norm(self, u: np.ndarray) -> float:
-        """sqrt(h sum_j u_j^2), summed in the C order."""
+        """sqrt(h sum_j u_j^2), h of u's own grid, summed in the C order."""
         s = 0.0
         for v in u.tolist():
             s += v * v
-        return math.sqrt(self.h * s)
+        return math.sqrt(PI / (len(u) - 1) * s)
 
     def access(self, u: np.ndarray, status) -> None:
         if not status.done or status.level != 0:
@@ -112,6 +116,61 @@ class Heat1D(layerbraid.App):
         if status.tindex == self.ntime:
             self.err_final = err
             self.u_final = u.copy()
+
+    # A message: the point count (as a float64), then the values (any level's grid).
+
+    def bufsize(self, status) -> int:
+        return (self.nspace + 1) * 8
+
+    def pack(self, u: np.ndarray, buffer: memoryview, status) -> int:
+        view = np.frombuffer(buffer, dtype=np.float64, count=len(u) + 1)
+        view[0] = len(u)
+        view[1:] = u
+        return (len(u) + 1) * 8
+
+    def unpack(self, buffer: memoryview, status) -> np.ndarray:
+        n = float(np.frombuffer(buffer, dtype=np.float64, count=1)[0])
+        if not 3.0 <= n <= self.nspace:
+            raise ValueError(f"heat1d: a message of {n} points is not a state of this app")
+        return np.frombuffer(buffer, dtype=np.float64, count=int(n) + 1)[1:].copy()
+
+    def level_size(self, level: int) -> int:
+        """-sc: the spatial grid of time level ``level``: the finest halved once per level
+        while the interval count stays even and at least 4."""
+        n = self.nspace
+        for _ in range(level):
+            if not (self.scoarsen and (n - 1) % 2 == 0 and (n - 1) // 2 >= 4):
+                break
+            n = (n - 1) // 2 + 1
+        return n
+
+
+class SpatialHeat1D(Heat1D):
+    """-sc: Heat1D with coarsen and refine, which the solver then uses between time levels
+    (the C program's braid_SetSpatialCoarsen/Refine)."""
+
+    def __init__(self, nspace: int) -> None:
+        super().__init__(nspace, scoarsen=True)
+
+    def coarsen(self, fu: np.ndarray, status) -> np.ndarray:
+        """Full weighting (1/4, 1/2, 1/4) onto the next coarser time level's grid."""
+        nc = self.level_size(status.level + 1)
+        if nc == len(fu):
+            return fu.copy()
+        cu = np.zeros(nc)
+        # the C loop's expression, element by element: (0.25 a + 0.5 b) + 0.25 c
+        cu[1:-1] = 0.25 * fu[1:-2:2] + 0.5 * fu[2:-1:2] + 0.25 * fu[3::2]
+        return cu
+
+    def refine(self, cu: np.ndarray, status) -> np.ndarray:
+        """Linear interpolation back onto time level ``status.level``'s grid."""
+        nf = self.level_size(status.level)
+        if nf == len(cu):
+            return cu.copy()
+        fu = np.empty(nf)
+        fu[0::2] = cu
+        fu[1::2] = 0.5 * (cu[:-1] + cu[1:])
+        return fu
 
 
 # ---- command line: the C example's flags, checked the same way ----
@@ -175,6 +234,12 @@ def make_parser() -> argparse.ArgumentParser:
                    help="skip the work of the first down-cycle (default 1)")
     p.add_argument("-fmg", action="store_true",
                    help="use F-cycles instead of V-cycles")
+    p.add_argument("-richardson", action="store_true",
+                   help="Richardson extrapolation at the fine C-points (backward Euler has "
+                        "local order 2): second order in time there")
+    p.add_argument("-sc", action="store_true",
+                   help="spatial coarsening: each coarser time level halves the spatial grid "
+                        "(full weighting down, linear interpolation up)")
     p.add_argument("-print", type=_int_flag(0, 3), default=2, metavar="N",
                    help="print level 0..3 (default 2)")
     p.add_argument("-out", default=None, metavar="FILE",
@@ -227,10 +292,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("-out needs a file name")
 
     tstart = 0.0
-    app = Heat1D(o.nspace)
+    app = SpatialHeat1D(o.nspace) if o.sc else Heat1D(o.nspace)
     options = dict(max_levels=o.ml, nrelax=o.nu, cfactor=o.cf, max_iter=o.mi, abs_tol=o.tol,
                    skip=bool(o.skip), fmg=o.fmg, print_level=o.print)
-    with layerbraid.Solver(app, tstart, o.tstop, o.ntime, comm=comm, **options) as solver:
+    if o.richardson and (o.ml >= 2 or o.sc):
+        # braid_SetRichardsonEstimation(core, 1, 1, 2): estimate and extrapolate, local order
+        # 2. With one level (and no -sc, which the engine refuses with it) the C program steps
+        # sequentially, the engine having no coarse grid to extrapolate with; Solver refuses
+        # richardson= with max_levels=1, so it is left out there.
+        options["richardson"] = layerbraid.Richardson(estimate=True, extrapolate=True, order=2)
+    try:
+        solver = layerbraid.Solver(app, tstart, o.tstop, o.ntime, comm=comm, **options)
+    except (TypeError, ValueError) as e:
+        # a combination the engine refuses (-richardson with -sc): every rank finds it before
+        # the solve; the C program's braid_Drive fails the same way (status 1)
+        if comm.rank == 0:
+            print(f"heat1d.py: {e}", file=sys.stderr)
+        return 1
+    with solver:
         solver.drive()
     return 0 if report(app, o, comm) else 1
 

@@ -27,20 +27,33 @@ import layerbraid
 class ScalarODE(layerbraid.App):
     """The state is a NumPy array of one float64; the vector operations mirror the C code."""
 
-    def __init__(self, lam: float = -1.0, record: bool = False) -> None:
+    def __init__(self, lam: float = -1.0, record: bool = False, periodic: bool = False,
+                 refine: int = 0) -> None:
         super().__init__()
         self.lam = lam
+        self.periodic = periodic  # -periodic: the points are 0..ntime-1 (ntime is point 0)
+        self.refine = refine      # -refine N: halve every fine step while nrefine < N
         # with -out: index -> (t, u) of the converged solution on the points this rank owns
         self.solution: dict[int, tuple[float, float]] | None = {} if record else None
 
     def init(self, t: float) -> np.ndarray:
+        if self.periodic:
+            # no initial condition: start from the periodic solution of u' = -u, 0, which the
+            # solver must keep exact
+            return np.array([0.0])
         # the initial condition at tstart; anywhere else an arbitrary non-solution value
         return np.array([1.0 if t == self.tstart else 0.456])
 
-    def step(self, u: np.ndarray, ustop: np.ndarray, status) -> None:
-        # backward Euler: (1 - lambda dt) u_new = u_old, the C expression in the C order
+    def step(self, u: np.ndarray, ustop: np.ndarray, status,
+             fstop: np.ndarray | None = None) -> None:
+        # backward Euler: (1 - lambda dt) u_new = u_old, the C expression in the C order;
+        # fstop is only given when a residual method is set (-res: ResidualScalarODE)
         tstart, tstop = status.tstart, status.tstop
+        if fstop is not None:
+            u[0] = u[0] + fstop[0]
         u[0] = u[0] / (1.0 - self.lam * (tstop - tstart))
+        if self.refine > 0 and status.level == 0 and status.nrefine < self.refine:
+            status.set_rfactor(2)  # -refine: halve the fine grid's steps, refine times in all
 
     def norm(self, u: np.ndarray) -> float:
         return abs(float(u[0]))
@@ -48,8 +61,32 @@ class ScalarODE(layerbraid.App):
     def access(self, u: np.ndarray, status) -> None:
         if self.solution is None:
             return
-        if status.done and status.level == 0 and 0 <= status.tindex <= self.ntime:
+        # with -refine the fine grid grows to ntime * 2^refine steps
+        if status.done and status.level == 0 and 0 <= status.tindex <= self.ntime << self.refine:
             self.solution[status.tindex] = (status.t, float(u[0]))
+
+
+class ResidualScalarODE(ScalarODE):
+    """-res: the app brings the residual of backward Euler (the solver then passes step the
+    FAS right-hand side as fstop, which ScalarODE.step adds before it solves)."""
+
+    def residual(self, ustop: np.ndarray, r: np.ndarray, status) -> None:
+        # r = (1 - lambda dt) ustop - u(tstart), where r holds u(tstart) on entry
+        tstart, tstop = status.tstart, status.tstop
+        r[0] = (1.0 - self.lam * (tstop - tstart)) * ustop[0] - r[0]
+
+
+def time_grid(ntime: int, tstart: float, dt: float):
+    """-tg 2: the first ntime/2 steps are dt/2 long, the others 3 dt/2 (the C expression,
+    point by point, for the indices the engine asks for)."""
+    half = ntime // 2
+
+    def times(indices: np.ndarray) -> np.ndarray:
+        return np.array([tstart + i * dt / 2.0 if i <= half
+                         else tstart + half * dt / 2.0 + (i - half) * 1.5 * dt
+                         for i in indices.tolist()])
+
+    return times
 
 
 # ---- command line: the C example's flags, checked the same way ----
@@ -114,6 +151,17 @@ def make_parser() -> argparse.ArgumentParser:
                    help="skip the work of the first down-cycle (default 1)")
     p.add_argument("-fmg", action="store_true",
                    help="use F-cycles (full multigrid) instead of V-cycles")
+    p.add_argument("-periodic", action="store_true",
+                   help="periodic in time, u(0) = u(ntime/2); starts from u = 0")
+    p.add_argument("-tg", type=_int_flag(1, 2), default=1, metavar="1|2",
+                   help="time grid: 1 uniform (default), 2 the first ntime/2 steps dt/2, the "
+                        "others 3dt/2")
+    p.add_argument("-res", action="store_true",
+                   help="use a residual method (step then adds fstop)")
+    p.add_argument("-relax_only_cg", action="store_true",
+                   help="solve the coarsest grid by relaxation (-nuc sweeps)")
+    p.add_argument("-refine", type=_int_flag(0, 20), default=0, metavar="N",
+                   help="temporal refinement: halve every fine step, N times (default 0)")
     p.add_argument("-resid_compute", type=_int_flag(0, 1), default=1, metavar="0|1",
                    help="compute the residual norm each iteration (default 1)")
     p.add_argument("-storage", type=_int_flag(-1, 30), default=-1, metavar="N",
@@ -133,11 +181,12 @@ def make_parser() -> argparse.ArgumentParser:
 
 # ---- -out: gather the solution on rank 0 and write it ----
 
-def write_solution(app: ScalarODE, path: str, comm: MPI.Comm) -> bool:
+def write_solution(app: ScalarODE, ntime: int, path: str, comm: MPI.Comm) -> bool:
+    """ntime: the final grid's steps (-refine grows them); periodic: point ntime is point 0."""
     pieces = comm.gather(app.solution, root=0)
     ok = True
     if comm.rank == 0:
-        n = app.ntime + 1
+        n = ntime + (0 if app.periodic else 1)
         count = [0] * n
         merged: dict[int, tuple[float, float]] = {}
         for piece in pieces:
@@ -175,9 +224,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if o.out is not None and o.access < 1:
         parser.error("-out needs -access 1 or more")
 
+    if o.ntime << o.refine > 1_000_000_000:
+        parser.error(f"-ntime {o.ntime} refined {o.refine} times exceeds 1e9 steps")
+
     tstart = 0.0
     tstop = o.ntime / 2.0
-    app = ScalarODE(record=o.out is not None)
+    dt = (tstop - tstart) / o.ntime
+    cls = ResidualScalarODE if o.res else ScalarODE  # -res: the app's own residual
+    app = cls(record=o.out is not None, periodic=o.periodic, refine=o.refine)
 
     nrelax = {-1: o.nu}
     if o.nu0 is not None:
@@ -186,15 +240,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         nrelax[o.ml - 1] = o.nuc
     options = dict(max_levels=o.ml, nrelax=nrelax, cfactor=o.cf, max_iter=o.mi, skip=bool(o.skip),
                    fmg=o.fmg, residual_computation=bool(o.resid_compute), storage=o.storage,
-                   temporal_norm=o.tnorm, print_level=o.print, access_level=o.access)
+                   temporal_norm=o.tnorm, print_level=o.print, access_level=o.access,
+                   periodic=o.periodic, relax_only_cg=o.relax_only_cg,
+                   # the engine does not refine periodic grids (the C program's requests are
+                   # ignored there), and Solver refuses refine=True with periodic=True
+                   refine=o.refine > 0 and not o.periodic)
     if o.rtol is not None:
         options["rel_tol"] = o.rtol
     else:
         options["abs_tol"] = o.tol
+    if o.tg == 2:
+        # tstart and tstop follow from the grid (they are 0 and ntime/2 for an even ntime)
+        grid = dict(ntime=o.ntime, time_grid=time_grid(o.ntime, tstart, dt))
+    else:
+        grid = dict(tstart=tstart, tstop=tstop, ntime=o.ntime)
 
-    with layerbraid.Solver(app, tstart, tstop, o.ntime, comm=comm, **options) as solver:
-        solver.drive()
-    if o.out is not None and not write_solution(app, o.out, comm):
+    try:
+        solver = layerbraid.Solver(app, comm=comm, **grid, **options)
+    except (TypeError, ValueError) as e:
+        # a combination the engine refuses (e.g. -periodic with one level): every rank finds
+        # it before the solve; the C program's braid_Drive fails the same way (status 1)
+        if comm.rank == 0:
+            print(f"scalar_ode.py: {e}", file=sys.stderr)
+        return 1
+    with solver:
+        result = solver.drive()
+    if o.out is not None and not write_solution(app, result.ntime, o.out, comm):
         return 1
     return 0
 
