@@ -79,16 +79,17 @@ static braid_Int ode_residual(braid_App app, braid_Vector ustop, braid_Vector r,
    return 0;
 }
 
-/* -tg 2: the first ntime/2 steps are dt/2 long, the others 3 dt/2 (the same tstop). */
+/* -tg 2: the first ntime/2 steps are dt/2 long, the others share the rest of [tstart, tstop]
+ * (3 dt/2 each when ntime is even). */
 static braid_Int ode_timegrid(braid_App app, braid_Real *ta, braid_Int *ilower,
                               braid_Int *iupper)
 {
    braid_Int i, half = app->ntime / 2;
+   double rest = (app->ntime * app->dt - half * app->dt / 2.0) / (app->ntime - half);
 
    for (i = *ilower; i <= *iupper; i++) {
       ta[i - *ilower] = i <= half ? app->tstart + i * app->dt / 2.0
-                                  : app->tstart + half * app->dt / 2.0
-                                       + (i - half) * 1.5 * app->dt;
+                                  : app->tstart + half * app->dt / 2.0 + (i - half) * rest;
    }
    return 0;
 }
@@ -237,7 +238,7 @@ static void usage(FILE *f)
            "  -fmg              use F-cycles (full multigrid) instead of V-cycles\n"
            "  -periodic         periodic in time, u(0) = u(ntime/2); starts from u = 0\n"
            "  -tg 1|2           time grid: 1 uniform (default), 2 the first ntime/2 steps\n"
-           "                    dt/2, the others 3dt/2\n"
+           "                    dt/2, the others share the rest (3dt/2 for an even ntime)\n"
            "  -res              use a residual callback (step then adds fstop)\n"
            "  -relax_only_cg    solve the coarsest grid by relaxation (-nuc sweeps)\n"
            "  -refine N         temporal refinement: halve every fine step, N times (default 0)\n"

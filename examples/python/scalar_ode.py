@@ -77,13 +77,15 @@ class ResidualScalarODE(ScalarODE):
 
 
 def time_grid(ntime: int, tstart: float, dt: float):
-    """-tg 2: the first ntime/2 steps are dt/2 long, the others 3 dt/2 (the C expression,
-    point by point, for the indices the engine asks for)."""
+    """-tg 2: the first ntime/2 steps are dt/2 long, the others share the rest of the interval
+    (3 dt/2 each for an even ntime; the C expression, point by point, for the indices the
+    engine asks for)."""
     half = ntime // 2
+    rest = (ntime * dt - half * dt / 2.0) / (ntime - half)
 
     def times(indices: np.ndarray) -> np.ndarray:
         return np.array([tstart + i * dt / 2.0 if i <= half
-                         else tstart + half * dt / 2.0 + (i - half) * 1.5 * dt
+                         else tstart + half * dt / 2.0 + (i - half) * rest
                          for i in indices.tolist()])
 
     return times
