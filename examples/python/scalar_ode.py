@@ -157,7 +157,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help="periodic in time, u(0) = u(ntime/2); starts from u = 0")
     p.add_argument("-tg", type=_int_flag(1, 2), default=1, metavar="1|2",
                    help="time grid: 1 uniform (default), 2 the first ntime/2 steps dt/2, the "
-                        "others 3dt/2")
+                        "others share the rest (3dt/2 for an even ntime)")
     p.add_argument("-res", action="store_true",
                    help="use a residual method (step then adds fstop)")
     p.add_argument("-relax_only_cg", action="store_true",
