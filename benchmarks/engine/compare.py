@@ -10,6 +10,12 @@ each version is compared, as the ratio new / old.
 
     .venv/bin/python benchmarks/engine/compare.py --baseline 09b19a4 --quick
 
+With ``--instructions`` it counts instead of timing: every one-rank case up to 2^14 points
+runs under valgrind's callgrind for 5 and for 10 iterations, and the difference (the
+instructions of 5 steady iterations, of the engine and of the benchmark's callbacks together)
+is compared. The count does not depend on the machine's load or clock, so it shows a change
+of a few percent that the timings of a shared machine cannot.
+
 Writes benchmarks/results/engine_compare.json (--out) and prints a markdown table.
 """
 
@@ -18,7 +24,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import platform
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -41,6 +50,17 @@ def baseline_tree(rev: str, into: Path) -> Path:
     return into / "extern" / "braid"
 
 
+def instructions(exe: Path, case: dict, iters: int) -> int:
+    """Instructions callgrind counts for one run of bench_engine on one rank."""
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", str(exe),
+           "-ntime", str(case["ntime"]), "-ml", str(case["ml"]), "-cf", str(case["cf"]),
+           "-nu", str(case["nu"]), "-iters", str(iters), "-step", case["step"]]
+    if case["step"] == "dense":
+        cmd += ["-width", "64", "-batch", "1"]
+    err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
+    return int(re.search(r"Collected : (\d+)", err).group(1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--baseline", required=True, help="git revision of the engine to compare with")
@@ -48,6 +68,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="runs of each version per case (3)")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per run (300)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="JSON output file")
+    ap.add_argument("--instructions", action="store_true",
+                    help="count instructions with callgrind (one rank, up to 2^14 points)")
     args = ap.parse_args()
     if args.repeats < 1:
         sys.exit("compare.py: --repeats must be >= 1")
@@ -60,7 +82,22 @@ def main() -> None:
                               bench.ROOT / "build" / "bench_engine_baseline")
     new_exe = bench.build(False)
     rows = []
-    for case in bench.case_list(args.quick):
+    if args.instructions:
+        if shutil.which("valgrind") is None:
+            sys.exit("compare.py: --instructions needs valgrind")
+        for case in bench.case_list(args.quick):
+            if case["ranks"] != 1 or case["ntime"] > 1 << 14:
+                continue
+            per = {}
+            for which, exe in (("old", old_exe), ("new", new_exe)):
+                per[which] = instructions(exe, case, 10) - instructions(exe, case, 5)
+            rows.append({**case, "old_instructions_5_iters": per["old"],
+                         "new_instructions_5_iters": per["new"],
+                         "ratio": per["new"] / per["old"]})
+            print(f"{case['step']:8s} ntime {case['ntime']:6d} ml {case['ml']:2d} cf {case['cf']}: "
+                  f"{per['old']:>12,} -> {per['new']:>12,} instructions / 5 iterations  "
+                  f"x{per['new'] / per['old']:.4f}", flush=True)
+    for case in ([] if args.instructions else bench.case_list(args.quick)):
         times: dict[str, list[float]] = {"old": [], "new": []}
         for r in range(args.repeats):
             order = ("old", "new") if r % 2 == 0 else ("new", "old")
@@ -78,6 +115,8 @@ def main() -> None:
         "benchmark": "engine_compare",
         "command": "benchmarks/engine/compare.py " + " ".join(sys.argv[1:]),
         "baseline": rev,
+        "metric": ("instructions of 5 steady iterations (callgrind), one rank" if args.instructions
+                   else "thread CPU time of the fastest steady iteration, max over ranks"),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpu": platform.processor() or platform.machine(),
                     "platform": platform.platform()},
@@ -85,15 +124,18 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
-    print("\n| step | ntime | levels | cf | ranks | old µs/iter | new µs/iter | new / old |")
+    unit = "instructions / 5 its" if args.instructions else "µs/iter"
+    key_old = "old_instructions_5_iters" if args.instructions else "old_cpu_per_iter"
+    key_new = "new_instructions_5_iters" if args.instructions else "new_cpu_per_iter"
+    scale = 1 if args.instructions else 1e6
+    print(f"\n| step | ntime | levels | cf | ranks | old {unit} | new {unit} | new / old |")
     print("|---|---|---|---|---|---|---|---|")
     for c in rows:
         print(f"| {c['step']} | {c['ntime']} | {c['ml']} | {c['cf']} | {c['ranks']} | "
-              f"{c['old_cpu_per_iter'] * 1e6:.1f} | {c['new_cpu_per_iter'] * 1e6:.1f} | "
-              f"{c['ratio']:.3f} |")
-    worst = max(c["ratio"] for c in rows)
-    print(f"\nworst ratio {worst:.3f}; geometric mean "
-          f"{__import__('math').prod(c['ratio'] for c in rows) ** (1 / len(rows)):.3f}")
+              f"{c[key_old] * scale:,.1f} | {c[key_new] * scale:,.1f} | {c['ratio']:.3f} |")
+    ratios = [c["ratio"] for c in rows]
+    print(f"\nworst ratio {max(ratios):.3f}; geometric mean "
+          f"{math.prod(ratios) ** (1 / len(ratios)):.3f}")
 
 
 if __name__ == "__main__":
