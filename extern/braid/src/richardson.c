@@ -17,7 +17,8 @@
  * w_c = Phi_c(u_c) from every local C-point c; the one whose interval ends on the next rank
  * is sent there. A rank holding the first F-points of an interval whose C-point lies on the
  * next rank continues stepping to that C-point (m - 1 steps at most), so every point gets the
- * same estimate on any number of ranks.
+ * same estimate on any number of ranks. The exception: a rank holding fewer than m points may
+ * have no C-point of its own; its points keep the estimate -1 (none).
  */
 #include <math.h>
 #include <stdlib.h>
