@@ -210,6 +210,10 @@ struct _braid_Core_struct {
    braid_Int msg_bytes;
    _braid_Message send_msg, recv_msg;
    _braid_Status status;           /* filled before each callback */
+
+   /* XBraid_Adjoint (adjoint.c): set by braid_InitAdjoint, NULL otherwise */
+   braid_Int adjoint;
+   struct _braid_AdjointState *adjoint_state;
 };
 typedef struct _braid_Core_struct _braid_Core;
 

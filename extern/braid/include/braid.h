@@ -85,6 +85,33 @@ typedef braid_Int (*braid_PtFcnTimeGrid)(braid_App app, braid_Real *ta, braid_In
 typedef braid_Int (*braid_PtFcnInnerProd)(braid_App app, braid_Vector u, braid_Vector v,
                                           braid_Real *prod_ptr);
 
+/* ---- XBraid_Adjoint callbacks (braid_InitAdjoint) ---- */
+
+/** *objectiveT_ptr = the objective's integrand at the time of u (ostatus). */
+typedef braid_Int (*braid_PtFcnObjectiveT)(braid_App app, braid_Vector u,
+                                           braid_ObjectiveStatus ostatus,
+                                           braid_Real *objectiveT_ptr);
+/** u_bar = F_bar times the derivative of objectiveT with respect to u (transposed); the
+ *  derivative with respect to the design goes into the gradient the app keeps. */
+typedef braid_Int (*braid_PtFcnObjectiveTDiff)(braid_App app, braid_Vector u,
+                                               braid_Vector u_bar, braid_Real F_bar,
+                                               braid_ObjectiveStatus ostatus);
+/** Optional: *postprocess_ptr = F(sum_obj), the objective from the sum over time. */
+typedef braid_Int (*braid_PtFcnPostprocessObjective)(braid_App app, braid_Real sum_obj,
+                                                     braid_Real *postprocess_ptr);
+/** Optional: *F_bar_ptr = dF/dsum_obj. */
+typedef braid_Int (*braid_PtFcnPostprocessObjective_diff)(braid_App app, braid_Real sum_obj,
+                                                          braid_Real *F_bar_ptr);
+/** The transposed step Jacobian, in place like step: u_bar holds the adjoint of the step's
+ *  result on entry and the adjoint of its input u (at tstart) on return; ustop (the result at
+ *  tstop) and u are the primal values; ustop_bar is the adjoint of the initial guess ustop.
+ *  The derivative with respect to the design goes into the app's gradient. */
+typedef braid_Int (*braid_PtFcnStepDiff)(braid_App app, braid_Vector ustop, braid_Vector u,
+                                         braid_Vector ustop_bar, braid_Vector u_bar,
+                                         braid_StepStatus status);
+/** Set the app's gradient to zero (before each adjoint sweep). */
+typedef braid_Int (*braid_PtFcnResetGradient)(braid_App app);
+
 /* ---- Life cycle ---- */
 
 /** Create a solver for ntime steps on [tstart, tstop] (ntime + 1 time points, split in
@@ -200,6 +227,27 @@ braid_Int braid_WriteConvHistory(braid_Core core, const char *filename);
 /** After braid_Drive, on the rank holding the last time point: the engine's vector there (not
  *  a copy; valid until the next braid_Drive or braid_Destroy). *u_ptr = NULL elsewhere. */
 braid_Int braid_UGetLast(braid_Core core, braid_Vector *u_ptr);
+
+/* ---- XBraid_Adjoint (adjoint.c) ---- */
+
+/** After braid_Init: braid_Drive then runs the piggy-back iteration (state and adjoint
+ *  together) and computes the objective and its gradient. Sets skip = 0. */
+braid_Int braid_InitAdjoint(braid_PtFcnObjectiveT objectiveT,
+                            braid_PtFcnObjectiveTDiff objT_diff,
+                            braid_PtFcnStepDiff step_diff,
+                            braid_PtFcnResetGradient reset_gradient, braid_Core *core_ptr);
+braid_Int braid_SetTStartObjective(braid_Core core, braid_Real tstart_obj);
+braid_Int braid_SetTStopObjective(braid_Core core, braid_Real tstop_obj);
+braid_Int braid_SetPostprocessObjective(braid_Core core,
+                                        braid_PtFcnPostprocessObjective post_fcn);
+braid_Int braid_SetPostprocessObjective_diff(braid_Core core,
+                                             braid_PtFcnPostprocessObjective_diff
+                                                post_fcn_diff);
+braid_Int braid_SetAbsTolAdjoint(braid_Core core, braid_Real tol_adj);
+braid_Int braid_SetRelTolAdjoint(braid_Core core, braid_Real rtol_adj);
+braid_Int braid_SetObjectiveOnly(braid_Core core, braid_Int boolean);
+braid_Int braid_GetObjective(braid_Core core, braid_Real *objective_ptr);
+braid_Int braid_GetRNormAdjoint(braid_Core core, braid_Real *rnorm_adj);
 
 /** The C standard's example generator (state starts at 1; one state per process). */
 braid_Int braid_Rand(void);

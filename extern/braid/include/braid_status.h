@@ -224,6 +224,16 @@ braid_Int braid_BufferStatusGetTIndex(braid_BufferStatus s, braid_Int *idx_ptr);
 braid_Int braid_BufferStatusGetLevel(braid_BufferStatus s, braid_Int *level_ptr);
 braid_Int braid_BufferStatusSetSize(braid_BufferStatus s, braid_Real size);
 
+/* ---- Objective status: handed to objectiveT and objectiveT_diff (adjoint.c) ---- */
+braid_Int braid_ObjectiveStatusGetT(braid_ObjectiveStatus s, braid_Real *t_ptr);
+braid_Int braid_ObjectiveStatusGetTIndex(braid_ObjectiveStatus s, braid_Int *idx_ptr);
+braid_Int braid_ObjectiveStatusGetIter(braid_ObjectiveStatus s, braid_Int *iter_ptr);
+braid_Int braid_ObjectiveStatusGetLevel(braid_ObjectiveStatus s, braid_Int *level_ptr);
+braid_Int braid_ObjectiveStatusGetNLevels(braid_ObjectiveStatus s, braid_Int *nlevels_ptr);
+braid_Int braid_ObjectiveStatusGetNRefine(braid_ObjectiveStatus s, braid_Int *nrefine_ptr);
+braid_Int braid_ObjectiveStatusGetNTPoints(braid_ObjectiveStatus s, braid_Int *ntpoints_ptr);
+braid_Int braid_ObjectiveStatusGetTol(braid_ObjectiveStatus s, braid_Real *tol_ptr);
+
 #ifdef __cplusplus
 }
 #endif

@@ -183,6 +183,7 @@ braid_Int braid_Destroy(braid_Core core)
       return 0;
    }
    _braid_CommCleanup(core);
+   if (core->adjoint) _braid_AdjointFree(core);
    _braid_FreeHierarchy(core);
    free(core->rnorms);
    free(core->local_norms);

@@ -233,6 +233,14 @@ braid_Int _braid_FRefine(braid_Core core, braid_Int *refined);
 /** Forget the requests (the hierarchy they belong to goes). */
 void _braid_RefineFree(braid_Core core);
 
+/* ---- adjoint.c (XBraid_Adjoint) ---- */
+/** braid_Drive with braid_InitAdjoint: the piggy-back iteration of state and adjoint. Called
+ *  after the hierarchy is built and the solve state reset. */
+braid_Int _braid_DriveAdjoint(braid_Core core);
+void _braid_AdjointFree(braid_Core core);
+/** braid_PrintStats: the state and adjoint residual lines (instead of the state's two). */
+void _braid_AdjointPrintResiduals(braid_Core core, FILE *out, braid_Real rnorm);
+
 /* ---- print.c ---- */
 void _braid_PrintBegin(braid_Core core);
 void _braid_PrintIteration(braid_Core core);

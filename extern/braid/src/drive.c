@@ -253,6 +253,7 @@ braid_Int braid_Drive(braid_Core core)
    core->full_rnorm = braid_INVALID_RNORM;
    core->full_rnorm0 = braid_INVALID_RNORM;
    core->ndrives++;
+   if (core->adjoint) return _braid_DriveAdjoint(core);
    _braid_PrintBegin(core);
 
    if (first_drive) err = initial_guess(core);

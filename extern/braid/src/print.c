@@ -66,8 +66,12 @@ braid_Int braid_PrintStats(braid_Core core)
    fprintf(out, "  storage               = %d\n\n", (int) core->storage);
    fprintf(out, "  max iterations        = %d\n", (int) core->max_iter);
    fprintf(out, "  iterations            = %d\n\n", (int) core->niter);
-   fprintf(out, "  residual norm         = %e\n", rnorm);
-   fprintf(out, "  stopping tolerance    = %e\n", core->tol);
+   if (core->adjoint) _braid_AdjointPrintResiduals(core, out, rnorm); /* adjoint.c */
+   else
+   {
+      fprintf(out, "  residual norm         = %e\n", rnorm);
+      fprintf(out, "  stopping tolerance    = %e\n", core->tol);
+   }
    fprintf(out, "  use relative tol?     = %d\n", (int) core->rtol);
    fprintf(out, "                                          --> %s TemporalNorm \n\n",
            core->tnorm == 1 ? "1-norm" : core->tnorm == 3 ? "Inf-norm" : "2-norm");

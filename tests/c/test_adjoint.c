@@ -1,0 +1,318 @@
+/*
+ * XBraid_Adjoint on the scalar reference problem of issue 15:
+ *   u' = lambda u, u(0) = 1, backward Euler, J = (1/ntime) sum_{t_i in [t0, t1]} u_i^2.
+ * 1. Upstream's reference run (ntime 50, tstop 25, 2 levels, cf 2, max_iter 20, abs tol 1e-6
+ *    for state and adjoint): its residual table, iteration count, J and dJ/dlambda.
+ * 2. Converged (tight tolerances) on other hierarchies: dJ/dlambda equals the exact derivative
+ *    of the discrete objective and central finite differences of the objective
+ *    (braid_SetObjectiveOnly runs), with and without a restricted objective window and a
+ *    postprocessing function.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "braid.h"
+
+struct _braid_App_struct {
+   double lambda;
+   int ntime;
+   double gradient;
+   int nreset;
+};
+struct _braid_Vector_struct {
+   double value;
+};
+
+static braid_Int step(braid_App app, braid_Vector ustop, braid_Vector fstop, braid_Vector u,
+                      braid_StepStatus status)
+{
+   braid_Real t0, t1;
+   (void) ustop;
+   braid_StepStatusGetTstartTstop(status, &t0, &t1);
+   if (fstop != NULL) u->value += fstop->value;
+   u->value /= 1.0 - app->lambda * (t1 - t0);
+   return 0;
+}
+static braid_Int step_diff(braid_App app, braid_Vector ustop, braid_Vector u,
+                           braid_Vector ustop_bar, braid_Vector u_bar, braid_StepStatus status)
+{
+   braid_Real t0, t1, d;
+   (void) ustop;
+   (void) ustop_bar;
+   braid_StepStatusGetTstartTstop(status, &t0, &t1);
+   d = 1.0 - app->lambda * (t1 - t0);
+   app->gradient += u->value * (t1 - t0) / (d * d) * u_bar->value;
+   u_bar->value /= d;
+   return 0;
+}
+static braid_Int objT(braid_App app, braid_Vector u, braid_ObjectiveStatus s, braid_Real *o)
+{
+   braid_Int level = -1;
+   braid_ObjectiveStatusGetLevel(s, &level);
+   if (level != 0) return 7;
+   *o = u->value * u->value / app->ntime;
+   return 0;
+}
+static braid_Int objT_diff(braid_App app, braid_Vector u, braid_Vector u_bar, braid_Real F_bar,
+                           braid_ObjectiveStatus s)
+{
+   (void) s;
+   u_bar->value = 2.0 * u->value / app->ntime * F_bar;
+   return 0;
+}
+static braid_Int reset(braid_App app)
+{
+   app->gradient = 0.0;
+   app->nreset++;
+   return 0;
+}
+/* postprocessing: F(s) = s^2 / 2 + s */
+static braid_Int post(braid_App app, braid_Real s, braid_Real *f)
+{
+   (void) app;
+   *f = 0.5 * s * s + s;
+   return 0;
+}
+static braid_Int post_diff(braid_App app, braid_Real s, braid_Real *fb)
+{
+   (void) app;
+   *fb = s + 1.0;
+   return 0;
+}
+static braid_Int init(braid_App app, braid_Real t, braid_Vector *u_ptr)
+{
+   (void) app;
+   *u_ptr = malloc(sizeof **u_ptr);
+   (*u_ptr)->value = t == 0.0 ? 1.0 : 0.456;
+   return 0;
+}
+static braid_Int clone(braid_App app, braid_Vector u, braid_Vector *v_ptr)
+{
+   (void) app;
+   *v_ptr = malloc(sizeof **v_ptr);
+   (*v_ptr)->value = u->value;
+   return 0;
+}
+static braid_Int vfree(braid_App app, braid_Vector u)
+{
+   (void) app;
+   free(u);
+   return 0;
+}
+static braid_Int sum(braid_App app, braid_Real a, braid_Vector x, braid_Real b, braid_Vector y)
+{
+   (void) app;
+   y->value = a * x->value + b * y->value;
+   return 0;
+}
+static braid_Int norm(braid_App app, braid_Vector u, braid_Real *n)
+{
+   (void) app;
+   *n = fabs(u->value);
+   return 0;
+}
+static braid_Int access(braid_App app, braid_Vector u, braid_AccessStatus s)
+{
+   (void) app;
+   (void) u;
+   (void) s;
+   return 0;
+}
+static braid_Int bufsize(braid_App app, braid_Int *size, braid_BufferStatus s)
+{
+   (void) app;
+   (void) s;
+   *size = sizeof(double);
+   return 0;
+}
+static braid_Int bufpack(braid_App app, braid_Vector u, void *buf, braid_BufferStatus s)
+{
+   (void) app;
+   memcpy(buf, &u->value, sizeof(double));
+   braid_BufferStatusSetSize(s, sizeof(double));
+   return 0;
+}
+static braid_Int bufunpack(braid_App app, void *buf, braid_Vector *u_ptr, braid_BufferStatus s)
+{
+   (void) app;
+   (void) s;
+   *u_ptr = malloc(sizeof **u_ptr);
+   memcpy(&(*u_ptr)->value, buf, sizeof(double));
+   return 0;
+}
+
+typedef struct {
+   int ntime, ml, cf, nrelax, mi, obj_only, postproc;
+   double tstop, tol, t0, t1;
+} Case;
+
+typedef struct {
+   double J, grad, rnorm_adj;
+   int iters, nreset;
+   double rnorms[64];
+   int nrnorms;
+} Result;
+
+static int run(const Case *c, double lambda, Result *r)
+{
+   struct _braid_App_struct app = {lambda, c->ntime, 0.0, 0};
+   braid_Core core = NULL;
+   braid_Int err, n = 64;
+   err = braid_Init(MPI_COMM_WORLD, MPI_COMM_WORLD, 0.0, c->tstop, c->ntime, &app, step, init,
+                    clone, vfree, sum, norm, access, bufsize, bufpack, bufunpack, &core);
+   if (!err) err = braid_InitAdjoint(objT, objT_diff, step_diff, reset, &core);
+   if (err) return 1;
+   braid_SetPrintLevel(core, 0);
+   braid_SetMaxLevels(core, c->ml);
+   braid_SetCFactor(core, -1, c->cf);
+   braid_SetNRelax(core, -1, c->nrelax);
+   braid_SetMaxIter(core, c->mi);
+   braid_SetAbsTol(core, c->tol);
+   braid_SetAbsTolAdjoint(core, c->tol);
+   if (c->t0 > 0.0) braid_SetTStartObjective(core, c->t0);
+   if (c->t1 > 0.0) braid_SetTStopObjective(core, c->t1);
+   if (c->obj_only) braid_SetObjectiveOnly(core, 1);
+   if (c->postproc)
+   {
+      braid_SetPostprocessObjective(core, post);
+      braid_SetPostprocessObjective_diff(core, post_diff);
+   }
+   err = braid_Drive(core);
+   if (!err)
+   {
+      braid_GetObjective(core, &r->J);
+      braid_GetRNormAdjoint(core, &r->rnorm_adj);
+      braid_GetNumIter(core, &r->iters);
+      braid_GetRNorms(core, &n, r->rnorms);
+      r->nrnorms = n;
+      r->grad = app.gradient;
+      r->nreset = app.nreset;
+   }
+   braid_Destroy(core);
+   return err != 0;
+}
+
+/* the discrete objective and its exact derivative */
+static void exact(const Case *c, double lambda, double *J, double *dJ)
+{
+   double dt = c->tstop / c->ntime, d = 1.0 - lambda * dt, a = 1.0 / d, da = dt / (d * d);
+   double t1 = c->t1 > 0.0 ? c->t1 : c->tstop, s = 0.0, ds = 0.0;
+   int i;
+   for (i = 0; i <= c->ntime; i++)
+   {
+      double t = i * dt;
+      if (t < c->t0 || t > t1) continue;
+      s += pow(a, 2 * i) / c->ntime;
+      if (i > 0) ds += 2.0 * i * pow(a, 2 * i - 1) * da / c->ntime;
+   }
+   *J = c->postproc ? 0.5 * s * s + s : s;
+   *dJ = c->postproc ? (s + 1.0) * ds : ds;
+}
+
+static int fails = 0;
+static void check(const char *what, double got, double want, double rtol)
+{
+   double err = fabs(got - want) / fmax(fabs(want), 1e-300);
+   if (!(err <= rtol))
+   {
+      printf("FAIL %s: got %.15e, want %.15e (rel. error %.2e > %.1e)\n", what, got, want, err, rtol);
+      fails++;
+   }
+}
+
+int main(int argc, char **argv)
+{
+   int rank, k, nprocs;
+   Result r;
+   MPI_Init(&argc, &argv);
+   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+   MPI_Comm_size(MPI_COMM_WORLD, &nprocs);
+
+   {
+      /* 1. upstream's reference run */
+      const Case ref = {50, 2, 2, 1, 20, 0, 0, 25.0, 1e-6, 0.0, 0.0};
+      if (run(&ref, -1.0, &r)) { printf("FAIL: reference drive\n"); fails++; }
+      else
+      {
+         if (r.iters != 6) { printf("FAIL: iterations %d, want 6\n", r.iters); fails++; }
+         check("J", r.J, 3.59999999999874e-02, 1e-13);
+         check("dJ/dlambda", r.grad, 1.92000799963229e-02, 1e-13);
+         check("r_0", r.rnorms[0], 5.399995e-01, 1e-6);
+         check("r_1", r.rnorms[1], 2.446737e-02, 1e-6);
+         check("r_5", r.rnorms[5], 8.359592e-08, 1e-6);
+         check("r_adj", r.rnorm_adj, 4.482596e-07, 1e-6);
+         if (r.nreset != 6) { printf("FAIL: reset_gradient called %d times, want 6\n", r.nreset); fails++; }
+      }
+   }
+
+   {
+      /* 2. converged: exact derivative and finite differences */
+      const Case cases[] = {
+         {50, 2, 2, 1, 100, 0, 0, 25.0, 1e-13, 0.0, 0.0},
+         {64, 3, 2, 1, 100, 0, 0, 8.0, 1e-13, 0.0, 0.0},
+         {81, 4, 3, 0, 200, 0, 0, 20.0, 1e-13, 0.0, 0.0},
+         {40, 2, 4, 2, 100, 0, 0, 10.0, 1e-13, 2.5, 7.5},
+         {50, 3, 2, 1, 100, 0, 1, 25.0, 1e-13, 0.0, 0.0},
+         {50, 2, 4, 1, 100, 0, 0, 25.0, 1e-13, 0.0, 0.0}, /* F-points after the last C-point */
+         {51, 3, 3, 1, 100, 0, 0, 12.0, 1e-13, 0.0, 0.0},
+      };
+      for (k = 0; k < (int) (sizeof cases / sizeof cases[0]); k++)
+      {
+         Case c = cases[k];
+         double J, dJ, h = 1e-5, lambda = -0.7;
+         Result rp, rm;
+         char what[64];
+         if (run(&c, lambda, &r)) { printf("FAIL: case %d drive\n", k); fails++; continue; }
+         exact(&c, lambda, &J, &dJ);
+         snprintf(what, sizeof what, "case %d J", k);
+         check(what, r.J, J, 1e-11);
+         snprintf(what, sizeof what, "case %d dJ exact", k);
+         check(what, r.grad, dJ, 1e-9);
+         c.obj_only = 1;
+         if (run(&c, lambda + h, &rp) || run(&c, lambda - h, &rm))
+         {
+            printf("FAIL: case %d objective-only drive\n", k);
+            fails++;
+            continue;
+         }
+         snprintf(what, sizeof what, "case %d dJ central FD", k);
+         check(what, r.grad, (rp.J - rm.J) / (2.0 * h), 1e-7);
+      }
+   }
+
+   {
+      /* 3. bad input: errors, never a crash */
+      struct _braid_App_struct app = {-1.0, 10, 0.0, 0};
+      braid_Core core = NULL, none = NULL;
+      double x;
+      braid_Init(MPI_COMM_WORLD, MPI_COMM_WORLD, 0.0, 5.0, 10, &app, step, init, clone, vfree,
+                 sum, norm, access, bufsize, bufpack, bufunpack, &core);
+      braid_SetPrintLevel(core, 0);
+      if (braid_SetAbsTolAdjoint(core, 1e-6) == 0 || braid_GetObjective(core, &x) == 0)
+      {
+         printf("FAIL: adjoint options accepted before braid_InitAdjoint\n");
+         fails++;
+      }
+      if (braid_InitAdjoint(objT, NULL, step_diff, reset, &core) == 0
+          || braid_InitAdjoint(objT, objT_diff, step_diff, reset, &none) == 0
+          || braid_InitAdjoint(objT, objT_diff, step_diff, reset, NULL) == 0)
+      {
+         printf("FAIL: braid_InitAdjoint accepted a NULL callback or core\n");
+         fails++;
+      }
+      if (braid_InitAdjoint(objT, objT_diff, step_diff, reset, &core) != 0
+          || braid_SetAbsTolAdjoint(core, -1.0) == 0 || braid_SetObjectiveOnly(core, 2) == 0
+          || braid_GetRNormAdjoint(core, NULL) == 0)
+      {
+         printf("FAIL: bad adjoint options accepted\n");
+         fails++;
+      }
+      braid_Destroy(core); /* never driven */
+   }
+
+   if (rank == 0) printf("test_adjoint: %s (%d failures)\n", fails ? "FAILED" : "passed", fails);
+   MPI_Finalize();
+   return fails ? 1 : 0;
+}
