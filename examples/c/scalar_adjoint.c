@@ -212,6 +212,9 @@ int main(int argc, char *argv[])
    }
    if (!err)
    {
+      /* each rank holds the gradient of its own steps: the user sums it over the ranks */
+      double gradient = 0.0;
+      MPI_Allreduce(&app.gradient, &gradient, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
       braid_GetObjective(core, &objective);
       braid_GetRNormAdjoint(core, &rnorm_adj);
       braid_GetNumIter(core, &iters);
@@ -219,7 +222,7 @@ int main(int argc, char *argv[])
       {
          printf("  iterations = %d\n", iters);
          printf("  Objective = %1.14e\n", objective);
-         printf("  Gradient  = %1.14e\n", app.gradient);
+         printf("  Gradient  = %1.14e\n", gradient);
       }
    }
    braid_Destroy(core);

@@ -17,4 +17,4 @@ layerbraid_add_mpi_test(NAME shell_fullres SOURCE test_shell_fullres.c NPROCS 1 
 layerbraid_add_mpi_test(NAME refine SOURCE test_refine.c NPROCS 1 2 3)
 layerbraid_add_mpi_test(NAME periodic SOURCE test_periodic.c NPROCS 1 2 3)
 layerbraid_add_mpi_test(NAME rspace SOURCE test_rspace.c NPROCS 1 2 3)
-layerbraid_add_mpi_test(NAME adjoint SOURCE test_adjoint.c NPROCS 1)
+layerbraid_add_mpi_test(NAME adjoint SOURCE test_adjoint.c NPROCS 1 2 3)

@@ -16,15 +16,39 @@
  * tolerances. At the fixed point the gradient is the exact derivative of the discrete
  * objective.
  *
- * This first version runs on one temporal rank, keeps every point of every level, and does
- * V-cycles (no FMG); the state iteration is the engine's own cycle, step for step.
+ * The cycle is distributed as the engine's grids are: each rank computes the points it owns
+ * on each level (the arrays are indexed globally; only the owned entries are used). Where a
+ * sweep's propagation crosses from one rank to the next, the vector travels left to right and
+ * the tape records a send on one side and a receive on the other; evaluated backwards they
+ * exchange roles, so the adjoint of that vector travels right to left. Every step and sum is
+ * the one a single rank does, in the same order for each variable, and the objective is summed
+ * over the points in index order after gathering the terms: the table, the objective and the
+ * adjoint are the same, bit for bit, on any number of ranks. The gradient the app accumulates
+ * is this rank's part (the user reduces it over the ranks, as with upstream).
+ *
+ * V-cycles only (no FMG); the state iteration is the engine's own cycle, step for step.
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "adjoint.h"
 
 #define ADJ(core) ((core)->adjoint_state)
+#define ADJOINT_TAG 70
+
+static braid_Int mine(braid_Core core, braid_Int level, braid_Int i)
+{
+   return i >= core->grids[level]->ilower && i <= core->grids[level]->iupper;
+}
+
+/* this rank's fine C-points: indices jlo .. jhi (of i / cfactor); empty when jlo > jhi */
+static void my_cpoints(braid_Core core, braid_Int *jlo, braid_Int *jhi)
+{
+   const _braid_Grid *g = core->grids[0];
+   *jlo = _braid_CeilDiv(g->ilower, g->cfactor);
+   *jhi = g->iupper >= 0 ? g->iupper / g->cfactor : -1;
+}
 
 /* ---- options and results ---- */
 
@@ -193,6 +217,9 @@ void _braid_AdjointFree(braid_Core core)
    if (adj->nlevels > 0) free_vectors(core, &adj->ubar, core->grids[0]->gupper / core->grids[0]->cfactor + 1);
    free(adj->xin);
    free(adj->norms);
+   free(adj->obj_terms);
+   _braid_MessageRelease(core, &adj->send_msg);
+   _braid_MessageRelease(core, &adj->recv_msg);
    free(adj);
    core->adjoint_state = NULL;
 }
@@ -219,7 +246,8 @@ static braid_Int allocate(braid_Core core)
    adj->ubar = (braid_Vector *) calloc((size_t) nc, sizeof(braid_Vector));
    adj->xin = (braid_Int *) calloc((size_t) nc, sizeof(braid_Int));
    adj->norms = (braid_Real *) calloc((size_t) nc, sizeof(braid_Real));
-   if (!adj->ubar || !adj->xin || !adj->norms) return _braid_Error("braid_Drive", "out of memory (adjoint)");
+   adj->obj_terms = (braid_Real *) calloc((size_t) core->grids[0]->gupper + 1, sizeof(braid_Real));
+   if (!adj->ubar || !adj->xin || !adj->norms || !adj->obj_terms) return _braid_Error("braid_Drive", "out of memory (adjoint)");
    return 0;
 }
 
@@ -228,7 +256,69 @@ static braid_Int copy_into(braid_Core core, braid_Vector src, braid_Vector *dst)
    return _braid_CopyInto(core, src, dst);
 }
 
+/* ---- messages ---- */
+
+braid_Int _braid_AdjointSend(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
+                             int dest)
+{
+   struct _braid_AdjointState *adj = ADJ(core);
+   braid_Int err = _braid_MessageSend(core, &adj->send_msg, level, index, u, dest, ADJOINT_TAG);
+   return err ? err : _braid_MessageWait(core, &adj->send_msg);
+}
+
+braid_Int _braid_AdjointRecv(braid_Core core, braid_Int level, braid_Int index, int source,
+                             braid_Vector *u_ptr)
+{
+   struct _braid_AdjointState *adj = ADJ(core);
+   braid_Int err = _braid_MessageRecv(core, &adj->recv_msg, source, ADJOINT_TAG);
+   return err ? err : _braid_MessageUnpack(core, &adj->recv_msg, level, index, u_ptr);
+}
+
 /* ---- recorded operations ---- */
+
+/* send u (variable var), point `index` of `level`, to the owner of index + 1 */
+static braid_Int rec_send(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
+                          braid_Int var)
+{
+   struct _braid_AdjointState *adj = ADJ(core);
+   int dest = _braid_Owner(core, level, index + 1);
+   _braid_Action a;
+   braid_Int err = _braid_AdjointSend(core, level, index, u, dest);
+   if (err || !adj->recording) return err;
+   a.kind = _braid_ACTION_SEND;
+   a.level = level;
+   a.index = index;
+   a.in = var;
+   a.in2 = a.out = -1;
+   a.peer = dest;
+   a.a = a.b = 0.0;
+   a.u = a.ustop = NULL;
+   return _braid_TapePush(core, &adj->tape, &a);
+}
+
+/* *u_ptr (new vector, variable *var) := point `index` of `level` from its owner */
+static braid_Int rec_recv(braid_Core core, braid_Int level, braid_Int index, braid_Vector *u_ptr,
+                          braid_Int *var)
+{
+   struct _braid_AdjointState *adj = ADJ(core);
+   int source = _braid_Owner(core, level, index);
+   _braid_Action a;
+   braid_Int err = _braid_AdjointRecv(core, level, index, source, u_ptr);
+   *var = -1;
+   if (err || !adj->recording) return err;
+   a.kind = _braid_ACTION_RECV;
+   a.level = level;
+   a.index = index;
+   a.in = a.in2 = -1;
+   a.out = _braid_TapeNewVar(&adj->tape);
+   a.peer = source;
+   a.a = a.b = 0.0;
+   a.ustop = NULL;
+   if ((err = core->clone(core->app, *u_ptr, &a.u))) return _braid_CallbackFailed(core, "clone", err);
+   if ((err = _braid_TapePush(core, &adj->tape, &a))) return err;
+   *var = a.out;
+   return 0;
+}
 
 /* u (variable *var) := Phi_level(u) into point i, plus f_i (level > 0) when fas. */
 static braid_Int rec_step(braid_Core core, braid_Int level, braid_Int i, braid_Vector u,
@@ -253,6 +343,7 @@ static braid_Int rec_step(braid_Core core, braid_Int level, braid_Int i, braid_V
       a.in2 = -1;
       a.out = _braid_TapeNewVar(&adj->tape);
       a.a = a.b = 0.0;
+      a.peer = -1;
       a.u = uin;
       a.ustop = NULL;
       if ((err = core->clone(core->app, u, &a.ustop))) return _braid_CallbackFailed(core, "clone", err);
@@ -271,6 +362,7 @@ static braid_Int rec_step(braid_Core core, braid_Int level, braid_Int i, braid_V
          a.in2 = adj->FI[level][i];
          a.out = _braid_TapeNewVar(&adj->tape);
          a.a = a.b = 1.0;
+         a.peer = -1;
          a.u = a.ustop = NULL;
          if ((err = _braid_TapePush(core, &adj->tape, &a))) return err;
          *var = a.out;
@@ -295,6 +387,7 @@ static braid_Int rec_axpy(braid_Core core, braid_Real a, braid_Vector x, braid_I
    act.a = a;
    act.b = b;
    act.out = _braid_TapeNewVar(&adj->tape);
+   act.peer = -1;
    act.u = act.ustop = NULL;
    if ((err = _braid_TapePush(core, &adj->tape, &act))) return err;
    *yvar = act.out;
@@ -313,91 +406,102 @@ static braid_Int rec_objective(braid_Core core, braid_Int i, braid_Vector u, bra
    s = _braid_StatusFor(core, 0, i, t, 0.0, braid_ASCaller_FRestrict);
    err = adj->objectiveT(core->app, u, (braid_ObjectiveStatus) s, &value);
    if (err) return _braid_CallbackFailed(core, "objectiveT", err);
-   adj->sum_obj += value;
+   adj->obj_terms[i] = value;
    if (!adj->recording) return 0;
    a.kind = _braid_ACTION_OBJ;
    a.level = 0;
    a.index = i;
    a.in = var;
    a.in2 = a.out = -1;
+   a.peer = -1;
    a.a = a.b = 0.0;
    a.ustop = NULL;
    if ((err = core->clone(core->app, u, &a.u))) return _braid_CallbackFailed(core, "clone", err);
    return _braid_TapePush(core, &adj->tape, &a);
 }
 
-/* ---- the cycle on plain arrays (one rank holds every point) ---- */
+/* ---- the cycle, distributed as the engine's grids ---- */
 
 /* One F-relaxation sweep over `level`, intervals right to left as the engine's sweeps.
  * mode 0: FC-relaxation; 1: restriction (F-relax, residual, objective on level 0, inject);
- * 2: F-relaxation only (before the correction). */
+ * 2: F-relaxation only (before the correction). A propagation that leaves this rank's points
+ * is sent to the next rank, which receives it where its own points begin. */
 static braid_Int sweep(braid_Core core, braid_Int level, braid_Int mode)
 {
    struct _braid_AdjointState *adj = ADJ(core);
    const _braid_Grid *g = core->grids[level];
-   braid_Int cf = g->cfactor, G = g->gupper, c, i, end, var, err = 0;
+   braid_Int cf = g->cfactor, G = g->gupper, lo = g->ilower, hi = g->iupper;
+   braid_Int c, i, end, last, var = -1, err = 0;
    braid_Int caller = mode == 1 ? braid_ASCaller_FRestrict
                       : mode == 0 ? braid_ASCaller_FCRelax : braid_ASCaller_FInterp;
    braid_Vector u = NULL;
    braid_Real w = _braid_LevelCRelaxWt(core, level);
    core->status.calling_function = caller;
+   if (lo > hi) return 0;
    for (c = (G / cf) * cf; c >= 0; c -= cf)
    {
       end = c + cf <= G ? c + cf : G;
-      if (c == G) end = G; /* the last point is a C-point: nothing right of it */
-      if (end > c)
+      if (c > hi || end < lo) continue;
+      /* the last point the propagation computes (mode 2 does not touch the next C-point) */
+      last = mode == 2 && end > c && end % cf == 0 ? end - 1 : end;
+      if (mine(core, level, c) && last > c)
       {
          if ((err = core->clone(core->app, adj->U[level][c], &u))) return _braid_CallbackFailed(core, "clone", err);
          var = adj->UI[level][c];
-         for (i = c + 1; i <= end; i++)
+      }
+      for (i = c + 1; i <= last; i++)
+      {
+         if (i < lo) continue;
+         if (i > hi)
          {
-            if (i % cf != 0 || mode != 2)
-            {
-               if ((err = rec_step(core, level, i, u, &var, 1, caller))) goto out;
-            }
-            if (i % cf != 0)
+            err = rec_send(core, level, hi, u, var);
+            break;
+         }
+         if (i == lo && (err = rec_recv(core, level, i - 1, &u, &var))) goto out;
+         if ((err = rec_step(core, level, i, u, &var, 1, caller))) goto out;
+         if (i % cf != 0)
+         {
+            if ((err = copy_into(core, u, &adj->U[level][i]))) goto out;
+            adj->UI[level][i] = var;
+            if (mode == 1 && level == 0 && (err = rec_objective(core, i, u, var))) goto out;
+            continue;
+         }
+         /* the C-point i */
+         if (mode == 0)
+         {
+            if (w == 1.0)
             {
                if ((err = copy_into(core, u, &adj->U[level][i]))) goto out;
                adj->UI[level][i] = var;
-               if (mode == 1 && level == 0 && (err = rec_objective(core, i, u, var))) goto out;
-               continue;
             }
-            /* the C-point i */
-            if (mode == 0)
+            else if ((err = rec_axpy(core, w, u, var, 1.0 - w, adj->U[level][i], &adj->UI[level][i])))
             {
-               if (w == 1.0)
-               {
-                  if ((err = copy_into(core, u, &adj->U[level][i]))) goto out;
-                  adj->UI[level][i] = var;
-               }
-               else if ((err = rec_axpy(core, w, u, var, 1.0 - w, adj->U[level][i], &adj->UI[level][i])))
-               {
-                  goto out;
-               }
-            }
-            else if (mode == 1)
-            {
-               braid_Int j = i / cf;
-               if (level == 0)
-               {
-                  /* residual Phi(u_{i-1}) - u_i, for the norm only */
-                  braid_Vector r = NULL;
-                  braid_Real norm;
-                  if ((err = core->clone(core->app, u, &r))) { err = _braid_CallbackFailed(core, "clone", err); goto out; }
-                  err = core->sum(core->app, -1.0, adj->U[0][i], 1.0, r);
-                  if (!err) err = core->spatialnorm(core->app, r, &norm);
-                  core->free(core->app, r);
-                  if (err) { err = _braid_CallbackFailed(core, "spatialnorm", err); goto out; }
-                  adj->norms[j] = norm;
-               }
-               /* f_j starts as the propagated value */
-               if ((err = copy_into(core, u, &adj->F[level + 1][j]))) goto out;
-               adj->FI[level + 1][j] = var;
+               goto out;
             }
          }
-         if ((err = _braid_FreeVector(core, &u))) goto out;
+         else if (mode == 1)
+         {
+            braid_Int j = i / cf;
+            if (level == 0)
+            {
+               /* residual Phi(u_{i-1}) - u_i, for the norm only */
+               braid_Vector r = NULL;
+               braid_Real norm;
+               if ((err = core->clone(core->app, u, &r))) { err = _braid_CallbackFailed(core, "clone", err); goto out; }
+               err = core->sum(core->app, -1.0, adj->U[0][i], 1.0, r);
+               if (!err) err = core->spatialnorm(core->app, r, &norm);
+               core->free(core->app, r);
+               if (err) { err = _braid_CallbackFailed(core, "spatialnorm", err); goto out; }
+               adj->norms[j] = norm;
+            }
+            /* f_j starts as the propagated value */
+            if ((err = copy_into(core, u, &adj->F[level + 1][j]))) goto out;
+            adj->FI[level + 1][j] = var;
+         }
       }
-      if (mode == 1)
+      if (err) goto out;
+      if ((err = _braid_FreeVector(core, &u))) goto out;
+      if (mode == 1 && mine(core, level, c))
       {
          /* inject the C-point c; on level 0 its objective term */
          braid_Int j = c / cf;
@@ -412,17 +516,31 @@ out:
    return err;
 }
 
-/* f_j -= Phi_c(v_{j-1}) on the coarse level */
+/* f_j -= Phi_c(v_{j-1}) on the coarse level (v of the last point goes to the next rank) */
 static braid_Int coarse_rhs(braid_Core core, braid_Int clevel)
 {
    struct _braid_AdjointState *adj = ADJ(core);
-   braid_Int j, var, err;
+   const _braid_Grid *g = core->grids[clevel];
+   braid_Int j, var = -1, err;
    braid_Vector u = NULL;
    core->status.calling_function = braid_ASCaller_FRestrict;
-   for (j = core->grids[clevel]->gupper; j >= 1; j--)
+   if (g->ilower > g->iupper) return 0;
+   if (g->iupper < g->gupper
+       && (err = rec_send(core, clevel, g->iupper, adj->V[clevel][g->iupper], adj->VI[clevel][g->iupper])))
    {
-      if ((err = core->clone(core->app, adj->V[clevel][j - 1], &u))) return _braid_CallbackFailed(core, "clone", err);
-      var = adj->VI[clevel][j - 1];
+      return err;
+   }
+   for (j = g->iupper; j >= 1 && j >= g->ilower; j--)
+   {
+      if (j - 1 >= g->ilower)
+      {
+         if ((err = core->clone(core->app, adj->V[clevel][j - 1], &u))) return _braid_CallbackFailed(core, "clone", err);
+         var = adj->VI[clevel][j - 1];
+      }
+      else if ((err = rec_recv(core, clevel, j - 1, &u, &var)))
+      {
+         return err;
+      }
       err = rec_step(core, clevel, j, u, &var, 0, braid_ASCaller_FRestrict);
       if (!err) err = rec_axpy(core, -1.0, u, var, 1.0, adj->F[clevel][j], &adj->FI[clevel][j]);
       core->free(core->app, u);
@@ -432,21 +550,32 @@ static braid_Int coarse_rhs(braid_Core core, braid_Int clevel)
    return 0;
 }
 
-/* the coarsest level: sequential solve */
+/* the coarsest level: sequential solve, passed from rank to rank */
 static braid_Int coarse_solve(braid_Core core, braid_Int level)
 {
    struct _braid_AdjointState *adj = ADJ(core);
-   braid_Int j, var, err;
+   const _braid_Grid *g = core->grids[level];
+   braid_Int j, var = -1, err;
    braid_Vector u = NULL;
    core->status.calling_function = braid_ASCaller_FInterp;
-   if ((err = core->clone(core->app, adj->U[level][0], &u))) return _braid_CallbackFailed(core, "clone", err);
-   var = adj->UI[level][0];
-   for (j = 1; j <= core->grids[level]->gupper; j++)
+   if (g->ilower > g->iupper) return 0;
+   if (g->ilower == 0)
+   {
+      if ((err = core->clone(core->app, adj->U[level][0], &u))) return _braid_CallbackFailed(core, "clone", err);
+      var = adj->UI[level][0];
+   }
+   else if ((err = rec_recv(core, level, g->ilower - 1, &u, &var)))
+   {
+      return err;
+   }
+   err = 0;
+   for (j = g->ilower > 1 ? g->ilower : 1; j <= g->iupper; j++)
    {
       if ((err = rec_step(core, level, j, u, &var, 1, braid_ASCaller_FInterp))) break;
       if ((err = copy_into(core, u, &adj->U[level][j]))) break;
       adj->UI[level][j] = var;
    }
+   if (!err && g->iupper < g->gupper) err = rec_send(core, level, g->iupper, u, var);
    core->free(core->app, u);
    return err;
 }
@@ -455,8 +584,9 @@ static braid_Int coarse_solve(braid_Core core, braid_Int level)
 static braid_Int correct(braid_Core core, braid_Int level)
 {
    struct _braid_AdjointState *adj = ADJ(core);
+   const _braid_Grid *g = core->grids[level];
    braid_Int j, cf = core->grids[level - 1]->cfactor, err;
-   for (j = core->grids[level]->gupper; j >= 1; j--)
+   for (j = g->iupper; j >= 1 && j >= g->ilower; j--)
    {
       if ((err = rec_axpy(core, 1.0, adj->U[level][j], adj->UI[level][j], -1.0, adj->V[level][j], &adj->VI[level][j]))) return err;
       if ((err = rec_axpy(core, 1.0, adj->V[level][j], adj->VI[level][j], 1.0, adj->U[level - 1][j * cf], &adj->UI[level - 1][j * cf]))) return err;
@@ -501,9 +631,10 @@ static braid_Int initial_guess(braid_Core core)
 {
    struct _braid_AdjointState *adj = ADJ(core);
    const _braid_Grid *g = core->grids[0];
-   braid_Int i, err;
+   braid_Int i, err, jlo, jhi;
    core->status.calling_function = braid_ASCaller_InitGuess;
-   for (i = 0; i <= g->gupper; i += g->cfactor)
+   my_cpoints(core, &jlo, &jhi);
+   for (i = jlo * g->cfactor; i <= jhi * g->cfactor; i += g->cfactor)
    {
       core->status.tindex = i;
       if (adj->U[0][i] != NULL && i > 0) continue; /* warm restart: keep the solution */
@@ -519,19 +650,34 @@ static braid_Int iteration(braid_Core core)
 {
    struct _braid_AdjointState *adj = ADJ(core);
    const _braid_Grid *g = core->grids[0];
-   braid_Int cf = g->cfactor, nc = g->gupper / cf, j, err;
+   braid_Int cf = g->cfactor, nc = g->gupper / cf, j, err, jlo, jhi, first, count, i;
    braid_Real F_bar = 1.0;
 
+   my_cpoints(core, &jlo, &jhi);
+   first = jlo > 1 ? jlo : 1;
+   count = jhi >= first ? jhi - first + 1 : 0;
    _braid_TapeReset(core, &adj->tape);
    adj->recording = !adj->obj_only;
-   for (j = 0; j <= nc; j++)
+   for (j = jlo; j <= jhi; j++)
    {
       adj->UI[0][j * cf] = adj->xin[j] = _braid_TapeNewVar(&adj->tape);
    }
-   adj->sum_obj = 0.0;
+   memset(adj->obj_terms, 0, (size_t) (g->gupper + 1) * sizeof(braid_Real));
    if ((err = vcycle(core, 0))) return err;
-   err = _braid_TemporalNorm(core, adj->norms + 1, 1, nc, nc, &core->rnorm);
+   err = _braid_TemporalNorm(core, adj->norms + first, first, count, nc, &core->rnorm);
    if (err) return err;
+
+   /* the objective: every rank gets every point's term (each has one owner, the others add
+    * zeros, so the reduction is exact) and sums them in the order of the points */
+   if (core->nprocs > 1)
+   {
+      MPI_Request request;
+      MPI_Iallreduce(MPI_IN_PLACE, adj->obj_terms, (int) g->gupper + 1, MPI_DOUBLE, MPI_SUM,
+                     core->tcomm, &request);
+      if ((err = _braid_Wait(core, &request))) return err;
+   }
+   adj->sum_obj = 0.0;
+   for (i = 0; i <= g->gupper; i++) adj->sum_obj += adj->obj_terms[i];
 
    adj->objective = adj->sum_obj;
    if (adj->post != NULL && (err = adj->post(core->app, adj->sum_obj, &adj->objective)))
@@ -547,7 +693,7 @@ static braid_Int iteration(braid_Core core)
 
    /* adjoint sweep: seed the outputs with the last adjoint, read the new one at the inputs */
    if ((err = adj->reset_gradient(core->app))) return _braid_CallbackFailed(core, "reset_gradient", err);
-   for (j = 1; j <= nc; j++)
+   for (j = first; j <= jhi; j++)
    {
       if (adj->ubar[j] != NULL
           && (err = _braid_TapeAddBar(core, &adj->tape, adj->UI[0][j * cf], 1.0, adj->ubar[j])))
@@ -556,7 +702,7 @@ static braid_Int iteration(braid_Core core)
       }
    }
    if ((err = _braid_TapeEvaluate(core, &adj->tape, F_bar))) return err;
-   for (j = 0; j <= nc; j++)
+   for (j = jlo; j <= jhi; j++)
    {
       braid_Vector xbar = adj->tape.bars[adj->xin[j]];
       braid_Real norm = 0.0;
@@ -581,7 +727,7 @@ static braid_Int iteration(braid_Core core)
       if (adj->ubar[j] != NULL) core->free(core->app, adj->ubar[j]);
       adj->ubar[j] = xbar;
    }
-   err = _braid_TemporalNorm(core, adj->norms + 1, 1, nc, nc, &adj->rnorm_adj);
+   err = _braid_TemporalNorm(core, adj->norms + first, first, count, nc, &adj->rnorm_adj);
    _braid_TapeReset(core, &adj->tape);
    return err;
 }
@@ -609,13 +755,13 @@ static void print_line(braid_Core core, const char *fmt, braid_Int k, braid_Real
 braid_Int _braid_DriveAdjoint(braid_Core core)
 {
    struct _braid_AdjointState *adj = ADJ(core);
-   braid_Int err = 0, j;
-   if (core->nprocs > 1 || core->periodic || core->residual != NULL || core->scoarsen != NULL
+   braid_Int err = 0, j, jlo, jhi;
+   if (core->periodic || core->residual != NULL || core->scoarsen != NULL
        || core->srefine != NULL || core->refine || core->useshell || core->richardson
        || core->est_error)
    {
-      return _braid_Error("braid_Drive", "XBraid_Adjoint in this version: one temporal rank, "
-                          "no periodic problem, user residual, spatial coarsening, temporal "
+      return _braid_Error("braid_Drive", "XBraid_Adjoint in this version: no periodic "
+                          "problem, user residual, spatial coarsening, temporal "
                           "refinement, shells or Richardson extrapolation");
    }
    if (adj->nlevels == 0 && (err = allocate(core))) return err;
@@ -660,7 +806,8 @@ braid_Int _braid_DriveAdjoint(braid_Core core)
    if ((err = record_rnorm(core, core->rnorms[core->nrnorms - 1]))) return err;
    core->done = 1;
    /* the engine's fine grid gets the solution: access, braid_UGetLast, a warm restart */
-   for (j = 0; j <= core->grids[0]->gupper; j += core->grids[0]->cfactor)
+   my_cpoints(core, &jlo, &jhi);
+   for (j = jlo * core->grids[0]->cfactor; j <= jhi * core->grids[0]->cfactor; j += core->grids[0]->cfactor)
    {
       if ((err = _braid_CopyInto(core, adj->U[0][j], _braid_Slot(core->grids[0], j)))) return err;
    }

@@ -16,15 +16,19 @@
 typedef enum {
    _braid_ACTION_STEP,  /* out = Phi_level(in): step into point `index` of `level` */
    _braid_ACTION_AXPY,  /* out = a * in + b * in2 */
-   _braid_ACTION_OBJ    /* objective += objectiveT(in) at fine point `index` (time t) */
+   _braid_ACTION_OBJ,   /* objective += objectiveT(in) at fine point `index` (time t) */
+   _braid_ACTION_SEND,  /* in (point `index` of `level`) sent to rank `peer` */
+   _braid_ACTION_RECV   /* out = the vector of point `index` of `level` received from `peer` */
 } _braid_ActionKind;
 
 typedef struct {
    _braid_ActionKind kind;
    braid_Int level, index;
    braid_Int in, in2, out;     /* variable numbers; -1 = none (a zero vector) */
+   int peer;                   /* send / receive: the other rank */
    braid_Real a, b;
-   braid_Vector u;             /* step: the input (at tstart); objective: the state */
+   braid_Vector u;             /* step: the input (at tstart); objective: the state;
+                                * receive: the received vector (its shape for a zero adjoint) */
    braid_Vector ustop;         /* step: the result (at tstop) */
 } _braid_Action;
 
@@ -52,6 +56,13 @@ void _braid_TapeFree(braid_Core core, _braid_Tape *tape);
 /** *v_ptr = a new zero vector shaped like u. */
 braid_Int _braid_ZeroLike(braid_Core core, braid_Vector u, braid_Vector *v_ptr);
 
+/* ---- adjoint.c: one vector to / from a neighbouring rank (tag of its own, waited at once;
+ * every message goes one way in a sweep, so a blocking wait cannot deadlock) ---- */
+braid_Int _braid_AdjointSend(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
+                             int dest);
+braid_Int _braid_AdjointRecv(braid_Core core, braid_Int level, braid_Int index, int source,
+                             braid_Vector *u_ptr);
+
 /* the adjoint's options and callbacks, and its solve state */
 struct _braid_AdjointState {
    braid_PtFcnObjectiveT objectiveT;
@@ -76,6 +87,8 @@ struct _braid_AdjointState {
    braid_Vector *ubar;              /* adjoint at the fine C-points (index ci / cfactor) */
    braid_Int *xin;                  /* variables of the fine C-points at the iteration's start */
    braid_Real *norms;               /* scratch: per-C-point norms */
+   braid_Real *obj_terms;           /* objective term of each fine point (0 where not mine) */
+   _braid_Message send_msg, recv_msg;
    _braid_Tape tape;
    braid_Int recording;
 };

@@ -111,6 +111,33 @@ static braid_Int reverse_objective(braid_Core core, _braid_Tape *tape, const _br
    return err;
 }
 
+/* The adjoint of a receive is a send back: the adjoint of the received variable (zero when
+ * nothing used it) goes to the rank it came from. */
+static braid_Int reverse_recv(braid_Core core, _braid_Tape *tape, const _braid_Action *a)
+{
+   braid_Vector bar = tape->bars[a->out], zero = NULL;
+   braid_Int err;
+   if (bar == NULL)
+   {
+      if ((err = _braid_ZeroLike(core, a->u, &zero))) return err;
+      bar = zero;
+   }
+   err = _braid_AdjointSend(core, a->level, a->index, bar, a->peer);
+   if (zero != NULL) core->free(core->app, zero);
+   return err;
+}
+
+/* The adjoint of a send is a receive: the adjoint of the sent variable on the other rank. */
+static braid_Int reverse_send(braid_Core core, _braid_Tape *tape, const _braid_Action *a)
+{
+   braid_Vector bar = NULL;
+   braid_Int err = _braid_AdjointRecv(core, a->level, a->index, a->peer, &bar);
+   if (err) return err;
+   err = _braid_TapeAddBar(core, tape, a->in, 1.0, bar);
+   core->free(core->app, bar);
+   return err;
+}
+
 braid_Int _braid_TapeEvaluate(braid_Core core, _braid_Tape *tape, braid_Real F_bar)
 {
    braid_Int k, err;
@@ -130,6 +157,12 @@ braid_Int _braid_TapeEvaluate(braid_Core core, _braid_Tape *tape, braid_Real F_b
          break;
       case _braid_ACTION_OBJ:
          err = reverse_objective(core, tape, a, F_bar);
+         break;
+      case _braid_ACTION_SEND:
+         err = reverse_send(core, tape, a);
+         break;
+      case _braid_ACTION_RECV:
+         err = reverse_recv(core, tape, a);
          break;
       }
       if (err) return err;
