@@ -11,25 +11,6 @@
 
 #include "core_internal.h"
 
-/* Fine points of this rank: its block of the forward distribution, or with reverted ranks
- * the mirror image of that block, so that forward point N - j and backward point j meet on
- * the same rank. */
-static void my_fine_points(braid_Core core, braid_Int *lo, braid_Int *hi)
-{
-   braid_Int n = core->gupper, flo, fhi;
-   _braid_GetBlockDistInterval(n + 1, core->nprocs, core->myid, &flo, &fhi);
-   if (core->reverted_ranks && flo <= fhi)
-   {
-      *lo = n - fhi;
-      *hi = n - flo;
-   }
-   else
-   {
-      *lo = flo;
-      *hi = fhi;
-   }
-}
-
 int _braid_Owner(braid_Core core, braid_Int level, braid_Int index)
 {
    braid_Int fine, proc, npoints = core->grids[level]->gupper + 1;
@@ -212,7 +193,8 @@ braid_Int _braid_BuildHierarchy(braid_Core core)
    /* braid_Init keeps ntime <= _BRAID_MAX_NTIME: the points and every index of them fit a
     * braid_Int; the level loop keeps stride * cfactor <= ntime and each index <= gupper. */
    memset(levels, 0, sizeof(levels));
-   my_fine_points(core, &ilower, &iupper);
+   /* this rank's block, mirrored with reverted ranks (semiprivate.c) */
+   _braid_GetDistribution(core, &ilower, &iupper);
    for (;;)
    {
       _braid_Grid *g = &levels[nlevels];
