@@ -31,7 +31,7 @@ typedef struct _braid_VectorBar_struct {
 } _braid_VectorBar;
 typedef _braid_VectorBar *braid_VectorBar;
 
-/** A set of vectors per time point (Delta correction); unused until that interface exists. */
+/** A set of vectors per time point (Delta correction: the basis a step propagates). */
 typedef struct _braid_Basis_struct {
    braid_Vector *userVecs;
    braid_Int     rank;
@@ -210,6 +210,14 @@ struct _braid_Core_struct {
    braid_Int msg_bytes;
    _braid_Message send_msg, recv_msg;
    _braid_Status status;           /* filled before each callback */
+
+   /* Delta correction and Lyapunov estimation (delta.c): options, and the work space the
+    * first braid_Drive with delta_rank > 0 allocates */
+   braid_Int delta_rank;           /* 0 = off */
+   braid_PtFcnInitBasis basis_init;
+   braid_Int delta_defer_level, delta_defer_iter;
+   braid_Int lyapunov, lyap_relax, lyap_cglv, lyap_exponents;
+   struct _braid_DeltaState *delta_state;
 
    /* XBraid_Adjoint (adjoint.c): set by braid_InitAdjoint, NULL otherwise */
    braid_Int adjoint;

@@ -85,6 +85,12 @@ typedef braid_Int (*braid_PtFcnTimeGrid)(braid_App app, braid_Real *ta, braid_In
 typedef braid_Int (*braid_PtFcnInnerProd)(braid_App app, braid_Vector u, braid_Vector v,
                                           braid_Real *prod_ptr);
 
+/** Optional (braid_SetDeltaCorrection): allocate basis vector number `index` (0-based) at
+ *  time t, the index-th column of the initial basis Psi; the columns must be linearly
+ *  independent. */
+typedef braid_Int (*braid_PtFcnInitBasis)(braid_App app, braid_Real t, braid_Int index,
+                                          braid_Vector *u_ptr);
+
 /* ---- XBraid_Adjoint callbacks (braid_InitAdjoint) ---- */
 
 /** *objectiveT_ptr = the objective's integrand at the time of u (ostatus). */
@@ -200,6 +206,27 @@ braid_Int braid_SetIncrMaxLevels(braid_Core core);
  *  C-points; local_order: the local order of the time stepper (2 for backward Euler). */
 braid_Int braid_SetRichardsonEstimation(braid_Core core, braid_Int est_error,
                                         braid_Int richardson, braid_Int local_order);
+
+/* ---- Delta correction and Lyapunov estimation (delta.c, doc/delta.md) ---- */
+/** Correct the coarse-grid propagators by a rank-`rank` approximation of the difference between
+ *  the fine and the coarse Jacobian over each coarse interval (Vargas, Falgout, Guenther,
+ *  Schroder, SIAM J. Sci. Comput. 45(4), 2023). step must then also apply its linearisation
+ *  to the basis vectors braid_StepStatusGetBasisVec hands it (braid_StepStatusGetDeltaRank
+ *  of them), in place. basis_init gives the initial basis, inner_prod orthonormalises it and
+ *  projects on it (it also becomes the core's inner product, braid_SetInnerProd). rank 0
+ *  turns Delta correction off. */
+braid_Int braid_SetDeltaCorrection(braid_Core core, braid_Int rank,
+                                   braid_PtFcnInitBasis basis_init,
+                                   braid_PtFcnInnerProd inner_prod);
+/** Delta correction only on levels >= level (>= 1; default 1) and only from iteration iter
+ *  on (default 0); before that the coarse levels use the plain coarse propagator. */
+braid_Int braid_SetDeferDelta(braid_Core core, braid_Int level, braid_Int iter);
+/** Estimate Lyapunov vectors: the basis is propagated along the trajectory and
+ *  re-orthonormalised at each point it reaches (instead of basis_init's fixed basis).
+ *  relax: also during FC relaxation; cglv: on the coarsest level (default on); exponents:
+ *  keep the local Lyapunov exponents (braid_AccessStatusGetLocalLyapExponents). */
+braid_Int braid_SetLyapunovEstimation(braid_Core core, braid_Int relax, braid_Int cglv,
+                                      braid_Int exponents);
 
 /* ---- Timers ---- */
 /** Stem of the per-rank timer files written with timings level 2 (length = strlen(stem)). */

@@ -19,6 +19,9 @@
 extern "C" {
 #endif
 
+/* The user's vector type (braid.h's braid_Vector), for the basis-vector getters. */
+struct _braid_Vector_struct;
+
 typedef struct _braid_Status_struct           *braid_Status;
 typedef struct _braid_AccessStatus_struct     *braid_AccessStatus;
 typedef struct _braid_StepStatus_struct       *braid_StepStatus;
@@ -130,6 +133,22 @@ braid_Int braid_StatusGetNumErrorEst(braid_Status status, braid_Int *npoints);
 braid_Int braid_StatusGetAllErrorEst(braid_Status status, braid_Real *error_est);
 /** The temporal communicator. */
 braid_Int braid_StatusGetTComm(braid_Status status, MPI_Comm *comm_ptr);
+/** Delta correction: the number of basis vectors available to this call (step: to propagate;
+ *  access: the Lyapunov vector estimates at the point); 0 when Delta correction is off or
+ *  not active on this level or iteration. */
+braid_Int braid_StatusGetDeltaRank(braid_Status status, braid_Int *rank_ptr);
+/** Delta correction: basis vector `index` (0 <= index < the Delta rank), the engine's own
+ *  vector (not a copy): step applies its linearisation to it in place. *v_ptr = NULL when
+ *  index is outside 0..rank-1 or no basis is held here. */
+braid_Int braid_StatusGetBasisVec(braid_Status status, struct _braid_Vector_struct **v_ptr,
+                                  braid_Int index);
+/** Lyapunov estimation with exponents on: copy the local Lyapunov exponents of the accessed
+ *  point (log |R_kk| / interval length of the last orthonormalisation) into exp_ptr, at most
+ *  *num_returned of them; on return *num_returned holds the number copied (0 if none). */
+braid_Int braid_StatusGetLocalLyapExponents(braid_Status status, braid_Real *exp_ptr,
+                                            braid_Int *num_returned);
+/** bufsize: the bytes one basis vector needs (default: the state's bufsize bound). */
+braid_Int braid_StatusSetBasisSize(braid_Status status, braid_Real size);
 
 /* ---- Access status: handed to the access callback ---- */
 braid_Int braid_AccessStatusGetT(braid_AccessStatus s, braid_Real *t_ptr);
@@ -150,6 +169,11 @@ braid_Int braid_AccessStatusGetSingleErrorEstAccess(braid_AccessStatus s,
                                                     braid_Real *estimate_ptr);
 braid_Int braid_AccessStatusGetCFactor(braid_AccessStatus s, braid_Int *cfactor_ptr,
                                        braid_Int level);
+braid_Int braid_AccessStatusGetDeltaRank(braid_AccessStatus s, braid_Int *rank_ptr);
+braid_Int braid_AccessStatusGetBasisVec(braid_AccessStatus s, struct _braid_Vector_struct **v_ptr,
+                                        braid_Int index);
+braid_Int braid_AccessStatusGetLocalLyapExponents(braid_AccessStatus s, braid_Real *exp_ptr,
+                                                  braid_Int *num_returned);
 
 /* ---- Sync status: handed to the sync callback, once per rank ---- */
 braid_Int braid_SyncStatusGetTIUL(braid_SyncStatus s, braid_Int *iloc_upper,
@@ -217,12 +241,16 @@ braid_Int braid_StepStatusGetSingleErrorEstStep(braid_StepStatus s, braid_Real *
 braid_Int braid_StepStatusGetCallingFunction(braid_StepStatus s, braid_Int *cfunction_ptr);
 braid_Int braid_StepStatusGetCFactor(braid_StepStatus s, braid_Int *cfactor_ptr,
                                      braid_Int level);
+braid_Int braid_StepStatusGetDeltaRank(braid_StepStatus s, braid_Int *rank_ptr);
+braid_Int braid_StepStatusGetBasisVec(braid_StepStatus s, struct _braid_Vector_struct **v_ptr,
+                                      braid_Int index);
 
 /* ---- Buffer status: handed to bufsize, bufpack and bufunpack ---- */
 braid_Int braid_BufferStatusGetMessageType(braid_BufferStatus s, braid_Int *messagetype_ptr);
 braid_Int braid_BufferStatusGetTIndex(braid_BufferStatus s, braid_Int *idx_ptr);
 braid_Int braid_BufferStatusGetLevel(braid_BufferStatus s, braid_Int *level_ptr);
 braid_Int braid_BufferStatusSetSize(braid_BufferStatus s, braid_Real size);
+braid_Int braid_BufferStatusSetBasisSize(braid_BufferStatus s, braid_Real size);
 
 /* ---- Objective status: handed to objectiveT and objectiveT_diff (adjoint.c) ---- */
 braid_Int braid_ObjectiveStatusGetT(braid_ObjectiveStatus s, braid_Real *t_ptr);

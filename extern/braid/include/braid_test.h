@@ -99,6 +99,29 @@ braid_Int braid_TestAll(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t, 
                         braid_PtFcnSCoarsen coarsen, braid_PtFcnSRefine refine,
                         braid_PtFcnResidual residual, braid_PtFcnStep step);
 
+/** Delta correction's inner product: u = init(t1) is normalised in the norm inner_prod induces,
+ *  v = init(t2) is orthogonalised against it (one Gram-Schmidt step); checks symmetry,
+ *  <u, u> > 0, <u, u> = 1 after normalising and <u, v> = 0 after the Gram-Schmidt step.
+ *  Returns 1 if the tests pass, 0 if one fails (inconclusive, and passing, when a vector is
+ *  zero or the two are orthogonal from the start). */
+braid_Int braid_TestInnerProd(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t1,
+                              braid_Real t2, braid_PtFcnInit init, braid_PtFcnFree free,
+                              braid_PtFcnSum sum, braid_PtFcnInnerProd inner_prod);
+
+/** The callbacks Delta correction needs: braid_TestInnerProd at t and t + dt; the rank basis
+ *  vectors of init_basis at t are linearly independent (Gram-Schmidt keeps every one); each
+ *  packs and unpacks unchanged with the basis size bufsize sets; and step's propagation of a
+ *  basis vector psi (from t to t + dt) matches the finite difference
+ *  (step(u + eps psi) - step(u)) / eps for shrinking eps (the error must fall at least
+ *  linearly). access (may be NULL) sees the vectors. Returns 1 if all pass, 0 otherwise. */
+braid_Int braid_TestDelta(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t, braid_Real dt,
+                          braid_Int rank, braid_PtFcnInit myinit,
+                          braid_PtFcnInitBasis myinit_basis, braid_PtFcnAccess myaccess,
+                          braid_PtFcnFree myfree, braid_PtFcnClone myclone,
+                          braid_PtFcnSum mysum, braid_PtFcnBufSize bufsize,
+                          braid_PtFcnBufPack bufpack, braid_PtFcnBufUnpack bufunpack,
+                          braid_PtFcnInnerProd myinner_prod, braid_PtFcnStep mystep);
+
 #ifdef __cplusplus
 }
 #endif

@@ -59,6 +59,12 @@ typedef struct _braid_Status_struct {
    braid_Int  rdt_capacity;
    braid_Int  r_space;          /* step: 1 asks for spatial refinement of the fine grid after
                                  * this iteration (braid_StatusSetRSpace) */
+
+   /* Delta correction (delta.c sets them around the calls that see a basis, 0/NULL else) */
+   braid_Int  delta_rank;       /* step, access: basis vectors available */
+   struct _braid_Vector_struct **basis; /* [delta_rank] the engine's basis vectors */
+   const braid_Real *lyap_exps; /* access: local Lyapunov exponents [delta_rank], or NULL */
+   braid_Real basis_size;       /* bufsize: bytes of one basis vector, -1 = not set */
 } _braid_Status;
 
 /** The generic view of a typed status handle. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "delta.h"
 
 braid_Int _braid_Error(const char *function, const char *fmt, ...)
 {
@@ -162,6 +163,8 @@ braid_Int braid_Init(MPI_Comm comm_world, MPI_Comm comm, braid_Real tstart, brai
    core->max_refinements = 200;
    core->tpoints_cutoff = INT_MAX;
    core->old_fine_tolx = -1.0;
+   core->delta_defer_level = 1;
+   core->lyap_cglv = 1;
    core->print_level = 2;
    core->access_level = 1;
    core->io_level = 1;
@@ -184,6 +187,7 @@ braid_Int braid_Destroy(braid_Core core)
    }
    _braid_CommCleanup(core);
    if (core->adjoint) _braid_AdjointFree(core);
+   _braid_DeltaFree(core);
    _braid_FreeHierarchy(core);
    free(core->rnorms);
    free(core->local_norms);

@@ -37,6 +37,10 @@ void _braid_StatusInit(_braid_Status *s)
    s->rdt_copy = NULL;
    s->rdt_capacity = 0;
    s->r_space = 0;
+   s->delta_rank = 0;
+   s->basis = NULL;
+   s->lyap_exps = NULL;
+   s->basis_size = -1.0;
 }
 
 _braid_Status *_braid_StatusFor(braid_Core core, braid_Int level, braid_Int tindex,
