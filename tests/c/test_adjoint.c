@@ -9,8 +9,10 @@
  *    postprocessing function.
  * 3. On several ranks (the test runs on 1, 2 and 3): the residual table, the iteration count and
  *    the objective are bit-identical to a one-rank solve (rank 0 repeats each run on a
- *    communicator of its own); the gradient, summed by the user over the ranks, agrees to
- *    rounding.
+ *    communicator of its own) and the same on every rank; the gradient, summed by the user over
+ *    the ranks, agrees to rounding.
+ * 4. The layerbraid extensions: the adjoint residual history (layerbraid_GetRNormsAdjoint) and
+ *    dJ/du_0 (layerbraid_GetInitialAdjoint, on the owner of point 0) against its exact value.
  */
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "braid.h"
+#include "braid_layerbraid.h"
 
 struct _braid_App_struct {
    double lambda;
@@ -155,15 +158,20 @@ typedef struct {
 typedef struct {
    double J, grad, rnorm_adj;
    int iters, nreset;
-   double rnorms[64];
-   int nrnorms;
+   double rnorms[64], rnorms_adj[64];
+   int nrnorms, nrnorms_adj;
+   double u0bar; /* dJ/du_0 (summed over the ranks: only the owner of point 0 has it) */
 } Result;
+
+static int fails = 0;
+static MPI_Comm self;
 
 static int run_on(MPI_Comm comm, const Case *c, double lambda, Result *r)
 {
    struct _braid_App_struct app = {lambda, c->ntime, 0.0, 0};
    braid_Core core = NULL;
-   braid_Int err, n = 64;
+   braid_Vector u0bar = NULL;
+   braid_Int err, n = 64, nadj = 64;
    err = braid_Init(comm, comm, 0.0, c->tstop, c->ntime, &app, step, init,
                     clone, vfree, sum, norm, access, bufsize, bufpack, bufunpack, &core);
    if (!err) err = braid_InitAdjoint(objT, objT_diff, step_diff, reset, &core);
@@ -191,6 +199,31 @@ static int run_on(MPI_Comm comm, const Case *c, double lambda, Result *r)
       braid_GetNumIter(core, &r->iters);
       braid_GetRNorms(core, &n, r->rnorms);
       r->nrnorms = n;
+      r->nrnorms_adj = 0;
+      r->u0bar = 0.0;
+      if (!c->obj_only)
+      {
+         double mine;
+         int rank;
+         MPI_Comm_rank(comm, &rank);
+         layerbraid_GetRNormsAdjoint(core, &nadj, r->rnorms_adj);
+         r->nrnorms_adj = nadj;
+         err = layerbraid_GetInitialAdjoint(core, &u0bar);
+         if (err || (u0bar != NULL) != (rank == 0))
+         {
+            printf("FAIL: layerbraid_GetInitialAdjoint on rank %d: error %d, vector %p\n",
+                   rank, (int) err, (void *) u0bar);
+            fails++;
+         }
+         mine = u0bar != NULL ? u0bar->value : 0.0;
+         MPI_Allreduce(&mine, &r->u0bar, 1, MPI_DOUBLE, MPI_SUM, comm);
+         free(u0bar);
+      }
+      else if (layerbraid_GetInitialAdjoint(core, &u0bar) == 0)
+      {
+         printf("FAIL: layerbraid_GetInitialAdjoint after an objective-only drive\n");
+         fails++;
+      }
       /* each rank has the gradient of its own steps and objective terms */
       MPI_Allreduce(&app.gradient, &r->grad, 1, MPI_DOUBLE, MPI_SUM, comm);
       r->nreset = app.nreset;
@@ -199,8 +232,24 @@ static int run_on(MPI_Comm comm, const Case *c, double lambda, Result *r)
    return err != 0;
 }
 
-static int fails = 0;
-static MPI_Comm self;
+
+/* every rank must report rank 0's history, iteration count and objective, bit for bit */
+static void check_same_on_every_rank(const Case *c, const Result *r)
+{
+   Result r0 = *r;
+   int rank, k, same;
+   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+   MPI_Bcast(&r0, (int) sizeof r0, MPI_BYTE, 0, MPI_COMM_WORLD);
+   same = r0.iters == r->iters && r0.J == r->J && r0.rnorm_adj == r->rnorm_adj
+          && r0.nrnorms == r->nrnorms && r0.nrnorms_adj == r->nrnorms_adj;
+   for (k = 0; same && k < r->nrnorms; k++) same = r0.rnorms[k] == r->rnorms[k];
+   for (k = 0; same && k < r->nrnorms_adj; k++) same = r0.rnorms_adj[k] == r->rnorms_adj[k];
+   if (!same)
+   {
+      printf("FAIL: ntime %d: rank %d reports other results than rank 0\n", c->ntime, rank);
+      fails++;
+   }
+}
 
 /* the run on every rank; on rank 0 the same run on one rank, which must agree bit for bit */
 static int run(const Case *c, double lambda, Result *r)
@@ -208,6 +257,7 @@ static int run(const Case *c, double lambda, Result *r)
    int rank, k, err = run_on(MPI_COMM_WORLD, c, lambda, r);
    Result one;
    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+   if (!err) check_same_on_every_rank(c, r);
    if (err || rank != 0) return err;
    if (run_on(self, c, lambda, &one)) { printf("FAIL: one-rank drive\n"); fails++; return 0; }
    if (one.iters != r->iters || one.nrnorms != r->nrnorms || one.J != r->J
@@ -227,6 +277,21 @@ static int run(const Case *c, double lambda, Result *r)
          fails++;
       }
    }
+   if (r->nrnorms_adj != one.nrnorms_adj || r->u0bar != one.u0bar)
+   {
+      printf("FAIL: ntime %d: %d adjoint residuals, dJ/du0 %.17e; one rank %d, %.17e\n",
+             c->ntime, r->nrnorms_adj, r->u0bar, one.nrnorms_adj, one.u0bar);
+      fails++;
+   }
+   for (k = 0; k < r->nrnorms_adj && k < one.nrnorms_adj; k++)
+   {
+      if (r->rnorms_adj[k] != one.rnorms_adj[k])
+      {
+         printf("FAIL: ntime %d: r_adj_%d %.17e, one rank %.17e\n", c->ntime, k,
+                r->rnorms_adj[k], one.rnorms_adj[k]);
+         fails++;
+      }
+   }
    if (!(fabs(r->grad - one.grad) <= 1e-14 * fabs(one.grad)))
    {
       printf("FAIL: ntime %d: gradient %.17e, one rank %.17e\n", c->ntime, r->grad, one.grad);
@@ -235,21 +300,23 @@ static int run(const Case *c, double lambda, Result *r)
    return 0;
 }
 
-/* the discrete objective and its exact derivative */
-static void exact(const Case *c, double lambda, double *J, double *dJ)
+/* the discrete objective and its exact derivatives by lambda and by u_0 (u_i = a^i u_0, u_0 = 1) */
+static void exact(const Case *c, double lambda, double *J, double *dJ, double *dJdu0)
 {
    double dt = c->tstop / c->ntime, d = 1.0 - lambda * dt, a = 1.0 / d, da = dt / (d * d);
-   double t1 = c->t1 > 0.0 ? c->t1 : c->tstop, s = 0.0, ds = 0.0;
+   double t1 = c->t1 > 0.0 ? c->t1 : c->tstop, s = 0.0, ds = 0.0, du0 = 0.0;
    int i;
    for (i = 0; i <= c->ntime; i++)
    {
       double t = i * dt;
       if (t < c->t0 || t > t1) continue;
       s += pow(a, 2 * i) / c->ntime;
+      du0 += 2.0 * pow(a, 2 * i) / c->ntime;
       if (i > 0) ds += 2.0 * i * pow(a, 2 * i - 1) * da / c->ntime;
    }
    *J = c->postproc ? 0.5 * s * s + s : s;
    *dJ = c->postproc ? (s + 1.0) * ds : ds;
+   *dJdu0 = c->postproc ? (s + 1.0) * du0 : du0;
 }
 
 static void check(const char *what, double got, double want, double rtol)
@@ -285,6 +352,18 @@ int main(int argc, char **argv)
          check("r_5", r.rnorms[5], 8.359592e-08, 1e-6);
          check("r_adj", r.rnorm_adj, 4.482596e-07, 1e-6);
          if (r.nreset != 6) { printf("FAIL: reset_gradient called %d times, want 6\n", r.nreset); fails++; }
+         /* the adjoint history: the table's column, then a copy of the last entry */
+         if (r.nrnorms_adj != 7 || r.rnorms_adj[5] != r.rnorm_adj || r.rnorms_adj[6] != r.rnorm_adj)
+         {
+            printf("FAIL: adjoint history of %d entries, want 7 ending in r_adj twice\n",
+                   r.nrnorms_adj);
+            fails++;
+         }
+         else
+         {
+            check("r_adj_0", r.rnorms_adj[0], 2.521756e-02, 1e-6);
+            check("r_adj_1", r.rnorms_adj[1], 2.604047e-02, 1e-6);
+         }
       }
    }
 
@@ -302,15 +381,17 @@ int main(int argc, char **argv)
       for (k = 0; k < (int) (sizeof cases / sizeof cases[0]); k++)
       {
          Case c = cases[k];
-         double J, dJ, h = 1e-5, lambda = -0.7;
+         double J, dJ, dJdu0, h = 1e-5, lambda = -0.7;
          Result rp, rm;
          char what[64];
          if (run(&c, lambda, &r)) { printf("FAIL: case %d drive\n", k); fails++; continue; }
-         exact(&c, lambda, &J, &dJ);
+         exact(&c, lambda, &J, &dJ, &dJdu0);
          snprintf(what, sizeof what, "case %d J", k);
          check(what, r.J, J, 1e-11);
          snprintf(what, sizeof what, "case %d dJ exact", k);
          check(what, r.grad, dJ, 1e-9);
+         snprintf(what, sizeof what, "case %d dJ/du0 exact", k);
+         check(what, r.u0bar, dJdu0, 1e-9);
          c.obj_only = 1;
          if (run(&c, lambda + h, &rp) || run(&c, lambda - h, &rm))
          {
@@ -328,10 +409,14 @@ int main(int argc, char **argv)
       struct _braid_App_struct app = {-1.0, 10, 0.0, 0};
       braid_Core core = NULL, none = NULL;
       double x;
+      braid_Vector v = NULL;
+      braid_Int nreq = 1;
       braid_Init(MPI_COMM_WORLD, MPI_COMM_WORLD, 0.0, 5.0, 10, &app, step, init, clone, vfree,
                  sum, norm, access, bufsize, bufpack, bufunpack, &core);
       braid_SetPrintLevel(core, 0);
-      if (braid_SetAbsTolAdjoint(core, 1e-6) == 0 || braid_GetObjective(core, &x) == 0)
+      if (braid_SetAbsTolAdjoint(core, 1e-6) == 0 || braid_GetObjective(core, &x) == 0
+          || layerbraid_GetInitialAdjoint(core, &v) == 0
+          || layerbraid_GetRNormsAdjoint(core, &nreq, &x) == 0)
       {
          printf("FAIL: adjoint options accepted before braid_InitAdjoint\n");
          fails++;
@@ -348,6 +433,13 @@ int main(int argc, char **argv)
           || braid_GetRNormAdjoint(core, NULL) == 0)
       {
          printf("FAIL: bad adjoint options accepted\n");
+         fails++;
+      }
+      nreq = 1;
+      if (layerbraid_GetInitialAdjoint(core, &v) == 0 || v != NULL
+          || layerbraid_GetRNormsAdjoint(core, &nreq, &x) != 0 || nreq != 0)
+      {
+         printf("FAIL: before braid_Drive: an initial adjoint, or an adjoint history\n");
          fails++;
       }
       braid_Destroy(core); /* never driven */

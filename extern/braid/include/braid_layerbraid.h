@@ -41,6 +41,20 @@ braid_Int layerbraid_SetPollHook(braid_Core core, layerbraid_PtFcnPoll poll, voi
  *  reports them itself. */
 braid_Int layerbraid_SetQuietFailures(braid_Core core, braid_Int quiet);
 
+/* ---- XBraid_Adjoint (after braid_InitAdjoint) ---- */
+
+/** The adjoint residual history of the last braid_Drive, one entry per iteration plus a copy
+ *  of the last, as braid_GetRNorms gives the state's: *nrequest_ptr > 0 the first ones, < 0 the
+ *  last ones; on return the number copied. The same on every rank. */
+braid_Int layerbraid_GetRNormsAdjoint(braid_Core core, braid_Int *nrequest_ptr,
+                                      braid_Real *rnorms);
+
+/** After braid_Drive with the adjoint: a new vector (free it with the app's free) holding the
+ *  adjoint of the initial condition u_0, dJ/du_0 from the last adjoint sweep, for the gradient
+ *  through whatever produced u_0. NULL on ranks that do not own time point 0. An error when
+ *  the adjoint is off, braid_SetObjectiveOnly is set or no braid_Drive has completed. */
+braid_Int layerbraid_GetInitialAdjoint(braid_Core core, braid_Vector *ubar_ptr);
+
 #ifdef __cplusplus
 }
 #endif

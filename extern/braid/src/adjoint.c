@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "adjoint.h"
+#include "braid_layerbraid.h"
 
 #define ADJ(core) ((core)->adjoint_state)
 #define ADJOINT_TAG 70
@@ -166,6 +167,35 @@ braid_Int braid_GetRNormAdjoint(braid_Core core, braid_Real *rnorm_adj)
    return 0;
 }
 
+braid_Int layerbraid_GetRNormsAdjoint(braid_Core core, braid_Int *nrequest_ptr, braid_Real *rnorms)
+{
+   CHECK_ADJ("layerbraid_GetRNormsAdjoint");
+   return _braid_HistoryCopy("layerbraid_GetRNormsAdjoint", ADJ(core)->rnorms_adj,
+                             ADJ(core)->nrnorms_adj, nrequest_ptr, rnorms);
+}
+
+braid_Int layerbraid_GetInitialAdjoint(braid_Core core, braid_Vector *ubar_ptr)
+{
+   struct _braid_AdjointState *adj;
+   braid_Int err;
+   CHECK_ADJ("layerbraid_GetInitialAdjoint");
+   adj = ADJ(core);
+   if (ubar_ptr == NULL) return _braid_Error("layerbraid_GetInitialAdjoint", "ubar_ptr is NULL");
+   *ubar_ptr = NULL;
+   if (!core->done)
+   {
+      return _braid_Error("layerbraid_GetInitialAdjoint", "no completed braid_Drive on this core");
+   }
+   if (adj->obj_only)
+   {
+      return _braid_Error("layerbraid_GetInitialAdjoint", "braid_SetObjectiveOnly: no adjoint "
+                          "was computed");
+   }
+   if (core->grids[0]->ilower != 0 || core->grids[0]->iupper < 0) return 0; /* not point 0's owner */
+   err = core->clone(core->app, adj->ubar[0], ubar_ptr);
+   return err ? _braid_CallbackFailed(core, "clone", err) : 0;
+}
+
 /* ---- objective status: the generic getters ---- */
 braid_Int braid_ObjectiveStatusGetT(braid_ObjectiveStatus s, braid_Real *t_ptr)
 { return braid_StatusGetT((braid_Status) s, t_ptr); }
@@ -218,6 +248,7 @@ void _braid_AdjointFree(braid_Core core)
    free(adj->xin);
    free(adj->norms);
    free(adj->obj_terms);
+   free(adj->rnorms_adj);
    _braid_MessageRelease(core, &adj->send_msg);
    _braid_MessageRelease(core, &adj->recv_msg);
    free(adj);
@@ -611,20 +642,15 @@ static braid_Int vcycle(braid_Core core, braid_Int level)
 
 /* ---- braid_Drive with the adjoint ---- */
 
-static braid_Int record_rnorm(braid_Core core, braid_Real rnorm)
+/* both residual histories get the same entry count (the adjoint's is r_adj per iteration) */
+static braid_Int record_rnorms(braid_Core core, braid_Real rnorm, braid_Real rnorm_adj)
 {
-   if (core->nrnorms == core->rnorms_capacity)
-   {
-      braid_Int capacity = core->rnorms_capacity > 0 ? 2 * core->rnorms_capacity : 16;
-      void *history = core->rnorms;
-      braid_Int err = _braid_Realloc(core, "the residual history", &history, capacity,
-                                     sizeof(braid_Real));
-      if (err) return err;
-      core->rnorms = (braid_Real *) history;
-      core->rnorms_capacity = capacity;
-   }
-   core->rnorms[core->nrnorms++] = rnorm;
-   return 0;
+   struct _braid_AdjointState *adj = ADJ(core);
+   braid_Int err = _braid_HistoryAppend(core, "the residual history", &core->rnorms,
+                                        &core->nrnorms, &core->rnorms_capacity, rnorm);
+   if (err) return err;
+   return _braid_HistoryAppend(core, "the adjoint residual history", &adj->rnorms_adj,
+                               &adj->nrnorms_adj, &adj->rnorms_adj_capacity, rnorm_adj);
 }
 
 static braid_Int initial_guess(braid_Core core)
@@ -768,6 +794,7 @@ braid_Int _braid_DriveAdjoint(braid_Core core)
    _braid_PrintBegin(core);
    if ((err = initial_guess(core))) return err;
    adj->rnorm_adj = adj->rnorm_adj0 = braid_INVALID_RNORM;
+   adj->nrnorms_adj = 0;
 
    if (core->nlevels == 1)
    {
@@ -782,7 +809,7 @@ braid_Int _braid_DriveAdjoint(braid_Core core)
    for (;;)
    {
       if ((err = iteration(core))) return err;
-      if ((err = record_rnorm(core, core->rnorm))) return err;
+      if ((err = record_rnorms(core, core->rnorm, adj->rnorm_adj))) return err;
       if (core->rnorm0 < 0.0) core->rnorm0 = core->rnorm;
       if (adj->rnorm_adj0 < 0.0) adj->rnorm_adj0 = adj->rnorm_adj;
       print_line(core, "  Braid: %3d  %1.6e  %1.6e  %1.8e\n", core->iter, core->rnorm,
@@ -803,7 +830,8 @@ braid_Int _braid_DriveAdjoint(braid_Core core)
       }
    }
    core->niter = core->iter;
-   if ((err = record_rnorm(core, core->rnorms[core->nrnorms - 1]))) return err;
+   /* the histories end with a copy of the last entry, as braid_GetRNorms reports them */
+   if ((err = record_rnorms(core, core->rnorms[core->nrnorms - 1], adj->rnorm_adj))) return err;
    core->done = 1;
    /* the engine's fine grid gets the solution: access, braid_UGetLast, a warm restart */
    my_cpoints(core, &jlo, &jhi);

@@ -78,6 +78,8 @@ struct _braid_AdjointState {
 
    braid_Real objective, sum_obj;   /* of the last iteration */
    braid_Real rnorm_adj, rnorm_adj0;
+   braid_Real *rnorms_adj;          /* adjoint residual history, as core->rnorms for the state */
+   braid_Int nrnorms_adj, rnorms_adj_capacity;
 
    /* per level l: U[l][i] the approximation (var UI), V the restricted approximation and F
     * the FAS right-hand side (levels > 0; vars VI, FI, -1 = zero) */

@@ -69,6 +69,28 @@ void *_braid_Calloc(braid_Core core, const char *what, braid_Int count, size_t s
    return p;
 }
 
+braid_Int _braid_HistoryAppend(braid_Core core, const char *what, braid_Real **values,
+                               braid_Int *n, braid_Int *capacity, braid_Real value)
+{
+   if (*n == *capacity)
+   {
+      braid_Int grown = 16, err;
+      void *history = *values;
+      if (*capacity > 0 && _braid_MulInt(*capacity, 2, &grown)) grown = INT_MAX;
+      if (*n == grown)
+      {
+         _braid_Error("braid_Drive", "%s is full (%d entries)", what, (int) grown);
+         return braid_ERROR_GENERIC;
+      }
+      err = _braid_Realloc(core, what, &history, grown, sizeof(braid_Real));
+      if (err) return err;
+      *values = (braid_Real *) history;
+      *capacity = grown;
+   }
+   (*values)[(*n)++] = value;
+   return 0;
+}
+
 braid_Int _braid_Realloc(braid_Core core, const char *what, void **ptr, braid_Int count,
                          size_t size)
 {

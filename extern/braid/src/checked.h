@@ -38,5 +38,9 @@ void *_braid_Calloc(braid_Core core, const char *what, braid_Int count, size_t s
  *  after _braid_OutOfMemory. */
 braid_Int _braid_Realloc(braid_Core core, const char *what, void **ptr, braid_Int count,
                          size_t size);
+/** Append value to a residual history (*values, *n entries, room for *capacity), which
+ *  doubles as it fills (max_iter may be as large as INT_MAX). */
+braid_Int _braid_HistoryAppend(braid_Core core, const char *what, braid_Real **values,
+                               braid_Int *n, braid_Int *capacity, braid_Real value);
 
 #endif

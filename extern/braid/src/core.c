@@ -253,31 +253,37 @@ braid_Int braid_GetNumIter(braid_Core core, braid_Int *niter_ptr)
    return 0;
 }
 
-braid_Int braid_GetRNorms(braid_Core core, braid_Int *nrequest_ptr, braid_Real *rnorms)
+braid_Int _braid_HistoryCopy(const char *fn, const braid_Real *values, braid_Int n,
+                             braid_Int *nrequest_ptr, braid_Real *out)
 {
-   braid_Int n, first, k;
-   CHECK_CORE("braid_GetRNorms");
-   if (nrequest_ptr == NULL || (rnorms == NULL && *nrequest_ptr != 0))
+   braid_Int first = 0, k;
+   if (nrequest_ptr == NULL || (out == NULL && *nrequest_ptr != 0))
    {
-      return _braid_Error("braid_GetRNorms", "nrequest_ptr and rnorms must not be NULL");
+      return _braid_Error(fn, "nrequest_ptr and rnorms must not be NULL");
    }
-   n = *nrequest_ptr;
-   if (n >= 0)
+   if (*nrequest_ptr >= 0)
    {
-      n = n < core->nrnorms ? n : core->nrnorms;
-      first = 0;
+      n = *nrequest_ptr < n ? *nrequest_ptr : n;
    }
    else
    {
-      n = -n < core->nrnorms ? -n : core->nrnorms;
-      first = core->nrnorms - n;
+      /* -*nrequest_ptr may not fit a braid_Int (INT_MIN): compare without negating */
+      first = *nrequest_ptr > -n ? n + *nrequest_ptr : 0;
+      n -= first;
    }
    for (k = 0; k < n; k++)
    {
-      rnorms[k] = core->rnorms[first + k];
+      out[k] = values[first + k];
    }
    *nrequest_ptr = n;
    return 0;
+}
+
+braid_Int braid_GetRNorms(braid_Core core, braid_Int *nrequest_ptr, braid_Real *rnorms)
+{
+   CHECK_CORE("braid_GetRNorms");
+   return _braid_HistoryCopy("braid_GetRNorms", core->rnorms, core->nrnorms, nrequest_ptr,
+                             rnorms);
 }
 
 braid_Int braid_GetNLevels(braid_Core core, braid_Int *nlevels_ptr)

@@ -28,6 +28,10 @@ braid_Int _braid_CallbackFailed(braid_Core core, const char *callback, braid_Int
 braid_Int _braid_LevelCFactor(braid_Core core, braid_Int level);
 braid_Int _braid_LevelNRelax(braid_Core core, braid_Int level);
 braid_Real _braid_LevelCRelaxWt(braid_Core core, braid_Int level);
+/** braid_GetRNorms' convention on a history of n entries: *nrequest_ptr >= 0 the first ones,
+ *  < 0 the last ones; on return the number copied. fn names the caller in errors. */
+braid_Int _braid_HistoryCopy(const char *fn, const braid_Real *values, braid_Int n,
+                             braid_Int *nrequest_ptr, braid_Real *out);
 
 /* Argument checks shared by the API functions. */
 #define CHECK_CORE(fn)                                                        \

@@ -134,31 +134,10 @@ static braid_Int call_sync(braid_Core core)
    return err ? _braid_CallbackFailed(core, "sync", err) : 0;
 }
 
-/* The history grows as cycles are done (max_iter may be as large as INT_MAX). */
 static braid_Int record_rnorm(braid_Core core, braid_Real rnorm)
 {
-   if (core->nrnorms == core->rnorms_capacity)
-   {
-      braid_Int capacity = 16, err;
-      void *history = core->rnorms;
-      if (core->rnorms_capacity > 0 && _braid_MulInt(core->rnorms_capacity, 2, &capacity))
-      {
-         capacity = INT_MAX;
-      }
-      if (core->nrnorms == capacity)
-      {
-         _braid_Error("braid_Drive", "the residual history is full (%d entries)",
-                      (int) capacity);
-         return braid_ERROR_GENERIC;
-      }
-      err = _braid_Realloc(core, "the residual history", &history, capacity,
-                           sizeof(braid_Real));
-      if (err) return err;
-      core->rnorms = (braid_Real *) history;
-      core->rnorms_capacity = capacity;
-   }
-   core->rnorms[core->nrnorms++] = rnorm;
-   return 0;
+   return _braid_HistoryAppend(core, "the residual history", &core->rnorms, &core->nrnorms,
+                               &core->rnorms_capacity, rnorm);
 }
 
 static braid_Int converged(braid_Core core)
