@@ -1,6 +1,7 @@
 /*
- * XBraid_Adjoint inside the engine: the action tape (tape.c) and the piggy-back iteration
- * (adjoint.c). Private to extern/braid.
+ * XBraid_Adjoint inside the engine: the action tape (tape.c), the recorded cycle
+ * (adjoint_cycle.c), the piggy-back iteration (adjoint.c) and the options and state
+ * (adjoint_options.c). Private to extern/braid.
  *
  * One state iteration (an FAS V-cycle) is recorded as a list of actions on numbered
  * variables: every vector the iteration computes gets a new number (copies and injections
@@ -56,8 +57,17 @@ void _braid_TapeFree(braid_Core core, _braid_Tape *tape);
 /** *v_ptr = a new zero vector shaped like u. */
 braid_Int _braid_ZeroLike(braid_Core core, braid_Vector u, braid_Vector *v_ptr);
 
-/* ---- adjoint.c: one vector to / from a neighbouring rank (tag of its own, waited at once;
- * every message goes one way in a sweep, so a blocking wait cannot deadlock) ---- */
+#define ADJ(core) ((core)->adjoint_state)
+
+/* ---- adjoint_options.c ---- */
+/** The per-level arrays, at the first adjoint braid_Drive (the hierarchy is built then). */
+braid_Int _braid_AdjointAllocate(braid_Core core);
+
+/* ---- adjoint_cycle.c ---- */
+/** One FAS V-cycle from `level` down, recorded on the tape while adjoint_state->recording. */
+braid_Int _braid_AdjointVCycle(braid_Core core, braid_Int level);
+/* one vector to / from a neighbouring rank (tag of its own, waited at once; every message
+ * goes one way in a sweep, so a blocking wait cannot deadlock) */
 braid_Int _braid_AdjointSend(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
                              int dest);
 braid_Int _braid_AdjointRecv(braid_Core core, braid_Int level, braid_Int index, int source,
