@@ -384,6 +384,12 @@ BAD_OPTIONS: dict[str, tuple[Any, Any]] = {
     "richardson": ("yes", {"order": 1}),
     "full_residual": ("yes", 2),
     "timer_file": (3, ""),
+    "adjoint": ("yes", 2),
+    "tstart_objective": ("0", math.nan),
+    "tstop_objective": ("5", math.inf),
+    "abs_tol_adjoint": ("1e-6", -1.0),
+    "rel_tol_adjoint": ([1e-6], math.nan),
+    "objective_only": ("yes", 2),
 }
 
 
@@ -464,7 +470,10 @@ def test_good_options_of_every_kind_are_accepted() -> None:
                    access_level=1, periodic=False, relax_only_cg=False, refine=True,
                    max_refinements=5, tpoints_cutoff=1000, incr_max_levels=False,
                    richardson={"order": 2}, full_residual=False)
-    assert set(options) | {"abs_tol", "print_file", "timer_file"} == set(braid_module.OPTIONS)
+    adjoint = {"adjoint", "tstart_objective", "tstop_objective", "abs_tol_adjoint",
+               "rel_tol_adjoint", "objective_only"}  # an adjoint app's: tests/test_adjoint.py
+    assert set(options) | {"abs_tol", "print_file", "timer_file"} | adjoint == \
+        set(braid_module.OPTIONS)
     with layerbraid.Solver(apps.ScalarDecay(), 0.0, 16.0, 32, **options) as solver:
         result = solver.drive()
     assert result.converged and result.nlevels == 3

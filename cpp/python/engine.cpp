@@ -13,6 +13,12 @@
 // (braid_SetSpatialCoarsen / braid_SetSpatialRefine); set_full_residual computes the full
 // residual norm over every fine point with that same residual method (braid_SetFullRNormRes).
 //
+// The adjoint (set_adjoint, braid_InitAdjoint): drive() then runs the piggy-back iteration
+// and calls the app's objective(u, status) -> float, objective_diff(u, u_bar, f_bar, status),
+// step_diff(ustop, u, ustop_bar, u_bar, status) and reset_gradient(); objective_diff and
+// step_diff change u_bar in place or return its new value, as step does with u.
+// set_postprocess adds postprocess_objective(J) and postprocess_objective_diff(J).
+//
 // Temporal refinement and Richardson extrapolation are engine options (set_refine, ...,
 // set_richardson); the step status lets step ask for its interval to be refined
 // (set_rfactor, set_refinement_dt: the values are checked here, a bad one raises in step like
@@ -68,6 +74,9 @@ struct BufferStatus {
 };
 struct CoarsenRefStatus {
   braid_CoarsenRefStatus s = nullptr;
+};
+struct ObjectiveStatus {
+  braid_ObjectiveStatus s = nullptr;
 };
 
 // Points a Python status view at the engine's status for the length of one callback, and
@@ -244,10 +253,12 @@ class Engine {
     access_status_ = py::cast(AccessStatus{});
     buffer_status_ = py::cast(BufferStatus{});
     coarsen_status_ = py::cast(CoarsenRefStatus{});
+    objective_status_ = py::cast(ObjectiveStatus{});
     step_status_ptr_ = step_status_.cast<StepStatus *>();
     access_status_ptr_ = access_status_.cast<AccessStatus *>();
     buffer_status_ptr_ = buffer_status_.cast<BufferStatus *>();
     coarsen_status_ptr_ = coarsen_status_.cast<CoarsenRefStatus *>();
+    objective_status_ptr_ = objective_status_.cast<ObjectiveStatus *>();
 
     MPI_Comm comm = MPI_Comm_f2c(static_cast<MPI_Fint>(comm_f));
     int err = braid_Init(comm, comm, tstart, tstop, ntime, reinterpret_cast<braid_App>(this),
@@ -349,6 +360,68 @@ class Engine {
     int err = braid_SetTimeGrid(core(), tgrid_cb);
     if (err != 0) throw py::value_error("set_time_grid was refused by the engine");
     f_time_grid_ = std::move(times);
+  }
+
+  // The piggy-back adjoint iteration (braid_InitAdjoint): the app's objective, objective_diff,
+  // step_diff and reset_gradient (braid.py checks they exist).
+  void set_adjoint() {
+    f_objective_ = method("objective");
+    f_objective_diff_ = method("objective_diff");
+    f_step_diff_ = method("step_diff");
+    f_reset_gradient_ = method("reset_gradient");
+    core();  // a closed solver raises here, before braid_InitAdjoint could see a NULL core
+    int err = braid_InitAdjoint(objective_cb, objective_diff_cb, step_diff_cb,
+                                reset_gradient_cb, &core_);
+    if (err != 0) throw py::value_error("set_adjoint was refused by the engine");
+  }
+
+  // J = postprocess_objective(sum of the objective terms), F_bar its derivative
+  // (braid_SetPostprocessObjective and _diff); needs set_adjoint first.
+  void set_postprocess() {
+    f_postprocess_ = method("postprocess_objective");
+    f_postprocess_diff_ = method("postprocess_objective_diff");
+    int err = braid_SetPostprocessObjective(core(), postprocess_cb);
+    if (err == 0) err = braid_SetPostprocessObjective_diff(core(), postprocess_diff_cb);
+    if (err != 0) throw py::value_error("set_postprocess was refused by the engine");
+  }
+
+  double objective() const {
+    double value = 0.0;
+    if (braid_GetObjective(core(), &value) != 0) {
+      throw std::runtime_error("the objective is only there in adjoint mode (set_adjoint)");
+    }
+    return value;
+  }
+
+  // The adjoint residual norm of every iteration (braid_GetRNorms' convention and layout).
+  std::vector<double> rnorms_adjoint() const {
+    braid_Int n = 0;
+    braid_GetNumIter(core(), &n);
+    std::vector<double> out(static_cast<size_t>(n) + 1);
+    braid_Int count = static_cast<braid_Int>(out.size());
+    if (layerbraid_GetRNormsAdjoint(core(), &count, out.data()) != 0) {
+      throw std::runtime_error("the adjoint residuals are only there in adjoint mode");
+    }
+    out.resize(static_cast<size_t>(count));
+    return out;
+  }
+
+  // dJ/du_0 after the last drive on the rank that owns point 0; None on the others.
+  py::object initial_adjoint() {
+    braid_Vector ubar = nullptr;
+    if (layerbraid_GetInitialAdjoint(core(), &ubar) != 0) {
+      if (error_) {  // the app's clone raised
+        py::error_already_set e = std::move(*error_);
+        error_.reset();
+        throw e;
+      }
+      throw std::runtime_error("no initial adjoint: it needs a completed adjoint drive "
+                               "without objective_only");
+    }
+    if (ubar == nullptr) return py::none();
+    py::object state = std::move(ubar->state);
+    delete ubar;
+    return state;
   }
 
   std::vector<double> rnorms() const {
@@ -492,6 +565,55 @@ class Engine {
     });
   }
 
+  // ---- the adjoint's callbacks (set_adjoint, set_postprocess) ----
+
+  static braid_Int objective_cb(braid_App app, braid_Vector u, braid_ObjectiveStatus status,
+                                braid_Real *value_ptr) {
+    return guarded(app, [&](Engine *e) {
+      StatusScope<ObjectiveStatus, braid_ObjectiveStatus> scope(e->objective_status_ptr_,
+                                                                status);
+      *value_ptr = e->f_objective_(u->state, e->objective_status_).cast<double>();
+    });
+  }
+
+  // u_bar arrives zeroed; it becomes f_bar times d objective / du.
+  static braid_Int objective_diff_cb(braid_App app, braid_Vector u, braid_Vector u_bar,
+                                     braid_Real f_bar, braid_ObjectiveStatus status) {
+    return guarded(app, [&](Engine *e) {
+      StatusScope<ObjectiveStatus, braid_ObjectiveStatus> scope(e->objective_status_ptr_,
+                                                                status);
+      py::object out = e->f_objective_diff_(u->state, u_bar->state, f_bar,
+                                            e->objective_status_);
+      if (!out.is_none()) u_bar->state = std::move(out);
+    });
+  }
+
+  // u_bar holds the adjoint of the step's result on entry and must hold that of its input.
+  static braid_Int step_diff_cb(braid_App app, braid_Vector ustop, braid_Vector u,
+                                braid_Vector ustop_bar, braid_Vector u_bar,
+                                braid_StepStatus status) {
+    return guarded(app, [&](Engine *e) {
+      StatusScope<StepStatus, braid_StepStatus> scope(e->step_status_ptr_, status);
+      py::object out = e->f_step_diff_(ustop->state, u->state, ustop_bar->state, u_bar->state,
+                                       e->step_status_);
+      if (!out.is_none()) u_bar->state = std::move(out);
+    });
+  }
+
+  static braid_Int reset_gradient_cb(braid_App app) {
+    return guarded(app, [&](Engine *e) { e->f_reset_gradient_(); });
+  }
+
+  static braid_Int postprocess_cb(braid_App app, braid_Real sum, braid_Real *value_ptr) {
+    return guarded(app, [&](Engine *e) { *value_ptr = e->f_postprocess_(sum).cast<double>(); });
+  }
+
+  static braid_Int postprocess_diff_cb(braid_App app, braid_Real sum, braid_Real *f_bar_ptr) {
+    return guarded(app, [&](Engine *e) {
+      *f_bar_ptr = e->f_postprocess_diff_(sum).cast<double>();
+    });
+  }
+
   static braid_Int clone_cb(braid_App app, braid_Vector u, braid_Vector *v_ptr) {
     return guarded(app, [&](Engine *e) { *v_ptr = box(e->f_clone_(u->state), "clone"); });
   }
@@ -575,12 +697,15 @@ class Engine {
   py::object f_init_, f_step_, f_clone_, f_sum_, f_norm_, f_access_, f_bufsize_, f_pack_,
       f_unpack_;
   py::object f_residual_, f_time_grid_, f_coarsen_, f_refine_;  // optional callbacks
+  py::object f_objective_, f_objective_diff_, f_step_diff_, f_reset_gradient_, f_postprocess_,
+      f_postprocess_diff_;  // the adjoint's (set_adjoint, set_postprocess)
   bool has_residual_ = false;
-  py::object step_status_, access_status_, buffer_status_, coarsen_status_;
+  py::object step_status_, access_status_, buffer_status_, coarsen_status_, objective_status_;
   StepStatus *step_status_ptr_ = nullptr;
   AccessStatus *access_status_ptr_ = nullptr;
   BufferStatus *buffer_status_ptr_ = nullptr;
   CoarsenRefStatus *coarsen_status_ptr_ = nullptr;
+  ObjectiveStatus *objective_status_ptr_ = nullptr;
   long buffer_bytes_ = 0;
   std::optional<py::error_already_set> error_;
   braid_Core core_ = nullptr;
@@ -726,6 +851,34 @@ void bind_engine(py::module_ &m) {
         return get<double>(st.s, braid_CoarsenRefStatusGetCTstop);
       });
 
+  py::class_<ObjectiveStatus>(m, "ObjectiveStatus",
+                              "Which fine point an objective term is taken at; valid only "
+                              "inside objective or objective_diff.")
+      .def_property_readonly("t", [](const ObjectiveStatus &st) {
+        return get<double>(st.s, braid_ObjectiveStatusGetT);
+      })
+      .def_property_readonly("tindex", [](const ObjectiveStatus &st) {
+        return get<int>(st.s, braid_ObjectiveStatusGetTIndex);
+      })
+      .def_property_readonly("iteration", [](const ObjectiveStatus &st) {
+        return get<int>(st.s, braid_ObjectiveStatusGetIter);
+      })
+      .def_property_readonly("level", [](const ObjectiveStatus &st) {
+        return get<int>(st.s, braid_ObjectiveStatusGetLevel);
+      })
+      .def_property_readonly("nlevels", [](const ObjectiveStatus &st) {
+        return get<int>(st.s, braid_ObjectiveStatusGetNLevels);
+      })
+      .def_property_readonly("nrefine", [](const ObjectiveStatus &st) {
+        return get<int>(st.s, braid_ObjectiveStatusGetNRefine);
+      })
+      .def_property_readonly("ntpoints", [](const ObjectiveStatus &st) {
+        return get<int>(st.s, braid_ObjectiveStatusGetNTPoints);
+      })
+      .def_property_readonly("tol", [](const ObjectiveStatus &st) {
+        return get<double>(st.s, braid_ObjectiveStatusGetTol);
+      }, "The state's halting tolerance.");
+
   py::class_<Engine> cls(m, "Engine", "The MGRIT engine over a Python app (use layerbraid.Solver).");
   cls.def(py::init<py::object, long, double, double, int>(), py::arg("app"), py::arg("comm_f"),
           py::arg("tstart"), py::arg("tstop"), py::arg("ntime"))
@@ -766,6 +919,16 @@ void bind_engine(py::module_ &m) {
            "Use the app's coarsen(fu, status) and refine(cu, status) between time levels.")
       .def("set_time_grid", &Engine::set_time_grid, py::arg("times"),
            "times(ilower, iupper) -> the float64 times of fine points ilower..iupper.")
+      .def("set_adjoint", &Engine::set_adjoint,
+           "Piggy-back adjoint iteration with the app's objective, objective_diff, step_diff "
+           "and reset_gradient (braid_InitAdjoint).")
+      .def("set_postprocess", &Engine::set_postprocess,
+           "J = app.postprocess_objective(sum), with app.postprocess_objective_diff(sum).")
+      .def("objective", &Engine::objective, "J of the last adjoint drive.")
+      .def("rnorms_adjoint", &Engine::rnorms_adjoint,
+           "The adjoint residual norms of the last adjoint drive (the last one repeated).")
+      .def("initial_adjoint", &Engine::initial_adjoint,
+           "dJ/du_0 of the last adjoint drive on the rank holding point 0, else None.")
       .def("set_fmg", [](Engine &e) { check(braid_SetFMG(e.core()), "set_fmg"); })
       .def("set_final_fcrelax",
            [](Engine &e) { check(braid_SetFinalFCRelax(e.core()), "set_final_fcrelax"); })
@@ -797,6 +960,11 @@ void bind_engine(py::module_ &m) {
   bind_setter(cls, "set_tpoints_cutoff", braid_SetTPointsCutoff);
   bind_setter(cls, "set_richardson", braid_SetRichardsonEstimation);
   bind_setter(cls, "set_timings", braid_SetTimings);
+  bind_setter(cls, "set_tstart_objective", braid_SetTStartObjective);
+  bind_setter(cls, "set_tstop_objective", braid_SetTStopObjective);
+  bind_setter(cls, "set_abs_tol_adjoint", braid_SetAbsTolAdjoint);
+  bind_setter(cls, "set_rel_tol_adjoint", braid_SetRelTolAdjoint);
+  bind_setter(cls, "set_objective_only", braid_SetObjectiveOnly);
 
   g_remote_error = py::exception<void>(m, "RemoteRankError", PyExc_RuntimeError);
   g_divergence_error = py::exception<void>(m, "DivergenceError", PyExc_ArithmeticError);

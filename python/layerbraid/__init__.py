@@ -23,7 +23,7 @@ from ._mpi import check_same_mpi, find_mpiexec
 
 check_same_mpi(_core.mpi_library_version(), MPI.Get_library_version())
 
-from .app import App, AppProtocol  # noqa: E402  (after the MPI check)
+from .app import AdjointApp, App, AppProtocol  # noqa: E402  (after the MPI check)
 from .braid import (DivergenceError, RemoteRankError, Richardson, SolveResult,  # noqa: E402
                     Solver)
 from . import nn  # noqa: E402
@@ -32,6 +32,7 @@ from .propagate import Evaluation, Propagator  # noqa: E402
 __version__: str = _core.__version__
 
 __all__ = [
+    "AdjointApp",
     "App",
     "AppProtocol",
     "DivergenceError",

@@ -39,6 +39,29 @@ refined, and the solve goes on on the refined grid::
             u /= 1.0 + (status.tstop - status.tstart)
             if status.level == 0 and status.nrefine < 2:
                 status.set_rfactor(2)                  # halve this step (twice in all)
+
+**The adjoint** (``Solver(..., adjoint=True)``, see :class:`AdjointApp`). The objective is a
+sum over the fine time points, J = F(sum_i objective(u_i)) (F the identity unless the app has
+``postprocess_objective``); the app says how each piece is differentiated, and the solver
+returns J and the app's accumulated design gradient. For u' = lambda u with design lambda::
+
+        def objective(self, u, status):            # this point's term of J
+            return u[0] * u[0] / self.ntime
+
+        def objective_diff(self, u, u_bar, f_bar, status):   # u_bar is given zeroed
+            u_bar[0] = 2.0 * u[0] / self.ntime * f_bar        # (no lambda in the term)
+
+        def step_diff(self, ustop, u, ustop_bar, u_bar, status):
+            dt = status.tstop - status.tstart
+            denom = 1.0 - self.lam * dt                       # step: u_new = u / denom
+            self.grad += u[0] * dt / denom**2 * u_bar[0]      # d u_new / d lambda
+            u_bar[0] = u_bar[0] / denom                       # d u_new / d u, transposed
+
+        def reset_gradient(self):
+            self.grad = 0.0
+
+        def gradient(self):                        # optional: summed over ranks by the solver
+            return self.grad
 """
 
 from __future__ import annotations
@@ -48,8 +71,8 @@ from typing import Any, Protocol, Sequence, Union, runtime_checkable
 
 import numpy as np
 
-__all__ = ["App", "AppProtocol", "StepStatus", "AccessStatus", "BufferStatus",
-           "CoarsenRefStatus", "State"]
+__all__ = ["App", "AppProtocol", "AdjointApp", "StepStatus", "AccessStatus", "BufferStatus",
+           "CoarsenRefStatus", "ObjectiveStatus", "State"]
 
 #: A state: an array (NumPy or CuPy), a tuple of arrays, or any object the app's methods handle.
 State = Any
@@ -125,6 +148,63 @@ class CoarsenRefStatus(Protocol):
     ftstop: float
     ctprior: float
     ctstop: float
+
+
+class ObjectiveStatus(Protocol):
+    """Which fine time point an objective term belongs to (valid only during the call):
+    ``t`` and ``tindex``, the ``iteration`` of the piggy-back iteration, ``level`` (0: the
+    objective is taken on the fine grid), ``nlevels``, ``nrefine``, ``ntpoints`` and the
+    state's halting tolerance ``tol``."""
+
+    t: float
+    tindex: int
+    iteration: int
+    level: int
+    nlevels: int
+    nrefine: int
+    ntpoints: int
+    tol: float
+
+
+@runtime_checkable
+class AdjointApp(Protocol):
+    """What ``Solver(..., adjoint=True)`` calls besides the :class:`AppProtocol` methods
+    (XBraid's objectiveT, objectiveT_diff, step_diff and reset_gradient).
+
+    One drive runs the piggy-back iteration: every MGRIT cycle of the state is recorded and
+    then differentiated backwards, so the objective and the adjoint converge together.
+    ``objective_diff`` and ``step_diff`` are called in the adjoint sweeps only; each adds its
+    design derivative (times the adjoint it is given) into a gradient the app keeps, which
+    ``reset_gradient`` zeroes before every sweep. After the drive that gradient is this rank's
+    share: :attr:`SolveResult.gradient` is ``gradient()`` summed over the ranks.
+
+    - ``objective(u, status) -> float``: the term of J at time ``status.t``. Called for every
+      fine point in the objective window (``tstart_objective <= t <= tstop_objective``).
+    - ``objective_diff(u, u_bar, f_bar, status)``: ``u_bar`` arrives zeroed, shaped like u; it
+      must become ``f_bar`` times d objective / du (in place, or return the new state), and
+      ``f_bar`` times d objective / d design goes into the gradient.
+    - ``step_diff(ustop, u, ustop_bar, u_bar, status)``: the transposed derivative of
+      ``step`` from ``status.tstart`` to ``status.tstop``: ``u`` is the step's input and
+      ``ustop`` its result; ``u_bar`` holds the adjoint of the result on entry and must hold
+      the adjoint of the input on return (in place, or return it); the design derivative
+      times the entry ``u_bar`` goes into the gradient. ``ustop_bar`` (the adjoint of step's
+      initial guess) may be ignored.
+    - ``reset_gradient()``: zero the gradient.
+
+    Optional: ``gradient() -> float | array | tuple of arrays`` (this rank's gradient), and
+    together ``postprocess_objective(J) -> float`` with ``postprocess_objective_diff(J) ->
+    float`` (J = F(sum of the terms) and dF/dsum).
+    """
+
+    def objective(self, u: State, status: ObjectiveStatus) -> float: ...
+
+    def objective_diff(self, u: State, u_bar: State, f_bar: float,
+                       status: ObjectiveStatus) -> State | None: ...
+
+    def step_diff(self, ustop: State, u: State, ustop_bar: State, u_bar: State,
+                  status: StepStatus) -> State | None: ...
+
+    def reset_gradient(self) -> None: ...
 
 
 @runtime_checkable

@@ -27,6 +27,15 @@ step's local error (``status.error_estimate``)::
 
     solver = layerbraid.Solver(Decay(), 0.0, 4.0, 64, max_levels=3,
                                richardson=Richardson(estimate=True, order=2))
+
+Optimisation: with ``adjoint=True`` one drive runs XBraid's piggy-back iteration, the state's
+MGRIT cycles each followed by an adjoint sweep, and returns the objective J and, from the
+app's own accumulation, its gradient (the app needs ``objective``, ``objective_diff``,
+``step_diff`` and ``reset_gradient``; see :class:`~layerbraid.app.AdjointApp`)::
+
+    result = layerbraid.Solver(app, 0.0, 25.0, 50, max_levels=2, abs_tol=1e-6,
+                               adjoint=True, abs_tol_adjoint=1e-6).drive()
+    print(result.objective, result.gradient)
 """
 
 from __future__ import annotations
@@ -77,6 +86,18 @@ class SolveResult:
         full_residual: with ``full_residual=True``, the residual norm over every fine point
             (C- and F-points) after the last cycle; None otherwise, or where it was not
             computed (one level).
+
+        With ``adjoint=True`` (None or empty otherwise), the same on every rank unless said:
+        objective: J of the last iteration, after ``postprocess_objective``.
+        rnorms_adjoint: the adjoint residual norm of every iteration (with
+            ``objective_only=True`` no adjoint is computed: empty).
+        gradient: the app's ``gradient()`` summed over the ranks (in rank order, so every
+            rank gets the same bits); None if the app has no ``gradient`` method or with
+            ``objective_only=True``.
+        initial_adjoint: dJ/du_0, the adjoint of the initial condition, on the rank that
+            owns time point 0 (None on the others, and with ``objective_only=True``).
+        ``converged`` then also asks the adjoint residual to meet its tolerance (unless
+        ``objective_only=True``).
     """
 
     iterations: int
@@ -87,6 +108,16 @@ class SolveResult:
     ntime: int | None = None
     nrefine: int = 0
     full_residual: float | None = None
+    objective: float | None = None
+    rnorms_adjoint: tuple[float, ...] = ()
+    gradient: Any = None
+    initial_adjoint: Any = None
+
+    @property
+    def rnorms(self) -> tuple[float | None, ...]:
+        """The state's residual history under the name the adjoint results use (it is
+        :attr:`residual_history`)."""
+        return self.residual_history
 
     @property
     def residual(self) -> float | None:
@@ -163,6 +194,16 @@ def _fmg(name: str, value: Any) -> int | None:
 
 def _positive_or_none(name: str, value: Any) -> float | None:
     return None if value is None else _real_in(name, value, 0.0, math.inf)
+
+
+def _finite_or_none(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a float, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name}={value!r} must be finite")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -276,7 +317,26 @@ OPTIONS: dict[str, str] = {
                      "app's residual method, and halt on it (SolveResult.full_residual)",
     "timer_file": "str: time the callbacks and write each rank's totals to "
                   "<timer_file>_<rank, 4 digits>.txt after every drive",
+    "adjoint": "bool (False): XBraid's piggy-back adjoint iteration: the objective and its "
+               "gradient from one drive (the app needs objective, objective_diff, step_diff "
+               "and reset_gradient); halts when state and adjoint residual meet their "
+               "tolerances",
+    "tstart_objective": "float in [tstart, tstop] (tstart): the objective sums the terms of "
+                        "the fine points with tstart_objective <= t <= tstop_objective "
+                        "(needs adjoint=True)",
+    "tstop_objective": "float in [tstart_objective, tstop] (tstop): the end of that window "
+                       "(needs adjoint=True)",
+    "abs_tol_adjoint": "float >= 0: the adjoint halts when its residual norm is below it "
+                       "(needs adjoint=True)",
+    "rel_tol_adjoint": "float >= 0 (1e-6): the adjoint halts when its residual is below "
+                       "rel_tol_adjoint times the first (needs adjoint=True)",
+    "objective_only": "bool (False): compute only the objective, no adjoint and no gradient "
+                      "(needs adjoint=True)",
 }
+
+#: The options that only mean something with adjoint=True.
+_ADJOINT_OPTIONS = ("tstart_objective", "tstop_objective", "abs_tol_adjoint",
+                    "rel_tol_adjoint", "objective_only")
 
 _PY_DEFAULTS = {"print_level": 1}
 
@@ -344,6 +404,7 @@ class Solver:
         if settings.get("periodic"):
             _check_periodic(ntime, settings)
         _check_adaptive(app, settings)
+        _check_adjoint(app, float(tstart), float(tstop), settings)
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.app = app
         self.tstart, self.tstop, self.ntime = float(tstart), float(tstop), int(ntime)
@@ -361,6 +422,10 @@ class Solver:
             self._engine.set_residual()
         if self.has_spatial:
             self._engine.set_spatial()
+        if settings.get("adjoint"):  # before _apply: the adjoint's options need it
+            self._engine.set_adjoint()
+            if callable(getattr(app, "postprocess_objective", None)):
+                self._engine.set_postprocess()
         self._apply(settings)
 
     @staticmethod
@@ -410,8 +475,9 @@ class Solver:
         if unknown:
             raise TypeError(f"unknown solver option(s) {', '.join(map(repr, unknown))}; valid "
                             f"options are: {', '.join(OPTIONS)}")
-        if options.get("abs_tol") is not None and options.get("rel_tol") is not None:
-            raise ValueError("abs_tol and rel_tol are exclusive; give one of them")
+        for a, r in (("abs_tol", "rel_tol"), ("abs_tol_adjoint", "rel_tol_adjoint")):
+            if options.get(a) is not None and options.get(r) is not None:
+                raise ValueError(f"{a} and {r} are exclusive; give one of them")
         checks: dict[str, Callable[[str, Any], Any]] = {
             "max_levels": lambda n, v: _int_in(n, v, 1),
             "min_coarse": lambda n, v: _int_in(n, v, 1),
@@ -443,6 +509,12 @@ class Solver:
             "richardson": _richardson,
             "full_residual": _flag,
             "timer_file": lambda n, v: _text(n, v),
+            "adjoint": _flag,
+            "tstart_objective": _finite_or_none,
+            "tstop_objective": _finite_or_none,
+            "abs_tol_adjoint": _positive_or_none,
+            "rel_tol_adjoint": _positive_or_none,
+            "objective_only": _flag,
         }
         return {name: checks[name](name, value) for name, value in options.items()}
 
@@ -456,7 +528,13 @@ class Solver:
                   "access_level": e.set_access_level, "print_file": e.set_print_file,
                   "periodic": e.set_periodic, "relax_only_cg": e.set_relax_only_cg,
                   "refine": e.set_refine, "max_refinements": e.set_max_refinements,
-                  "tpoints_cutoff": e.set_tpoints_cutoff}
+                  "tpoints_cutoff": e.set_tpoints_cutoff,
+                  "objective_only": e.set_objective_only}
+        optional = {"abs_tol": e.set_abs_tol, "rel_tol": e.set_rel_tol,
+                    "tstart_objective": e.set_tstart_objective,
+                    "tstop_objective": e.set_tstop_objective,
+                    "abs_tol_adjoint": e.set_abs_tol_adjoint,
+                    "rel_tol_adjoint": e.set_rel_tol_adjoint}
         per_level = {"cfactor": e.set_cfactor, "nrelax": e.set_nrelax,
                      "crelax_weight": e.set_crelax_wt}
         for name, value in settings.items():
@@ -466,10 +544,8 @@ class Solver:
                 # the all-levels value first, so per-level values override it
                 for level in sorted(value):
                     per_level[name](level, value[level])
-            elif name == "abs_tol" and value is not None:
-                e.set_abs_tol(value)
-            elif name == "rel_tol" and value is not None:
-                e.set_rel_tol(value)
+            elif name in optional and value is not None:
+                optional[name](value)
             elif name == "fmg" and value is not None:
                 e.set_nfmg(value)
             elif name == "final_fcrelax" and value:
@@ -530,10 +606,31 @@ class Solver:
             first = (None if rnorm0 < 0 else float(rnorm0)) if nrefine else \
                 (known[0] if known else None)
             converged = self._met_tolerance(known[-1] if known else None, first)
+        adjoint: dict[str, Any] = {}
+        if self.settings.get("adjoint"):
+            adjoint = self._adjoint_results()
+            if not self.settings.get("objective_only"):
+                history = adjoint["rnorms_adjoint"]
+                converged = converged and self._met_tolerance(
+                    history[-1] if history else None, history[0] if history else None,
+                    "abs_tol_adjoint", "rel_tol_adjoint", 1e-6)
         return SolveResult(iterations=int(self._engine.num_iter()), residual_history=residuals,
                            nlevels=nlevels, wall_time=wall, converged=nlevels == 1 or converged,
                            ntime=int(self._engine.ntime()), nrefine=nrefine,
-                           full_residual=full_residual)
+                           full_residual=full_residual, **adjoint)
+
+    def _adjoint_results(self) -> dict[str, Any]:
+        """SolveResult's adjoint fields after an adjoint drive."""
+        out: dict[str, Any] = {"objective": float(self._engine.objective())}
+        if self.settings.get("objective_only"):
+            return out  # no adjoint was computed: no residuals, gradient or dJ/du_0
+        # the engine repeats the last entry, as for the state's history
+        out["rnorms_adjoint"] = tuple(float(r) for r in self._engine.rnorms_adjoint()[:-1])
+        out["initial_adjoint"] = self._engine.initial_adjoint()
+        gradient = getattr(self.app, "gradient", None)
+        if callable(gradient):
+            out["gradient"] = _gradient_over_ranks(self.comm, gradient)
+        return out
 
     def _memory_error(self, e: BaseException) -> MemoryError | None:
         """The engine's braid_ERROR_MEMORY (a MemoryError from _core whose text the engine
@@ -546,18 +643,19 @@ class Solver:
                            "slot per time point it owns, so fewer steps or more ranks (now "
                            f"{self.comm.Get_size()}) need less")
 
-    def _met_tolerance(self, last: float | None, first: float | None) -> bool:
-        """The engine's halting test: ``last`` below abs_tol, or below rel_tol times
-        ``first``; False where a norm it needs was not computed."""
+    def _met_tolerance(self, last: float | None, first: float | None, abs_name: str = "abs_tol",
+                       rel_name: str = "rel_tol", rel_default: float = 1e-9) -> bool:
+        """The engine's halting test: ``last`` below the absolute tolerance, or below the
+        relative one times ``first``; False where a norm it needs was not computed."""
         if last is None:
             return False
-        abs_tol = self.settings.get("abs_tol")
+        abs_tol = self.settings.get(abs_name)
         if abs_tol is not None:
             return last < abs_tol
         if first is None:
             return False
-        rel_tol = self.settings.get("rel_tol")
-        return last < (1e-9 if rel_tol is None else rel_tol) * first
+        rel_tol = self.settings.get(rel_name)
+        return last < (rel_default if rel_tol is None else rel_tol) * first
 
     def close(self) -> None:
         """Free the engine and every stored state (also done when the solver is collected)."""
@@ -765,6 +863,139 @@ def _check_adaptive(app: Any, settings: Mapping[str, Any]) -> None:
         raise TypeError(f"full_residual=True measures the residual with the app's residual "
                         f"method, and {type(app).__name__} has none; define "
                         "residual(ustop, r, status) (see layerbraid.App)")
+
+
+# ---- the adjoint ----
+
+#: What adjoint=True needs of the app, and what it may have.
+_ADJOINT_METHODS = ("objective", "objective_diff", "step_diff", "reset_gradient")
+
+
+def _check_adjoint(app: Any, tstart: float, tstop: float, settings: Mapping[str, Any]) -> None:
+    """adjoint=True against the app and the other options (the engine would refuse most of
+    these only in drive, or ignore them)."""
+    if not settings.get("adjoint"):
+        given = [n for n in _ADJOINT_OPTIONS if settings.get(n) not in (None, False)]
+        if given:
+            raise ValueError(f"{', '.join(f'{n}={settings[n]!r}' for n in given)} only take "
+                             "effect with the adjoint; add adjoint=True")
+        return
+    name = type(app).__name__
+    missing = [m for m in _ADJOINT_METHODS if not callable(getattr(app, m, None))]
+    if missing:
+        raise TypeError(f"adjoint=True needs the app's {', '.join(missing)}: app of type {name} "
+                        "lacks them (see layerbraid.app.AdjointApp: objective(u, status) -> "
+                        "float, objective_diff(u, u_bar, f_bar, status), step_diff(ustop, u, "
+                        "ustop_bar, u_bar, status), reset_gradient())")
+    post = [callable(getattr(app, m, None))
+            for m in ("postprocess_objective", "postprocess_objective_diff")]
+    if post[0] != post[1]:
+        has, lacks = (("postprocess_objective", "postprocess_objective_diff") if post[0]
+                      else ("postprocess_objective_diff", "postprocess_objective"))
+        raise TypeError(f"app of type {name} has {has} but no {lacks}; a postprocessed "
+                        "objective needs both: J = postprocess_objective(sum of the terms) "
+                        "and its derivative postprocess_objective_diff(sum)")
+    lo, hi = min(tstart, tstop), max(tstart, tstop)
+    window = [settings.get("tstart_objective"), settings.get("tstop_objective")]
+    for key, value in zip(("tstart_objective", "tstop_objective"), window):
+        if value is not None and not lo <= value <= hi:
+            raise ValueError(f"{key}={value!r} is outside the time interval [{lo!r}, {hi!r}]")
+    first = tstart if window[0] is None else window[0]
+    last = tstop if window[1] is None else window[1]
+    if first > last:
+        raise ValueError(f"the objective window is empty: tstart_objective={first!r} is after "
+                         f"tstop_objective={last!r}")
+    # what the engine's adjoint does not do (it refuses or ignores these)
+    refused = {"periodic": "periodic problems", "refine": "temporal refinement",
+               "richardson": "Richardson extrapolation", "full_residual": "the full residual",
+               "fmg": "F-cycles", "final_fcrelax": "a final FC-relaxation",
+               "reverted_ranks": "reverted ranks", "skip": "skipping the first down-cycle"}
+    for key, what in refused.items():
+        if settings.get(key) not in (None, False):
+            raise ValueError(f"adjoint=True cannot be combined with {key}={settings[key]!r}: "
+                             f"the adjoint iteration has no {what}")
+    ignored = {"seq_soln": (True, "starts from init's guess"),
+               "residual_computation": (False, "always computes both residual norms"),
+               "max_levels": (1, "needs at least 2 levels")}
+    for key, (value, why) in ignored.items():
+        if key in settings and settings[key] == value:
+            raise ValueError(f"adjoint=True cannot be combined with {key}={settings[key]!r}: "
+                             f"the adjoint iteration {why}")
+    if settings.get("access_level", 1) > 1:
+        raise ValueError(f"adjoint=True cannot be combined with access_level="
+                         f"{settings['access_level']}: the adjoint iteration accesses the "
+                         "solution only after the solve")
+    if _has_residual(app) or _has_spatial(app):
+        raise ValueError(f"adjoint=True cannot be combined with an app that has "
+                         f"{'residual' if _has_residual(app) else 'coarsen/refine'} "
+                         f"({name}): the adjoint iteration uses the engine's residual and "
+                         "one spatial grid")
+
+
+def _gradient_over_ranks(comm: MPI.Comm, gradient: Callable[[], Any]) -> Any:
+    """The sum over the ranks of ``gradient()`` (a float, an array, NumPy or CuPy, or a tuple
+    of them), added in rank order: the same bits on every rank, whatever MPI's reduction
+    order. A failure or a layout that differs between ranks raises on every rank (the others
+    get RemoteRankError naming the rank), so no rank is left waiting in a collective."""
+    error: BaseException | None = None
+    try:
+        parts, rebuild = _host_parts(gradient())
+        mine: Any = [(p.shape, p.dtype.str) for p in parts]
+    except Exception as e:  # reported to every rank below
+        error, mine = e, _describe(e)
+    everyone = comm.allgather(mine)
+    if error is not None:
+        raise error
+    for rank, theirs in enumerate(everyone):
+        if isinstance(theirs, str):
+            raise RemoteRankError(f"stopped because another rank failed: rank {rank}: the "
+                                  f"app's gradient() failed: {theirs}")
+        if theirs != mine:
+            raise ValueError(f"the app's gradient() has the layout {theirs} (shapes, dtypes) "
+                             f"on rank {rank} and {mine} on rank {comm.Get_rank()}; it must "
+                             "be the same on every rank")
+    sums = []
+    for p in parts:
+        flat = p.reshape(-1)
+        gathered = np.empty((comm.Get_size(), flat.size), dtype=flat.dtype)
+        comm.Allgather(flat, gathered)
+        total = gathered[0].copy()
+        for row in gathered[1:]:
+            total += row
+        sums.append(total.reshape(p.shape))
+    return rebuild(sums)
+
+
+def _host_parts(value: Any) -> tuple[list[np.ndarray], Callable[[list[np.ndarray]], Any]]:
+    """A gradient as contiguous host arrays, and the function that turns arrays of the same
+    layout back into the gradient's form (float, NumPy, CuPy, tuple)."""
+    if isinstance(value, tuple):
+        pieces = [_host_parts(v) for v in value]
+
+        def tuple_back(arrays: list[np.ndarray]) -> tuple[Any, ...]:
+            out, k = [], 0
+            for parts, back in pieces:
+                out.append(back(arrays[k:k + len(parts)]))
+                k += len(parts)
+            return tuple(out)
+
+        return [a for parts, _ in pieces for a in parts], tuple_back
+    if isinstance(value, Real) and not isinstance(value, bool):
+        return [np.array(float(value))], lambda arrays: float(arrays[0])
+    on_device = type(value).__module__.split(".")[0] == "cupy"
+    try:
+        host = np.ascontiguousarray(value.get() if on_device else value)
+    except Exception as e:  # e.g. an object NumPy cannot convert
+        raise TypeError(f"the app's gradient() must return a float, a float array or a tuple "
+                        f"of them, got {type(value).__name__} ({e})") from None
+    if host.dtype.kind not in "fc":
+        raise TypeError(f"the app's gradient() must return a float, a float array or a tuple "
+                        f"of them, got {type(value).__name__} of dtype {host.dtype}")
+    if on_device:
+        import cupy  # only for an app whose gradient lives on the GPU
+
+        return [host], lambda arrays: cupy.asarray(arrays[0])
+    return [host], lambda arrays: arrays[0]
 
 
 def _check_periodic(ntime: int, settings: Mapping[str, Any]) -> None:
