@@ -31,6 +31,7 @@ typedef struct {
    braid_Vector u;             /* step: the input (at tstart); objective: the state;
                                 * receive: the received vector (its shape for a zero adjoint) */
    braid_Vector ustop;         /* step: the result (at tstop) */
+   braid_Int u_shared;         /* u is owned by the action that produced it (_braid_TapeHeld) */
 } _braid_Action;
 
 typedef struct {
@@ -39,12 +40,19 @@ typedef struct {
    braid_Int nvars;            /* variables numbered 0 .. nvars - 1 */
    braid_Vector *bars;         /* adjoint of each variable, NULL = zero (during evaluation) */
    braid_Int bars_capacity;
+   braid_Vector *held;         /* the vector an action keeps with each variable's value (a
+                                * step's result, a received vector), NULL = none */
+   braid_Int held_capacity;
 } _braid_Tape;
 
 /* ---- tape.c ---- */
 braid_Int _braid_TapeNewVar(_braid_Tape *tape);
-/** Append an action; u and ustop are owned by the tape from here on. */
+/** Append an action; u (unless u_shared) and ustop are owned by the tape from here on. */
 braid_Int _braid_TapePush(braid_Core core, _braid_Tape *tape, const _braid_Action *action);
+/** The vector the tape already keeps with the value of variable var, or NULL. Each value is
+ *  kept once: an action that needs var's value shares this vector (u_shared) instead of a
+ *  clone, so a recorded sweep costs about one vector per step. */
+braid_Vector _braid_TapeHeld(const _braid_Tape *tape, braid_Int var);
 /** bars[var] += coef * v (v is not kept). */
 braid_Int _braid_TapeAddBar(braid_Core core, _braid_Tape *tape, braid_Int var, braid_Real coef,
                             braid_Vector v);

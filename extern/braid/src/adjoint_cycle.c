@@ -46,6 +46,7 @@ braid_Int _braid_AdjointRecv(braid_Core core, braid_Int level, braid_Int index, 
 
 /* ---- recorded operations ---- */
 
+
 /* send u (variable var), point `index` of `level`, to the owner of index + 1 */
 static braid_Int rec_send(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
                           braid_Int var)
@@ -63,6 +64,7 @@ static braid_Int rec_send(braid_Core core, braid_Int level, braid_Int index, bra
    a.peer = dest;
    a.a = a.b = 0.0;
    a.u = a.ustop = NULL;
+   a.u_shared = 0;
    return _braid_TapePush(core, &adj->tape, &a);
 }
 
@@ -84,6 +86,7 @@ static braid_Int rec_recv(braid_Core core, braid_Int level, braid_Int index, bra
    a.peer = source;
    a.a = a.b = 0.0;
    a.ustop = NULL;
+   a.u_shared = 0;
    if ((err = core->clone(core->app, *u_ptr, &a.u))) return _braid_CallbackFailed(core, "clone", err);
    if ((err = _braid_TapePush(core, &adj->tape, &a))) return err;
    *var = a.out;
@@ -96,12 +99,12 @@ static braid_Int rec_step(braid_Core core, braid_Int level, braid_Int i, braid_V
 {
    struct _braid_AdjointState *adj = ADJ(core);
    _braid_Action a;
-   braid_Vector uin = NULL;
-   braid_Int err;
-   if (adj->recording && (err = core->clone(core->app, u, &uin))) return _braid_CallbackFailed(core, "clone", err);
+   braid_Vector uin = adj->recording ? _braid_TapeHeld(&adj->tape, *var) : NULL;
+   braid_Int err, shared = uin != NULL;
+   if (adj->recording && !shared && (err = core->clone(core->app, u, &uin))) return _braid_CallbackFailed(core, "clone", err);
    if ((err = _braid_Step(core, level, i, NULL, u, 0, caller)))
    {
-      if (uin != NULL) core->free(core->app, uin);
+      if (uin != NULL && !shared) core->free(core->app, uin);
       return err;
    }
    if (adj->recording)
@@ -115,6 +118,7 @@ static braid_Int rec_step(braid_Core core, braid_Int level, braid_Int i, braid_V
       a.a = a.b = 0.0;
       a.peer = -1;
       a.u = uin;
+      a.u_shared = shared;
       a.ustop = NULL;
       if ((err = core->clone(core->app, u, &a.ustop))) return _braid_CallbackFailed(core, "clone", err);
       if ((err = _braid_TapePush(core, &adj->tape, &a))) return err;
@@ -134,6 +138,7 @@ static braid_Int rec_step(braid_Core core, braid_Int level, braid_Int i, braid_V
          a.a = a.b = 1.0;
          a.peer = -1;
          a.u = a.ustop = NULL;
+         a.u_shared = 0;
          if ((err = _braid_TapePush(core, &adj->tape, &a))) return err;
          *var = a.out;
       }
@@ -159,6 +164,7 @@ static braid_Int rec_axpy(braid_Core core, braid_Real a, braid_Vector x, braid_I
    act.out = _braid_TapeNewVar(&adj->tape);
    act.peer = -1;
    act.u = act.ustop = NULL;
+   act.u_shared = 0;
    if ((err = _braid_TapePush(core, &adj->tape, &act))) return err;
    *yvar = act.out;
    return 0;
@@ -186,7 +192,9 @@ static braid_Int rec_objective(braid_Core core, braid_Int i, braid_Vector u, bra
    a.peer = -1;
    a.a = a.b = 0.0;
    a.ustop = NULL;
-   if ((err = core->clone(core->app, u, &a.u))) return _braid_CallbackFailed(core, "clone", err);
+   a.u = _braid_TapeHeld(&adj->tape, var);
+   a.u_shared = a.u != NULL;
+   if (!a.u_shared && (err = core->clone(core->app, u, &a.u))) return _braid_CallbackFailed(core, "clone", err);
    return _braid_TapePush(core, &adj->tape, &a);
 }
 
@@ -231,7 +239,9 @@ static braid_Int sweep(braid_Core core, braid_Int level, braid_Int mode)
          if ((err = rec_step(core, level, i, u, &var, 1, caller))) goto out;
          if (i % cf != 0)
          {
-            if ((err = _braid_CopyInto(core, u, &adj->U[level][i]))) goto out;
+            /* F-points of level 0 are not read again (each interval starts from its
+             * C-point), those of coarse levels are (the correction) */
+            if (level > 0 && (err = _braid_CopyInto(core, u, &adj->U[level][i]))) goto out;
             adj->UI[level][i] = var;
             if (mode == 1 && level == 0 && (err = rec_objective(core, i, u, var))) goto out;
             continue;

@@ -13,6 +13,34 @@ braid_Int _braid_TapeNewVar(_braid_Tape *tape)
    return tape->nvars++;
 }
 
+braid_Vector _braid_TapeHeld(const _braid_Tape *tape, braid_Int var)
+{
+   return var >= 0 && var < tape->held_capacity ? tape->held[var] : NULL;
+}
+
+/* the value of action's output, if it keeps one */
+static braid_Int hold(braid_Core core, _braid_Tape *tape, const _braid_Action *action)
+{
+   braid_Vector v = action->kind == _braid_ACTION_STEP   ? action->ustop
+                    : action->kind == _braid_ACTION_RECV ? action->u : NULL;
+   braid_Int k;
+   if (v == NULL || action->out < 0) return 0;
+   if (action->out >= tape->held_capacity)
+   {
+      braid_Int capacity = tape->nvars > 2 * tape->held_capacity ? tape->nvars
+                                                                 : 2 * tape->held_capacity;
+      void *held = tape->held;
+      braid_Int err = _braid_Realloc(core, "the adjoint's kept values", &held, capacity,
+                                     sizeof(braid_Vector));
+      if (err) return err;
+      tape->held = (braid_Vector *) held;
+      for (k = tape->held_capacity; k < capacity; k++) tape->held[k] = NULL;
+      tape->held_capacity = capacity;
+   }
+   tape->held[action->out] = v;
+   return 0;
+}
+
 braid_Int _braid_TapePush(braid_Core core, _braid_Tape *tape, const _braid_Action *action)
 {
    if (tape->nactions == tape->capacity)
@@ -26,7 +54,7 @@ braid_Int _braid_TapePush(braid_Core core, _braid_Tape *tape, const _braid_Actio
       tape->capacity = capacity;
    }
    tape->actions[tape->nactions++] = *action;
-   return 0;
+   return hold(core, tape, action);
 }
 
 braid_Int _braid_ZeroLike(braid_Core core, braid_Vector u, braid_Vector *v_ptr)
@@ -181,7 +209,10 @@ void _braid_TapeReset(braid_Core core, _braid_Tape *tape)
    braid_Int k;
    for (k = 0; k < tape->nactions; k++)
    {
-      if (tape->actions[k].u != NULL) core->free(core->app, tape->actions[k].u);
+      if (tape->actions[k].u != NULL && !tape->actions[k].u_shared)
+      {
+         core->free(core->app, tape->actions[k].u);
+      }
       if (tape->actions[k].ustop != NULL) core->free(core->app, tape->actions[k].ustop);
    }
    for (k = 0; k < tape->bars_capacity; k++)
@@ -189,6 +220,7 @@ void _braid_TapeReset(braid_Core core, _braid_Tape *tape)
       if (tape->bars[k] != NULL) core->free(core->app, tape->bars[k]);
       tape->bars[k] = NULL;
    }
+   for (k = 0; k < tape->held_capacity; k++) tape->held[k] = NULL;
    tape->nactions = 0;
    tape->nvars = 0;
 }
@@ -198,7 +230,9 @@ void _braid_TapeFree(braid_Core core, _braid_Tape *tape)
    _braid_TapeReset(core, tape);
    free(tape->actions);
    free(tape->bars);
+   free(tape->held);
    tape->actions = NULL;
    tape->bars = NULL;
-   tape->capacity = tape->bars_capacity = 0;
+   tape->held = NULL;
+   tape->capacity = tape->bars_capacity = tape->held_capacity = 0;
 }
