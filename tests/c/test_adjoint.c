@@ -13,6 +13,11 @@
  *    the ranks, agrees to rounding.
  * 4. The layerbraid extensions: the adjoint residual history (layerbraid_GetRNormsAdjoint) and
  *    dJ/du_0 (layerbraid_GetInitialAdjoint, on the owner of point 0) against its exact value.
+ * 5. Options: one level (exact in one sweep, reported as the engine's one-level solve), a user
+ *    time grid, a sequential initial guess, reverted ranks, access every iteration with a final
+ *    FC relaxation (access sees the converged solution); the options the adjoint ignores change
+ *    nothing, bit for bit; FMG and periodic problems are refused; a second braid_Drive on the
+ *    same core (warm restart) solves for the app's new parameter.
  */
 #include <math.h>
 #include <stdio.h>
@@ -27,7 +32,24 @@ struct _braid_App_struct {
    int ntime;
    double gradient;
    int nreset;
+   double tstop;
+   long naccess[2];         /* access calls during (0) and after (1) the iterations */
+   double access_err;       /* largest |u - u_exact| access saw after the iterations */
+   const double *u_exact;   /* the discrete solution at every fine point */
 };
+
+/* braid_SetTimeGrid: a non-uniform grid, finer at the start */
+static double grid_time(double tstop, int ntime, int i)
+{
+   double s = (double) i / ntime;
+   return tstop * (0.5 * s + 0.5 * s * s);
+}
+static braid_Int tgrid(braid_App app, braid_Real *ta, braid_Int *ilower, braid_Int *iupper)
+{
+   braid_Int i;
+   for (i = *ilower; i <= *iupper; i++) ta[i - *ilower] = grid_time(app->tstop, app->ntime, i);
+   return 0;
+}
 struct _braid_Vector_struct {
    double value;
 };
@@ -130,9 +152,14 @@ static braid_Int norm(braid_App app, braid_Vector u, braid_Real *n)
 }
 static braid_Int access(braid_App app, braid_Vector u, braid_AccessStatus s)
 {
-   (void) app;
-   (void) u;
-   (void) s;
+   braid_Int done, i;
+   braid_AccessStatusGetDone(s, &done);
+   braid_AccessStatusGetTIndex(s, &i);
+   app->naccess[done != 0]++;
+   if (done && app->u_exact != NULL)
+   {
+      app->access_err = fmax(app->access_err, fabs(u->value - app->u_exact[i]));
+   }
    return 0;
 }
 static braid_Int bufsize(braid_App app, braid_Int *size, braid_BufferStatus s)
@@ -158,9 +185,18 @@ static braid_Int bufunpack(braid_App app, void *buf, braid_Vector *u_ptr, braid_
    return 0;
 }
 
+enum {
+   TGRID = 1,     /* braid_SetTimeGrid(grid_time) */
+   SEQ = 2,       /* braid_SetSeqSoln(1) */
+   IGNORED = 4,   /* options the adjoint ignores: storage 0, skip 1, relax_only_cg, refine */
+   REVERTED = 8,  /* braid_SetRevertedRanks(1) */
+   ACCESS2 = 16   /* braid_SetAccessLevel(2), braid_SetFinalFCRelax */
+};
+
 typedef struct {
    int ntime, ml, cf, nrelax, mi, obj_only, postproc;
    double tstop, tol, t0, t1;
+   int opts;
 } Case;
 
 typedef struct {
@@ -170,14 +206,20 @@ typedef struct {
    int nrnorms, nrnorms_adj;
    double u0bar; /* dJ/du_0 (summed over the ranks: only the owner of point 0 has it) */
    long peak;    /* the most vectors alive at once on this rank */
+   long naccess[2];   /* access calls during / after the iterations, all ranks */
+   double access_err; /* largest error of the solution access saw, all ranks */
 } Result;
+
+static void exact(const Case *c, double lambda, double *J, double *dJ, double *dJdu0,
+                  double *u);
 
 static int fails = 0;
 static MPI_Comm self;
 
 static int run_on(MPI_Comm comm, const Case *c, double lambda, Result *r)
 {
-   struct _braid_App_struct app = {lambda, c->ntime, 0.0, 0};
+   struct _braid_App_struct app = {lambda, c->ntime, 0.0, 0, c->tstop, {0, 0}, 0.0, NULL};
+   double J, dJ, dJdu0, *u_exact = malloc((size_t) (c->ntime + 1) * sizeof(double));
    braid_Core core = NULL;
    braid_Vector u0bar = NULL;
    braid_Int err, n = 64, nadj = 64;
@@ -187,6 +229,23 @@ static int run_on(MPI_Comm comm, const Case *c, double lambda, Result *r)
                     clone, vfree, sum, norm, access, bufsize, bufpack, bufunpack, &core);
    if (!err) err = braid_InitAdjoint(objT, objT_diff, step_diff, reset, &core);
    if (err) return 1;
+   exact(c, lambda, &J, &dJ, &dJdu0, u_exact);
+   app.u_exact = u_exact;
+   if (c->opts & TGRID) braid_SetTimeGrid(core, tgrid);
+   if (c->opts & SEQ) braid_SetSeqSoln(core, 1);
+   if (c->opts & REVERTED) braid_SetRevertedRanks(core, 1);
+   if (c->opts & ACCESS2)
+   {
+      braid_SetAccessLevel(core, 2);
+      braid_SetFinalFCRelax(core);
+   }
+   if (c->opts & IGNORED)
+   {
+      braid_SetStorage(core, 0);
+      braid_SetSkip(core, 1);
+      braid_SetRelaxOnlyCG(core, 1);
+      braid_SetRefine(core, 1);
+   }
    braid_SetPrintLevel(core, 0);
    braid_SetMaxLevels(core, c->ml);
    braid_SetCFactor(core, -1, c->cf);
@@ -215,12 +274,14 @@ static int run_on(MPI_Comm comm, const Case *c, double lambda, Result *r)
       if (!c->obj_only)
       {
          double mine;
-         int rank;
+         int rank, size, owner;
          MPI_Comm_rank(comm, &rank);
+         MPI_Comm_size(comm, &size);
+         owner = c->opts & REVERTED ? size - 1 : 0; /* of time point 0 */
          layerbraid_GetRNormsAdjoint(core, &nadj, r->rnorms_adj);
          r->nrnorms_adj = nadj;
          err = layerbraid_GetInitialAdjoint(core, &u0bar);
-         if (err || (u0bar != NULL) != (rank == 0))
+         if (err || (u0bar != NULL) != (rank == owner))
          {
             printf("FAIL: layerbraid_GetInitialAdjoint on rank %d: error %d, vector %p\n",
                    rank, (int) err, (void *) u0bar);
@@ -232,9 +293,12 @@ static int run_on(MPI_Comm comm, const Case *c, double lambda, Result *r)
       }
       /* each rank has the gradient of its own steps and objective terms */
       MPI_Allreduce(&app.gradient, &r->grad, 1, MPI_DOUBLE, MPI_SUM, comm);
+      MPI_Allreduce(app.naccess, r->naccess, 2, MPI_LONG, MPI_SUM, comm);
+      MPI_Allreduce(&app.access_err, &r->access_err, 1, MPI_DOUBLE, MPI_MAX, comm);
       r->nreset = app.nreset;
    }
    braid_Destroy(core);
+   free(u_exact);
    r->peak = peak_vectors - live0;
    if (live_vectors != live0)
    {
@@ -312,19 +376,32 @@ static int run(const Case *c, double lambda, Result *r)
    return 0;
 }
 
-/* the discrete objective and its exact derivatives by lambda and by u_0 (u_i = a^i u_0, u_0 = 1) */
-static void exact(const Case *c, double lambda, double *J, double *dJ, double *dJdu0)
+static double time_of(const Case *c, int i)
 {
-   double dt = c->tstop / c->ntime, d = 1.0 - lambda * dt, a = 1.0 / d, da = dt / (d * d);
-   double t1 = c->t1 > 0.0 ? c->t1 : c->tstop, s = 0.0, ds = 0.0, du0 = 0.0;
+   return c->opts & TGRID ? grid_time(c->tstop, c->ntime, i) : i * (c->tstop / c->ntime);
+}
+
+/* The discrete solution u (u_0 = 1, u_i = u_{i-1} / (1 - lambda dt_i)), the objective and its
+ * exact derivatives by lambda and by u_0 (u is linear in u_0). */
+static void exact(const Case *c, double lambda, double *J, double *dJ, double *dJdu0,
+                  double *u)
+{
+   double t1 = c->t1 > 0.0 ? c->t1 : c->tstop, s = 0.0, ds = 0.0, du0 = 0.0, du = 0.0;
    int i;
+   u[0] = 1.0;
    for (i = 0; i <= c->ntime; i++)
    {
-      double t = i * dt;
+      double t = time_of(c, i);
+      if (i > 0)
+      {
+         double dt = t - time_of(c, i - 1), d = 1.0 - lambda * dt;
+         du = du / d + u[i - 1] * dt / (d * d);
+         u[i] = u[i - 1] / d;
+      }
       if (t < c->t0 || t > t1) continue;
-      s += pow(a, 2 * i) / c->ntime;
-      du0 += 2.0 * pow(a, 2 * i) / c->ntime;
-      if (i > 0) ds += 2.0 * i * pow(a, 2 * i - 1) * da / c->ntime;
+      s += u[i] * u[i] / c->ntime;
+      du0 += 2.0 * u[i] * u[i] / c->ntime;
+      ds += 2.0 * u[i] * du / c->ntime;
    }
    *J = c->postproc ? 0.5 * s * s + s : s;
    *dJ = c->postproc ? (s + 1.0) * ds : ds;
@@ -341,6 +418,82 @@ static void check(const char *what, double got, double want, double rtol)
    }
 }
 
+/* A second and third braid_Drive on one core: the state and adjoint of the last drive are the
+ * start; the result is the app's current lambda's, and an unchanged lambda needs one iteration. */
+static void warm_restart(void)
+{
+   const Case c = {50, 2, 2, 1, 100, 0, 0, 25.0, 1e-13, 0.0, 0.0, 0};
+   struct _braid_App_struct app = {-0.7, c.ntime, 0.0, 0, c.tstop, {0, 0}, 0.0, NULL};
+   double J, dJ, dJdu0, Jgot = 0.0, grad = 0.0, u[51];
+   braid_Core core = NULL;
+   braid_Int iters = 0;
+   int k;
+   char what[64];
+   braid_Init(MPI_COMM_WORLD, MPI_COMM_WORLD, 0.0, c.tstop, c.ntime, &app, step, init, clone,
+              vfree, sum, norm, access, bufsize, bufpack, bufunpack, &core);
+   braid_InitAdjoint(objT, objT_diff, step_diff, reset, &core);
+   braid_SetPrintLevel(core, 0);
+   braid_SetMaxIter(core, c.mi);
+   braid_SetAbsTol(core, c.tol);
+   braid_SetAbsTolAdjoint(core, c.tol);
+   for (k = 0; k < 3; k++)
+   {
+      app.lambda = k == 0 ? -0.7 : -0.6;
+      if (braid_Drive(core) != 0) { printf("FAIL: warm restart: drive %d\n", k); fails++; break; }
+      braid_GetObjective(core, &Jgot);
+      braid_GetNumIter(core, &iters);
+      MPI_Allreduce(&app.gradient, &grad, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+      exact(&c, app.lambda, &J, &dJ, &dJdu0, u);
+      snprintf(what, sizeof what, "warm restart, drive %d: J", k);
+      check(what, Jgot, J, 1e-11);
+      snprintf(what, sizeof what, "warm restart, drive %d: dJ", k);
+      check(what, grad, dJ, 1e-9);
+   }
+   if (iters != 1)
+   {
+      printf("FAIL: warm restart at the solution: %d iterations, want 1\n", (int) iters);
+      fails++;
+   }
+   braid_Destroy(core);
+}
+
+/* options the adjoint ignores leave the result as it is, bit for bit; those it cannot do are
+ * refused on every rank */
+static void ignored_and_refused(void)
+{
+   Case c = {50, 2, 2, 1, 20, 0, 0, 25.0, 1e-6, 0.0, 0.0, 0};
+   Result plain, with;
+   struct _braid_App_struct app = {-1.0, 10, 0.0, 0, 5.0, {0, 0}, 0.0, NULL};
+   braid_Core core = NULL;
+   int k, same;
+   if (run(&c, -1.0, &plain)) { printf("FAIL: plain drive\n"); fails++; return; }
+   c.opts = IGNORED;
+   if (run(&c, -1.0, &with)) { printf("FAIL: drive with ignored options\n"); fails++; return; }
+   same = plain.J == with.J && plain.grad == with.grad && plain.iters == with.iters
+          && plain.nrnorms == with.nrnorms;
+   for (k = 0; same && k < plain.nrnorms; k++) same = plain.rnorms[k] == with.rnorms[k];
+   if (!same)
+   {
+      printf("FAIL: storage/skip/relax_only_cg/refine changed the adjoint's result\n");
+      fails++;
+   }
+   for (k = 0; k < 2; k++)
+   {
+      braid_Init(MPI_COMM_WORLD, MPI_COMM_WORLD, 0.0, 5.0, 10, &app, step, init, clone, vfree,
+                 sum, norm, access, bufsize, bufpack, bufunpack, &core);
+      braid_InitAdjoint(objT, objT_diff, step_diff, reset, &core);
+      braid_SetPrintLevel(core, 0);
+      if (k == 0) braid_SetFMG(core);
+      else braid_SetPeriodic(core, 1);
+      if (braid_Drive(core) == 0)
+      {
+         printf("FAIL: the adjoint ran %s\n", k == 0 ? "F-cycles" : "a periodic problem");
+         fails++;
+      }
+      braid_Destroy(core);
+   }
+}
+
 int main(int argc, char **argv)
 {
    int rank, k, nprocs;
@@ -352,7 +505,7 @@ int main(int argc, char **argv)
 
    {
       /* 1. upstream's reference run */
-      const Case ref = {50, 2, 2, 1, 20, 0, 0, 25.0, 1e-6, 0.0, 0.0};
+      const Case ref = {50, 2, 2, 1, 20, 0, 0, 25.0, 1e-6, 0.0, 0.0, 0};
       if (run(&ref, -1.0, &r)) { printf("FAIL: reference drive\n"); fails++; }
       else
       {
@@ -389,28 +542,59 @@ int main(int argc, char **argv)
    {
       /* 2. converged: exact derivative and finite differences */
       const Case cases[] = {
-         {50, 2, 2, 1, 100, 0, 0, 25.0, 1e-13, 0.0, 0.0},
-         {64, 3, 2, 1, 100, 0, 0, 8.0, 1e-13, 0.0, 0.0},
-         {81, 4, 3, 0, 200, 0, 0, 20.0, 1e-13, 0.0, 0.0},
-         {40, 2, 4, 2, 100, 0, 0, 10.0, 1e-13, 2.5, 7.5},
-         {50, 3, 2, 1, 100, 0, 1, 25.0, 1e-13, 0.0, 0.0},
-         {50, 2, 4, 1, 100, 0, 0, 25.0, 1e-13, 0.0, 0.0}, /* F-points after the last C-point */
-         {51, 3, 3, 1, 100, 0, 0, 12.0, 1e-13, 0.0, 0.0},
+         {50, 2, 2, 1, 100, 0, 0, 25.0, 1e-13, 0.0, 0.0, 0},
+         {64, 3, 2, 1, 100, 0, 0, 8.0, 1e-13, 0.0, 0.0, 0},
+         {81, 4, 3, 0, 200, 0, 0, 20.0, 1e-13, 0.0, 0.0, 0},
+         {40, 2, 4, 2, 100, 0, 0, 10.0, 1e-13, 2.5, 7.5, 0},
+         {50, 3, 2, 1, 100, 0, 1, 25.0, 1e-13, 0.0, 0.0, 0},
+         {50, 2, 4, 1, 100, 0, 0, 25.0, 1e-13, 0.0, 0.0, 0}, /* F-points after the last C-point */
+         {51, 3, 3, 1, 100, 0, 0, 12.0, 1e-13, 0.0, 0.0, 0},
+         {50, 1, 2, 1, 100, 0, 0, 25.0, 1e-13, 0.0, 0.0, 0}, /* one level */
+         {50, 1, 2, 1, 100, 0, 1, 25.0, 1e-13, 2.0, 20.0, 0},
+         {48, 3, 2, 1, 100, 0, 0, 6.0, 1e-13, 0.0, 0.0, TGRID},
+         {48, 2, 4, 1, 100, 0, 0, 12.0, 1e-13, 1.0, 9.0, TGRID | SEQ},
+         {50, 3, 2, 1, 100, 0, 0, 25.0, 1e-13, 0.0, 0.0, REVERTED},
+         {50, 2, 2, 1, 100, 0, 0, 25.0, 1e-13, 0.0, 0.0, ACCESS2},
       };
       for (k = 0; k < (int) (sizeof cases / sizeof cases[0]); k++)
       {
          Case c = cases[k];
-         double J, dJ, dJdu0, h = 1e-5, lambda = -0.7;
+         double J, dJ, dJdu0, h = 1e-5, lambda = -0.7, *u = malloc((c.ntime + 1) * sizeof(double));
          Result rp, rm;
          char what[64];
          if (run(&c, lambda, &r)) { printf("FAIL: case %d drive\n", k); fails++; continue; }
-         exact(&c, lambda, &J, &dJ, &dJdu0);
+         exact(&c, lambda, &J, &dJ, &dJdu0, u);
+         free(u);
          snprintf(what, sizeof what, "case %d J", k);
          check(what, r.J, J, 1e-11);
          snprintf(what, sizeof what, "case %d dJ exact", k);
          check(what, r.grad, dJ, 1e-9);
          snprintf(what, sizeof what, "case %d dJ/du0 exact", k);
          check(what, r.u0bar, dJdu0, 1e-9);
+         if (c.ml == 1)
+         {
+            /* one sequential solve and one sweep: exact up to rounding, no iteration */
+            snprintf(what, sizeof what, "case %d one level: dJ exact to rounding", k);
+            check(what, r.grad, dJ, 1e-12);
+            if (r.iters != 0 || r.nrnorms != 1 || r.rnorms[0] != -1.0 || r.rnorm_adj != -1.0
+                || r.nrnorms_adj != 1 || r.rnorms_adj[0] != -1.0)
+            {
+               printf("FAIL: case %d: one level reports %d iterations, %d residuals (%g), "
+                      "r_adj %g\n", k, r.iters, r.nrnorms, r.rnorms[0], r.rnorm_adj);
+               fails++;
+            }
+         }
+         if (c.opts & ACCESS2)
+         {
+            /* every point at the top of every iteration, then once the converged solution */
+            if (r.naccess[0] != (long) r.iters * (c.ntime + 1) || r.naccess[1] != c.ntime + 1
+                || !(r.access_err <= 1e-12))
+            {
+               printf("FAIL: case %d: access %ld times during %d iterations, %ld after; error "
+                      "%.3e\n", k, r.naccess[0], r.iters, r.naccess[1], r.access_err);
+               fails++;
+            }
+         }
          c.obj_only = 1;
          if (run(&c, lambda + h, &rp) || run(&c, lambda - h, &rm))
          {
@@ -423,9 +607,12 @@ int main(int argc, char **argv)
       }
    }
 
+   warm_restart();
+   ignored_and_refused();
+
    {
       /* 3. bad input: errors, never a crash */
-      struct _braid_App_struct app = {-1.0, 10, 0.0, 0};
+      struct _braid_App_struct app = {-1.0, 10, 0.0, 0, 5.0, {0, 0}, 0.0, NULL};
       braid_Core core = NULL, none = NULL;
       double x;
       braid_Vector v = NULL;

@@ -46,6 +46,8 @@ static braid_Int record_rnorms(braid_Core core, braid_Real rnorm, braid_Real rno
                                &adj->nrnorms_adj, &adj->rnorms_adj_capacity, rnorm_adj);
 }
 
+/* The C-points from init, or (braid_SetSeqSoln, several levels) from a sequential solve. A
+ * warm restart (a second braid_Drive) keeps the last solution and adjoint; u_0 is set anew. */
 static braid_Int initial_guess(braid_Core core)
 {
    struct _braid_AdjointState *adj = ADJ(core);
@@ -61,7 +63,9 @@ static braid_Int initial_guess(braid_Core core)
       err = core->init(core->app, _braid_Time(core, 0, i), &adj->U[0][i]);
       if (err) return _braid_CallbackFailed(core, "init", err);
    }
-   return 0;
+   if (core->warm_restart || !core->seq_soln || core->nlevels == 1) return 0;
+   adj->recording = 0;
+   return _braid_AdjointSequential(core, 0, braid_ASCaller_InitGuess);
 }
 
 /* One piggy-back iteration: record the V-cycle, then the adjoint sweep. */
@@ -82,8 +86,11 @@ static braid_Int iteration(braid_Core core)
       adj->UI[0][j * cf] = adj->xin[j] = _braid_TapeNewVar(&adj->tape);
    }
    memset(adj->obj_terms, 0, (size_t) (g->gupper + 1) * sizeof(braid_Real));
-   if ((err = _braid_AdjointVCycle(core, 0))) return err;
-   err = _braid_TemporalNorm(core, adj->norms + first, first, count, nc, &core->rnorm);
+   if (core->nlevels == 1) err = _braid_AdjointSequential(core, 1, braid_ASCaller_FInterp);
+   else if (!(err = _braid_AdjointVCycle(core, 0)))
+   {
+      err = _braid_TemporalNorm(core, adj->norms + first, first, count, nc, &core->rnorm);
+   }
    if (err) return err;
 
    /* the objective: every rank gets every point's term (each has one owner, the others add
@@ -171,29 +178,24 @@ static void print_line(braid_Core core, const char *fmt, braid_Int k, braid_Real
    fflush(core->outfile);
 }
 
-braid_Int _braid_DriveAdjoint(braid_Core core)
+/* the engine's fine grid gets the C-points: access, braid_UGetLast, a warm restart */
+static braid_Int publish(braid_Core core)
 {
    struct _braid_AdjointState *adj = ADJ(core);
-   braid_Int err = 0, j, jlo, jhi;
-   if (core->periodic || core->residual != NULL || core->scoarsen != NULL
-       || core->srefine != NULL || core->refine || core->useshell || core->richardson
-       || core->est_error)
+   braid_Int cf = core->grids[0]->cfactor, j, jlo, jhi, err;
+   my_cpoints(core, &jlo, &jhi);
+   for (j = jlo * cf; j <= jhi * cf; j += cf)
    {
-      return _braid_Error("braid_Drive", "XBraid_Adjoint in this version: no periodic "
-                          "problem, user residual, spatial coarsening, temporal "
-                          "refinement, shells or Richardson extrapolation");
+      if ((err = _braid_CopyInto(core, adj->U[0][j], _braid_Slot(core->grids[0], j)))) return err;
    }
-   if (adj->nlevels == 0 && (err = _braid_AdjointAllocate(core))) return err;
-   _braid_PrintBegin(core);
-   if ((err = initial_guess(core))) return err;
-   adj->rnorm_adj = adj->rnorm_adj0 = braid_INVALID_RNORM;
-   adj->nrnorms_adj = 0;
+   return 0;
+}
 
-   if (core->nlevels == 1)
-   {
-      /* one level: sequential solve and the exact adjoint in one pass */
-      return _braid_Error("braid_Drive", "XBraid_Adjoint with one level is not implemented yet");
-   }
+/* Two or more levels: piggy-back iterations until the state and the adjoint converge. */
+static braid_Int iterate(braid_Core core)
+{
+   struct _braid_AdjointState *adj = ADJ(core);
+   braid_Int err;
    if (core->myid_world == 0 && core->print_level >= 1)
    {
       fprintf(core->outfile, "\n  Braid:      || r ||      || r_adj ||     Objective\n"
@@ -205,6 +207,11 @@ braid_Int _braid_DriveAdjoint(braid_Core core)
       if ((err = record_rnorms(core, core->rnorm, adj->rnorm_adj))) return err;
       if (core->rnorm0 < 0.0) core->rnorm0 = core->rnorm;
       if (adj->rnorm_adj0 < 0.0) adj->rnorm_adj0 = adj->rnorm_adj;
+      if (core->access_level >= 2
+          && ((err = publish(core)) || (err = _braid_FAccess(core, 0, braid_ASCaller_Drive_TopCycle))))
+      {
+         return err;
+      }
       print_line(core, "  Braid: %3d  %1.6e  %1.6e  %1.8e\n", core->iter, core->rnorm,
                  adj->rnorm_adj, adj->objective);
       if (core->rnorm != core->rnorm || (!adj->obj_only && adj->rnorm_adj != adj->rnorm_adj))
@@ -224,19 +231,100 @@ braid_Int _braid_DriveAdjoint(braid_Core core)
    }
    core->niter = core->iter;
    /* the histories end with a copy of the last entry, as braid_GetRNorms reports them */
-   if ((err = record_rnorms(core, core->rnorms[core->nrnorms - 1], adj->rnorm_adj))) return err;
+   return record_rnorms(core, core->rnorms[core->nrnorms - 1], adj->rnorm_adj);
+}
+
+/* One level: the sequential solve and one adjoint sweep over it give the exact objective and
+ * gradient at once. Reported as the engine's one-level solve is: no iteration (0), and
+ * residual histories of one entry, -1 (not computed), for the state and the adjoint. */
+static braid_Int one_level(braid_Core core)
+{
+   struct _braid_AdjointState *adj = ADJ(core);
+   braid_Int err = iteration(core);
+   if (err) return err;
+   core->rnorm = adj->rnorm_adj = braid_INVALID_RNORM;
+   return record_rnorms(core, braid_INVALID_RNORM, braid_INVALID_RNORM);
+}
+
+static braid_Int drive(braid_Core core)
+{
+   struct _braid_AdjointState *adj = ADJ(core);
+   braid_Int err;
+   if (adj->nlevels == 0 && (err = _braid_AdjointAllocate(core))) return err;
+   _braid_PrintBegin(core);
+   if ((err = initial_guess(core))) return err;
+   adj->rnorm_adj = adj->rnorm_adj0 = braid_INVALID_RNORM;
+   adj->nrnorms_adj = 0;
+   if ((err = core->nlevels == 1 ? one_level(core) : iterate(core))) return err;
    core->done = 1;
-   /* the engine's fine grid gets the solution: access, braid_UGetLast, a warm restart */
-   my_cpoints(core, &jlo, &jhi);
-   for (j = jlo * core->grids[0]->cfactor; j <= jhi * core->grids[0]->cfactor; j += core->grids[0]->cfactor)
+   if ((err = publish(core))) return err;
+   if (core->final_fcrelax)
    {
-      if ((err = _braid_CopyInto(core, adj->U[0][j], _braid_Slot(core->grids[0], j)))) return err;
+      braid_Int saved = core->nrelax[0];
+      core->nrelax[0] = 1;
+      err = _braid_FCRelax(core, 0);
+      core->nrelax[0] = saved;
+      if (err) return err;
    }
    if (core->access_level >= 1 && (err = _braid_FAccess(core, 1, braid_ASCaller_FAccess))) return err;
-   if (!err) err = _braid_AgreeSuccess(core);
+   if ((err = _braid_AgreeSuccess(core))) return err;
    core->wall_time = MPI_Wtime() - core->wall_start;
    core->timers.drive += core->wall_time;
-   if (!err && core->print_level >= 2) braid_PrintStats(core);
+   if (core->timings >= 2 && (err = braid_PrintTimers(core))) return err;
+   if (core->print_level >= 2) braid_PrintStats(core);
+   return 0;
+}
+
+/* Options whose result the adjoint iteration would get wrong are refused. */
+static braid_Int refuse_unsupported(braid_Core core)
+{
+   if (core->periodic || core->richardson || core->est_error || core->fmg)
+   {
+      return _braid_Error("braid_Drive", "XBraid_Adjoint does not do %s: the adjoint iteration "
+                          "runs V-cycles for an initial value problem on the engine's own "
+                          "residual", core->periodic ? "periodic problems (braid_SetPeriodic)"
+                          : core->fmg ? "F-cycles (braid_SetFMG)"
+                                      : "Richardson extrapolation or error estimation "
+                                        "(braid_SetRichardsonEstimation)");
+   }
+   return 0;
+}
+
+/* Options the adjoint iteration does not use. As upstream, they are not refused: rank 0 warns
+ * once per drive, and they have no effect on the result (the iteration converges to the same
+ * discrete solution, and the gradient is exact there). */
+static void warn_ignored(braid_Core core)
+{
+   const char *names[12];
+   int n = 0, k;
+   if (core->residual != NULL) names[n++] = "braid_SetResidual";
+   if (core->full_rnorm_res != NULL) names[n++] = "braid_SetFullRNormRes";
+   if (core->scoarsen != NULL || core->srefine != NULL) names[n++] = "braid_SetSpatialCoarsen/Refine";
+   if (core->sync != NULL) names[n++] = "braid_SetSync";
+   if (core->useshell) names[n++] = "braid_SetShell";
+   if (core->refine) names[n++] = "braid_SetRefine";
+   if (core->storage >= 0) names[n++] = "braid_SetStorage (every needed point is kept)";
+   if (core->relax_only_cg) names[n++] = "braid_SetRelaxOnlyCG";
+   if (core->skip) names[n++] = "braid_SetSkip after braid_InitAdjoint";
+   if (core->delta_rank > 0 || core->lyapunov) names[n++] = "Delta correction / Lyapunov estimation";
+   if (n == 0 || core->myid_world != 0) return;
+   fprintf(stderr, "braid_Drive: warning: XBraid_Adjoint ignores ");
+   for (k = 0; k < n; k++) fprintf(stderr, "%s%s", k > 0 ? ", " : "", names[k]);
+   fprintf(stderr, "\n");
+}
+
+braid_Int _braid_DriveAdjoint(braid_Core core)
+{
+   struct _braid_DeltaState *delta = core->delta_state;
+   braid_Int refine = core->refine, err;
+   if ((err = refuse_unsupported(core))) return err;
+   warn_ignored(core);
+   /* the ignored options stay out of the engine's step for this drive */
+   core->refine = 0;
+   core->delta_state = NULL;
+   err = drive(core);
+   core->refine = refine;
+   core->delta_state = delta;
    return err;
 }
 

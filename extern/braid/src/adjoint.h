@@ -74,6 +74,9 @@ braid_Int _braid_AdjointAllocate(braid_Core core);
 /* ---- adjoint_cycle.c ---- */
 /** One FAS V-cycle from `level` down, recorded on the tape while adjoint_state->recording. */
 braid_Int _braid_AdjointVCycle(braid_Core core, braid_Int level);
+/** The sequential solve of level 0 (one level, braid_SetSeqSoln), recorded likewise; with the
+ *  objective at every point of its window when `objective`. */
+braid_Int _braid_AdjointSequential(braid_Core core, braid_Int objective, braid_Int caller);
 /* one vector to / from a neighbouring rank (tag of its own, waited at once; every message
  * goes one way in a sweep, so a blocking wait cannot deadlock) */
 braid_Int _braid_AdjointSend(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,

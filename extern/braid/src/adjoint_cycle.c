@@ -330,17 +330,21 @@ static braid_Int coarse_rhs(braid_Core core, braid_Int clevel)
    return 0;
 }
 
-/* the coarsest level: sequential solve, passed from rank to rank */
-static braid_Int coarse_solve(braid_Core core, braid_Int level)
+/* Sequential solve of `level` from its point 0, passed from rank to rank: the coarsest level
+ * of a cycle; level 0 for one level or braid_SetSeqSoln (then with the objective at every
+ * point when `objective`). */
+static braid_Int sequential(braid_Core core, braid_Int level, braid_Int objective,
+                            braid_Int caller)
 {
    struct _braid_AdjointState *adj = ADJ(core);
    const _braid_Grid *g = core->grids[level];
    braid_Int j, var = -1, err;
    braid_Vector u = NULL;
-   core->status.calling_function = braid_ASCaller_FInterp;
+   core->status.calling_function = caller;
    if (g->ilower > g->iupper) return 0;
    if (g->ilower == 0)
    {
+      if (objective && (err = rec_objective(core, 0, adj->U[0][0], adj->UI[0][0]))) return err;
       if ((err = core->clone(core->app, adj->U[level][0], &u))) return _braid_CallbackFailed(core, "clone", err);
       var = adj->UI[level][0];
    }
@@ -351,9 +355,14 @@ static braid_Int coarse_solve(braid_Core core, braid_Int level)
    err = 0;
    for (j = g->ilower > 1 ? g->ilower : 1; j <= g->iupper; j++)
    {
-      if ((err = rec_step(core, level, j, u, &var, 1, braid_ASCaller_FInterp))) break;
-      if ((err = _braid_CopyInto(core, u, &adj->U[level][j]))) break;
+      if ((err = rec_step(core, level, j, u, &var, 1, caller))) break;
+      /* level 0 keeps its C-points only (as the sweeps) */
+      if ((level > 0 || j % g->cfactor == 0) && (err = _braid_CopyInto(core, u, &adj->U[level][j])))
+      {
+         break;
+      }
       adj->UI[level][j] = var;
+      if (objective && (err = rec_objective(core, j, u, var))) break;
    }
    if (!err && g->iupper < g->gupper) err = rec_send(core, level, g->iupper, u, var);
    core->free(core->app, u);
@@ -383,8 +392,13 @@ braid_Int _braid_AdjointVCycle(braid_Core core, braid_Int level)
    }
    if ((err = sweep(core, level, 1))) return err;
    if ((err = coarse_rhs(core, level + 1))) return err;
-   if (level + 1 == core->nlevels - 1) err = coarse_solve(core, level + 1);
+   if (level + 1 == core->nlevels - 1) err = sequential(core, level + 1, 0, braid_ASCaller_FInterp);
    else if (!(err = _braid_AdjointVCycle(core, level + 1))) err = sweep(core, level + 1, 2);
    if (err) return err;
    return correct(core, level + 1);
+}
+
+braid_Int _braid_AdjointSequential(braid_Core core, braid_Int objective, braid_Int caller)
+{
+   return sequential(core, 0, objective, caller);
 }
