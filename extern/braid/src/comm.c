@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "delta.h"
 
 /* Message tags: one per level, so a message can only match a receive of its own level.
  * Failure notices have a tag of their own. All traffic uses the engine's private communicator. */
@@ -62,6 +63,10 @@ static braid_Int ensure_buffers(braid_Core core)
       }
       if (size > core->msg_bytes) core->msg_bytes = size;
    }
+   if (core->delta_state != NULL && (err = _braid_DeltaMessageBytes(core, &core->msg_bytes)))
+   {
+      return err;
+   }
    if ((err = alloc_buffer(core, &core->send_msg.buffer))) return err;
    return alloc_buffer(core, &core->recv_msg.buffer);
 }
@@ -88,7 +93,7 @@ braid_Int _braid_MessageUnpack(braid_Core core, _braid_Message *msg, braid_Int l
                         core->status.calling_function);
    err = core->bufunpack(core->app, msg->buffer, u_ptr, (braid_BufferStatus) s);
    if (err) return _braid_CallbackFailed(core, "bufunpack", err);
-   return 0;
+   return core->delta_state != NULL ? _braid_DeltaUnpack(core, level, index, msg->buffer) : 0;
 }
 
 braid_Int _braid_MessageSend(braid_Core core, _braid_Message *msg, braid_Int level,
@@ -110,6 +115,11 @@ braid_Int _braid_MessageSend(braid_Core core, _braid_Message *msg, braid_Int lev
       return braid_ERROR_ARG;
    }
    bytes = s->size >= 0.0 ? (braid_Int) s->size : core->msg_bytes;
+   if (core->delta_state != NULL
+       && (err = _braid_DeltaPack(core, level, index, msg->buffer, &bytes)))
+   {
+      return err;
+   }
    MPI_Isend(msg->buffer, (int) bytes, MPI_BYTE, dest, tag, core->tcomm, &msg->request);
    msg->active = 1;
    return 0;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "core_internal.h"
+#include "delta.h"
 
 /* ---- initial guess ---- */
 
@@ -210,6 +211,7 @@ braid_Int braid_Drive(braid_Core core)
    first_drive = core->grids == NULL;
    core->warm_restart = !first_drive;
    if (first_drive && (err = _braid_BuildHierarchy(core))) return err;
+   if (core->delta_rank > 0 && core->nlevels > 1 && (err = _braid_DeltaSetup(core))) return err;
    if ((core->richardson || core->est_error)
        && (core->periodic || core->residual != NULL || core->scoarsen != NULL))
    {

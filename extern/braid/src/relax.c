@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "core_internal.h"
+#include "delta.h"
 
 braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
                       braid_Vector u, braid_Int with_fas, braid_Int caller)
@@ -22,6 +23,10 @@ braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_V
    if (err) return err;
    s = _braid_StatusFor(core, level, index - 1, _braid_Time(core, level, index - 1),
                         _braid_Time(core, level, index), caller);
+   if (core->delta_state != NULL && (err = _braid_DeltaBeforeStep(core, level, index, u)))
+   {
+      return err;
+   }
    /* with a user residual the step solves residual(u) = fstop itself */
    start = _braid_TimerStart(core);
    err = core->step(core->app, ustop != NULL ? ustop : u, core->residual != NULL ? f : NULL, u,
@@ -35,7 +40,7 @@ braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_V
       err = core->sum(core->app, 1.0, f, 1.0, u);
       if (err) return _braid_CallbackFailed(core, "sum", err);
    }
-   return 0;
+   return core->delta_state != NULL ? _braid_DeltaAfterStep(core, level, index, u) : 0;
 }
 
 braid_Int _braid_Residual(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
@@ -102,10 +107,13 @@ static braid_Int interval_start(braid_Core core, braid_Int level, braid_Int star
       *first = start + 1;
       err = core->clone(core->app, _braid_Stored(core, level, start), u);
       if (err) return _braid_CallbackFailed(core, "clone", err);
-      return 0;
    }
-   *first = g->ilower;
-   return _braid_RecvLeftWait(core, level, u);
+   else
+   {
+      *first = g->ilower;
+      if ((err = _braid_RecvLeftWait(core, level, u))) return err;
+   }
+   return core->delta_state != NULL ? _braid_DeltaIntervalStart(core, level, start) : 0;
 }
 
 braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
@@ -198,6 +206,7 @@ static braid_Int crelax_cpoint(braid_Core core, braid_Int level, braid_Int ci, b
    braid_Int err;
    (void) ctx;
    if (ci == 0 && !core->periodic) return 0;
+   if (core->delta_state != NULL && (err = _braid_DeltaCRelaxPoint(core, level, ci))) return err;
    if (w == 1.0)
    {
       /* the propagated value becomes the C-point: no copy needed */
@@ -216,7 +225,9 @@ braid_Int _braid_FCRelax(braid_Core core, braid_Int level)
    braid_Int nu, nrelax = _braid_LevelNRelax(core, level), err;
    for (nu = 0; nu < nrelax; nu++)
    {
+      if (core->delta_state != NULL) _braid_DeltaBegin(core, level, _braid_DELTA_RELAX);
       if ((err = _braid_Sweep(core, level, core->grids[level]->cfactor, &hooks, NULL))) return err;
+      if (core->delta_state != NULL) _braid_DeltaEnd(core);
    }
    return 0;
 }
@@ -231,9 +242,13 @@ static braid_Int call_access(braid_Core core, braid_Int level, braid_Int i, brai
    if (core->access == NULL) return 0;
    s = _braid_StatusFor(core, level, i, _braid_Time(core, level, i), 0.0,
                         core->status.calling_function);
+   if (core->delta_state != NULL) _braid_DeltaAccessStatus(core, level, i, s);
    start = _braid_TimerStart(core);
    err = core->access(core->app, u, (braid_AccessStatus) s);
    _braid_TimerStop(core, &core->timers.access, start);
+   s->delta_rank = 0;
+   s->basis = NULL;
+   s->lyap_exps = NULL;
    return err ? _braid_CallbackFailed(core, "access", err) : 0;
 }
 
@@ -256,8 +271,12 @@ static braid_Int access_cpoint(braid_Core core, braid_Int level, braid_Int ci, b
 braid_Int _braid_FAccess(braid_Core core, braid_Int done, braid_Int caller)
 {
    const _braid_SweepHooks hooks = {access_fpoint, access_cpoint, 0, caller, NULL};
+   braid_Int err;
    core->done = done;
-   return _braid_Sweep(core, 0, core->grids[0]->cfactor, &hooks, NULL);
+   if (core->delta_state != NULL) _braid_DeltaBegin(core, 0, _braid_DELTA_ACCESS);
+   err = _braid_Sweep(core, 0, core->grids[0]->cfactor, &hooks, NULL);
+   if (core->delta_state != NULL) _braid_DeltaEnd(core);
+   return err;
 }
 
 /* ---- sequential solve ---- */
