@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "classifier_reg": 1e-7, "smoothness": None, "method": "serial", "mgrit_iters": 2,
     "tol": 1e-10, "cfactor": 2, "max_levels": 10, "min_coarse": 10, "optimizer": "lbfgs",
     "lr": None, "schedule": "constant", "epochs": 130, "batch_size": None, "lbfgs_memory": 30,
-    "seed": 0, "init": "zero", "init_scale": 1.0, "fine_relax": 1, "coarse_relax": 1,
+    "gradient_method": "two-solve", "seed": 0, "init": "zero", "init_scale": 1.0, "fine_relax": 1, "coarse_relax": 1,
     "blocks": None, "coarse": "average", "sweeps": 1, "coarse_lr_cap": "auto",
     "nested": 1, "nested_epochs": None, "nested_kind": "constant",
     "device": "cpu", "native": False, "dtype": "float64",
@@ -85,6 +85,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
     from .methods.predict_correct import COARSE_MAPS
     from .train.optimizers import OPTIMIZERS
     from .train.schedules import SCHEDULES
+    from .propagate import GRADIENT_METHODS
     from .train.trainer import METHODS
 
     return {"dataset": (*data.BUILTIN, "npz", "mnist"), "activation": tuple(nn.ACTIVATIONS),
@@ -92,7 +93,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
             "dtype": ("float64", "float32"), "method": (*METHODS, "iterations"),
             "coarse": tuple(COARSE_MAPS), "device": ("cpu", "gpu"),
             "optimizer": tuple(OPTIMIZERS), "schedule": tuple(SCHEDULES),
-            "nested_kind": tuple(INTERPOLATIONS)}
+            "nested_kind": tuple(INTERPOLATIONS), "gradient_method": tuple(GRADIENT_METHODS)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--method", choices=c["method"], help="serial (default), parallel, one-shot, "
                    "predict-correct, or iterations (MGRIT over the training steps)")
     g.add_argument("--mgrit-iters", type=int, help="one-shot: MGRIT cycles per solve (2)")
+    g.add_argument("--gradient-method", choices=c["gradient_method"],
+                   help="parallel, one-shot: two-solve (default; a forward and an adjoint "
+                        "solve) or piggy-back (one drive of the engine's adjoint iteration)")
     g.add_argument("--tol", type=float, help="parallel: absolute tolerance (1e-10)")
     g.add_argument("--cfactor", type=int, help="MGRIT coarsening factor (2)")
     g.add_argument("--max-levels", type=int, help="MGRIT levels at most (10)")
@@ -333,7 +337,8 @@ def train(s: dict[str, Any]) -> int:
                              coarse_relax=s["coarse_relax"], lbfgs_memory=s["lbfgs_memory"],
                              seed=s["seed"], init=s["init"], init_scale=s["init_scale"],
                              backend=backend, eval_every=s["eval_every"], blocks=s["blocks"],
-                             coarse=s["coarse"], sweeps=s["sweeps"])
+                             coarse=s["coarse"], sweeps=s["sweeps"],
+                             gradient_method=s["gradient_method"])
     out = _prepare_out(s, comm)
     if root:
         print(f"layerbraid train: {dataset}; ResNet {net.depth} layers of "

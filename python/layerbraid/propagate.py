@@ -15,15 +15,32 @@ activations. Coarse-grid steps store nothing. The adjoint's coarse steps reuse t
 sigma'(z_n) at their target point, and weight gradients are computed by fine-grid adjoint steps
 only (the last one for each layer wins).
 
+The piggy-back way (``gradient_method="piggy-back"``): one engine drive with the adjoint
+(``Solver(adjoint=True)``, XBraid_Adjoint's iteration) computes loss and gradient. Each MGRIT
+cycle of the forward solve is followed by a sweep of its adjoint over the recorded steps
+(``step_diff``: the layer's adjoint at the step's recorded input); the objective is the loss
+of u_N (classifier and cross-entropy). Every step, fine and coarse, adds the derivative of its
+layer's parameters; at convergence the coarse steps' parts cancel (in exact arithmetic) and
+the gradient is the exact one. The engine hands back dJ/du_0, which the opening layer takes
+on rank 0. Nothing is cached between the solves (the engine keeps each step's input), and
+there is no second solve: capped at a few cycles and warm-started (the engine keeps state and
+adjoint between drives), it is a one-shot method whose state and adjoint iterate together.
+
+Bit-identical on any number of ranks: a layer's gradient sums the contributions of the steps
+that use it, the fine step and the coarse steps of every level whose target is point n + 1.
+All of them run on the layer's owner (a step runs on the owner of its target point), each
+(level, layer) pair gets its terms in the same order on any number of ranks (the engine's
+tape guarantees it), and the pairs are added per layer in level order.
+
 One entry point serves every trainer: :meth:`Propagator.loss_and_gradient`. With
 ``backend="native"`` the two layer solves run in C++ (:mod:`layerbraid.native`): the same
-algorithm, steps and exchanges, without Python callbacks.
+algorithm, steps and exchanges, without Python callbacks (two-solve only).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -37,7 +54,7 @@ from .native import NativeLayers, native_options
 from .nn.layers import Workspace
 from .nn.network import ResNet, layer_key
 
-__all__ = ["Propagator", "Evaluation", "SERIAL", "LAYER_PARALLEL"]
+__all__ = ["Propagator", "Evaluation", "SERIAL", "LAYER_PARALLEL", "GRADIENT_METHODS"]
 
 Array = Any
 Params = dict[str, Array]
@@ -47,6 +64,13 @@ SERIAL: dict[str, Any] = {"max_levels": 1}
 
 #: The backends :class:`Propagator` accepts: the array backends and "native" (C++ solves).
 PROPAGATOR_BACKENDS: tuple[str, ...] = (*ARRAY_BACKENDS, "native")
+
+#: How :class:`Propagator` computes loss and gradient.
+GRADIENT_METHODS: dict[str, str] = {
+    "two-solve": "a forward solve over the layers, then an adjoint solve over them in reverse",
+    "piggy-back": "one drive of the engine's adjoint iteration: every forward MGRIT cycle is "
+                  "followed by an adjoint sweep over its recorded steps (XBraid_Adjoint)",
+}
 
 #: Default solver options for layer-parallel propagation solved to a tight tolerance.
 LAYER_PARALLEL: dict[str, Any] = {"max_levels": 10, "cfactor": 4, "min_coarse": 2,
@@ -62,7 +86,9 @@ class Evaluation:
         data_loss: the mean softmax cross-entropy of the batch.
         accuracy: the fraction of the batch classified correctly.
         gradient: dLoss/dtheta for the parameters this rank holds (None for ``loss`` calls).
-        forward, adjoint: what the two solves did (adjoint None when not run).
+        forward, adjoint: what the two solves did (adjoint None when not run). With the
+            piggy-back method both describe the one drive; ``adjoint.residual_history`` is
+            then the adjoint's residual history.
     """
 
     loss: float
@@ -164,6 +190,84 @@ class AdjointApp(_LayerApp):
                                u_n if fine else None, self.grads[n] if fine else None)
 
 
+class PiggyBackApp(_LayerApp):
+    """The forward step, its adjoint (``step_diff``) and the loss of u_N (the objective) for
+    the engine's piggy-back iteration. Each sweep's parameter derivatives are summed per
+    (level, layer) in :attr:`contributions`; :meth:`layer_gradients` adds a layer's levels."""
+
+    def __init__(self, net: ResNet, ops: ArrayOps, batch: int, layers: range) -> None:
+        super().__init__(net, ops, batch)
+        self.layers = layers
+        self.labels: Array | None = None
+        self.classifier: Params = {}                 # the classifier's parameters (last rank)
+        self.classifier_grads: Params | None = None  # and their gradient, written per sweep
+        self.data_loss, self.correct = 0.0, 0        # of the last objective call
+        shapes = net.layer.param_shapes()
+        self.contributions: dict[tuple[int, int], Params] = {}
+        self._step_grads = {p: self.xp.empty(s, dtype=self.dtype) for p, s in shapes.items()}
+        self._u = self.xp.empty(self.shape, dtype=self.dtype)
+        self._deriv = self.xp.empty(self.shape, dtype=self.dtype)
+
+    def step(self, u: Array, ustop: Array, status: Any) -> None:
+        n = self._target_point(status.tstop) - 1
+        self.net.layer.forward(self.ops, u, self.params[n], status.tstop - status.tstart,
+                               self.net.activation, self.work)
+
+    def step_diff(self, ustop: Array, u: Array, ustop_bar: Array, u_bar: Array,
+                  status: Any) -> None:
+        """u_bar <- the step's transposed Jacobian times u_bar, at the recorded input u; the
+        layer's parameter derivative into the step's (level, layer) sum."""
+        n = self._target_point(status.tstop) - 1
+        dt = status.tstop - status.tstart
+        params = self.params[n]
+        # sigma'(z) again: the tape keeps the step's input, not its pre-activation
+        self.xp.copyto(self._u, u)
+        self.net.layer.forward(self.ops, self._u, params, dt, self.net.activation, self.work,
+                               cache_deriv=self._deriv)
+        self.net.layer.adjoint(self.ops, u_bar, params, dt, self._deriv, self.work, u,
+                               self._step_grads)
+        key = (status.level, n)
+        total = self.contributions.get(key)
+        if total is None:
+            self.contributions[key] = {p: g.copy() for p, g in self._step_grads.items()}
+        else:
+            for p, g in self._step_grads.items():
+                total[p] += g
+
+    def objective(self, u: Array, status: Any) -> float:
+        """The mean cross-entropy of u_N (the objective window holds point N only)."""
+        self.data_loss, self.correct, _ = self.net.classifier.loss_and_adjoint(
+            self.xp, u, self.labels, self.classifier, None)
+        return self.data_loss
+
+    def objective_diff(self, u: Array, u_bar: Array, f_bar: float, status: Any) -> None:
+        assert self.classifier_grads is not None
+        grads = {p: self.xp.empty_like(g) for p, g in self.classifier_grads.items()}
+        _, _, lam = self.net.classifier.loss_and_adjoint(self.xp, u, self.labels,
+                                                          self.classifier, grads)
+        self.xp.multiply(lam, f_bar, out=u_bar)
+        for p, g in grads.items():
+            self.classifier_grads[p] += f_bar * g
+
+    def reset_gradient(self) -> None:
+        """Before each adjoint sweep: the sweep's derivatives start from zero."""
+        self.contributions.clear()
+        if self.classifier_grads is not None:
+            for g in self.classifier_grads.values():
+                g.fill(0)
+
+    def layer_gradients(self, stacks: Params) -> None:
+        """This rank's layers' gradients into ``stacks`` (row i: layer ``layers.start + i``):
+        each layer's (level, layer) sums added in level order, the same on any number of
+        ranks."""
+        for stack in stacks.values():
+            stack.fill(0)
+        for key in sorted(self.contributions):      # (level, layer): level order per layer
+            row = key[1] - self.layers.start
+            for p, g in self.contributions[key].items():
+                stacks[p][row] += g
+
+
 class Propagator:
     """Loss and gradient of a ResNet-ODE for a batch, by forward and adjoint solves over the
     layers distributed over the ranks of ``comm``.
@@ -175,18 +279,34 @@ class Propagator:
             on OpenBLAS, see :mod:`layerbraid.native`; NumPy arrays in and out) or "cupy".
         options: solver options of both solves (see :data:`layerbraid.braid.OPTIONS`);
             default :data:`SERIAL`, exact backpropagation. ``print_level`` defaults to 0.
-        adjoint_options: overrides of ``options`` for the adjoint solve.
+        adjoint_options: overrides of ``options`` for the adjoint solve. With the piggy-back
+            method only the adjoint's tolerance (``abs_tol`` or ``rel_tol``; default: that of
+            ``options``, else the engine's relative 1e-6).
         warm_start: reuse each solve's last solution as the next call's initial guess (for
             one-shot training); otherwise every call starts from zero.
+        gradient_method: how :meth:`loss_and_gradient` gets the gradient (see
+            :data:`GRADIENT_METHODS`): "two-solve" (default), a forward then an adjoint
+            solve; or "piggy-back", one drive of the engine's adjoint iteration, which needs
+            ``max_levels >= 2`` and stops when the state's residual meets ``options``'
+            tolerance and the adjoint's its own. Solved to tolerance both give the exact
+            gradient; capped at ``max_iter`` cycles and warm-started, piggy-back is a
+            one-shot method. Not with ``backend="native"``. :meth:`loss`, :meth:`predict`
+            and :meth:`forward_states` are forward solves either way.
 
     Every rank passes the same batch. Gradients come back for the parameters the rank holds
     (:attr:`layout`); the loss and accuracy are the same on every rank.
+
+    Example (piggy-back, two MGRIT levels, solved to 1e-12)::
+
+        prop = Propagator(net, options={"max_levels": 2, "cfactor": 4, "abs_tol": 1e-12},
+                          gradient_method="piggy-back")
+        ev = prop.loss_and_gradient(prop.init_params(), x, labels)
     """
 
     def __init__(self, net: ResNet, comm: MPI.Comm | None = None, *, backend: str = "numpy",
                  options: Mapping[str, Any] | None = None,
                  adjoint_options: Mapping[str, Any] | None = None,
-                 warm_start: bool = False) -> None:
+                 warm_start: bool = False, gradient_method: str = "two-solve") -> None:
         self.net = net
         self.comm = MPI.COMM_WORLD if comm is None else comm
         if self.comm.Get_size() > net.depth + 1:
@@ -195,6 +315,16 @@ class Propagator:
         if backend not in PROPAGATOR_BACKENDS:
             raise ValueError(f"backend={backend!r} is not supported; use one of "
                              f"{', '.join(map(repr, PROPAGATOR_BACKENDS))}")
+        if gradient_method not in GRADIENT_METHODS:
+            raise ValueError(f"gradient_method={gradient_method!r} is not supported; use one "
+                             f"of {', '.join(map(repr, GRADIENT_METHODS))}")
+        self.gradient_method = gradient_method
+        self.piggy_back = gradient_method == "piggy-back"
+        if self.piggy_back and backend == "native":
+            raise ValueError("gradient_method='piggy-back' is not available with "
+                             "backend='native' (the C++ layer solves have no piggy-back "
+                             "adjoint); use backend='numpy' or 'cupy', or "
+                             "gradient_method='two-solve'")
         self.layout = LayerLayout(net.depth, self.comm)
         self.native = backend == "native"
         # the opening, classifier and regularisers of the native backend are NumPy code
@@ -209,6 +339,8 @@ class Propagator:
         self.adjoint_options = {**base, **(adjoint_options or {})}
         check_options(self.forward_options)   # a bad option fails here, not at the first batch
         check_options(self.adjoint_options)
+        self.piggy_back_options = (self._piggy_back_options(base, adjoint_options or {})
+                                   if self.piggy_back else None)
         self.warm_start = bool(warm_start)
         self._native_options = ((native_options(self.forward_options, self.warm_start),
                                  native_options(self.adjoint_options, self.warm_start))
@@ -227,6 +359,7 @@ class Propagator:
         self._batch: int | None = None
         self._forward: tuple[ForwardApp, Solver] | None = None
         self._adjoint: tuple[AdjointApp, Solver] | None = None
+        self._piggy: tuple[PiggyBackApp, Solver] | None = None
         self._restore: dict[str, Array] = {}
         self._adjoint_record: dict[int, Array] | None = None   # for adjoint_states
 
@@ -290,7 +423,10 @@ class Propagator:
     def adjoint_states(self, params: Mapping[str, Array], x: Array,
                        labels: Array) -> dict[int, Array]:
         """The adjoint solve's co-states lambda_n = dLoss/du_n (n = 0 .. N) of the data loss
-        at the points this rank holds in the adjoint's distribution."""
+        at the points this rank holds in the adjoint's distribution (two-solve only)."""
+        if self.piggy_back:
+            raise ValueError("adjoint_states needs gradient_method='two-solve': the piggy-back "
+                             "drive keeps no co-states but dJ/du_0")
         if self.native:
             self._prepare(self._check_inputs(x, None).shape[0])
             assert self._native is not None
@@ -314,7 +450,9 @@ class Propagator:
     def warm_state(self) -> dict[str, Array]:
         """What the warm-started solvers keep between calls, on this rank: the C-points of
         the last forward and adjoint solves, as ``states.forward.<i>`` and
-        ``states.adjoint.<i>`` (i: the solve's time index). Empty without ``warm_start``."""
+        ``states.adjoint.<i>`` (i: the solve's time index). Empty without ``warm_start``.
+        The piggy-back drive's state and adjoint stay in the engine and are not part of it
+        (a resumed run starts them from zero)."""
         if self._native is not None:
             return self._native.warm_state()
         state: dict[str, Array] = {}
@@ -350,26 +488,28 @@ class Propagator:
         x, labels = self._check_inputs(x, labels)
         self._prepare(x.shape[0])
         layer_params = self._layer_params(params, sorted(self._needed_layers(gradient)))
-        forward = self._run_forward(params, layer_params, x, keep_cache=gradient)
 
         grads: Params | None = None
-        data_loss, correct = 0.0, 0
         if gradient:  # the opening's and classifier's; the layers' come from the adjoint
             grads = {k: xp.zeros_like(params[k]) for part in self._end_keys.values()
                      for k in part.values() if k in params}
-        lam_last = None
-        if lay.has_classifier:
-            data_loss, correct, lam_last = net.classifier.loss_and_adjoint(
-                xp, self._final, labels, self._part(params, "classifier"),
-                self._part(grads, "classifier") if grads is not None else None)
-
-        adjoint = None
-        if gradient:
-            assert grads is not None
-            adjoint, lam_first, layer_grads = self._run_adjoint(layer_params, lam_last)
-            if lay.has_opening:
-                net.opening.adjoint(self.ops, lam_first, x, self._opening_deriv,
-                                    self._part(params, "opening"), self._part(grads, "opening"))
+        if gradient and self.piggy_back:
+            forward, adjoint, data_loss, correct, lam_first, layer_grads = \
+                self._run_piggy_back(params, layer_params, x, labels, grads)
+        else:
+            forward = self._run_forward(params, layer_params, x, keep_cache=gradient)
+            data_loss, correct = 0.0, 0
+            lam_last = None
+            if lay.has_classifier:
+                data_loss, correct, lam_last = net.classifier.loss_and_adjoint(
+                    xp, self._final, labels, self._part(params, "classifier"),
+                    self._part(grads, "classifier") if grads is not None else None)
+            adjoint = None
+            if gradient:
+                adjoint, lam_first, layer_grads = self._run_adjoint(layer_params, lam_last)
+        if gradient and lay.has_opening:
+            net.opening.adjoint(self.ops, lam_first, x, self._opening_deriv,
+                                self._part(params, "opening"), self._part(grads, "opening"))
 
         flat_params = dict(params)
         for n, p in layer_params.items():
@@ -399,10 +539,7 @@ class Propagator:
     def _run_forward(self, params: Mapping[str, Array], layer_params: dict[int, Params],
                      x: Array, keep_cache: bool) -> SolveResult:
         """The opening and the forward solve; u_N lands in self._final (last rank)."""
-        u0 = None
-        if self.layout.has_opening:
-            u0, self._opening_deriv = self.net.opening.forward(
-                self.ops, x, self._part(params, "opening"), self.net.activation)
+        u0 = self._open(params, x)
         if self._native is not None:
             # the C++ app always keeps its caches: they are its own buffers, written in place
             result, self._final = self._native.forward(layer_params, u0)
@@ -414,6 +551,57 @@ class Propagator:
         result = self._drive(fwd_solver)
         self._final = fwd_app.final
         return result
+
+    def _open(self, params: Mapping[str, Array], x: Array) -> Array | None:
+        """u_0 by the opening layer (rank 0; None elsewhere), keeping sigma' for its adjoint."""
+        if not self.layout.has_opening:
+            return None
+        u0, self._opening_deriv = self.net.opening.forward(
+            self.ops, x, self._part(params, "opening"), self.net.activation)
+        return u0
+
+    def _run_piggy_back(self, params: Mapping[str, Array], layer_params: dict[int, Params],
+                        x: Array, labels: Array, grads: Params
+                        ) -> tuple[SolveResult, SolveResult, float, int, Array | None, Params]:
+        """The opening and one adjoint drive: the drive's result (and its adjoint view), the
+        data loss and correct count (last rank), dJ/du_0 (rank 0), the gradients of this
+        rank's layers stacked as :meth:`_run_adjoint`'s; the classifier's into ``grads``."""
+        app, solver = self._piggy  # type: ignore[misc]
+        app.initial = self._open(params, x)
+        app.params, app.labels = layer_params, labels
+        if self.layout.has_classifier:
+            app.classifier = self._part(params, "classifier")
+            app.classifier_grads = self._part(grads, "classifier")
+        result = self._drive(solver)
+        own, xp = self.layout.owned_layers, self.ops.xp
+        stacks = {k: xp.empty((len(own), *shape), dtype=self.net.np_dtype)
+                  for k, shape in self.net.layer.param_shapes().items()}
+        app.layer_gradients(stacks)
+        adjoint = replace(result, residual_history=result.rnorms_adjoint)
+        return result, adjoint, app.data_loss, app.correct, result.initial_adjoint, stacks
+
+    def _piggy_back_options(self, base: Mapping[str, Any],
+                            adjoint_options: Mapping[str, Any]) -> dict[str, Any]:
+        """The piggy-back drive's solver options: ``base`` with the adjoint, its tolerance
+        and the objective window, which holds point N only."""
+        extra = sorted(set(adjoint_options) - {"abs_tol", "rel_tol"})
+        if extra:
+            raise ValueError(f"gradient_method='piggy-back' runs one drive: adjoint_options "
+                             f"may set only the adjoint's abs_tol or rel_tol, not "
+                             f"{', '.join(extra)}")
+        if base["max_levels"] < 2:
+            raise ValueError("gradient_method='piggy-back' needs max_levels >= 2 (the "
+                             "engine's adjoint iteration is a multigrid cycle); for exact "
+                             "layer-by-layer gradients use gradient_method='two-solve' with "
+                             "max_levels=1")
+        tol = adjoint_options if adjoint_options else base
+        T, h = self.net.final_time, self.net.step
+        options = {**base, "adjoint": True, "tstart_objective": T - h / 2, "tstop_objective": T}
+        for name in ("abs_tol", "rel_tol"):
+            if tol.get(name) is not None:
+                options[f"{name}_adjoint"] = tol[name]
+        check_options(options)
+        return options
 
     def _run_adjoint(self, layer_params: dict[int, Params], lam_last: Array | None
                      ) -> tuple[SolveResult, Array | None, Params]:
@@ -458,7 +646,8 @@ class Propagator:
         """The layers whose parameters this rank's steps (and regularisers) use."""
         lay, depth = self.layout, self.net.depth
         needed = set(lay.owned_layers)
-        if gradient and not self.native:  # the C++ app routes its adjoint's layers itself
+        # the C++ app routes its adjoint's layers itself; piggy-back steps only own layers
+        if gradient and not self.native and not self.piggy_back:
             needed |= set(lay.adjoint_layers)
         if self.net.regularization.smoothness:
             needed |= {n + d for n in lay.owned_layers for d in (-1, 1) if 0 <= n + d < depth}
@@ -493,10 +682,10 @@ class Propagator:
         return result
 
     def _needers(self, n: int) -> set[int]:
-        """Ranks that use layer n: its adjoint owner, and for the smoothness term the owners of
-        layers n - 1 and n + 1."""
+        """Ranks that use layer n: its adjoint owner (two-solve), and for the smoothness term
+        the owners of layers n - 1 and n + 1."""
         lay = self.layout
-        ranks = set() if self.native else {lay.adjoint_owner(n)}
+        ranks = set() if self.native or self.piggy_back else {lay.adjoint_owner(n)}
         if self.net.regularization.smoothness:
             ranks |= {lay.layer_owner(m) for m in (n - 1, n + 1) if 0 <= m < self.net.depth}
         return ranks
@@ -535,8 +724,9 @@ class Propagator:
                 stacks[k][n - own.start] = xp.asarray(v)
         return stacks
 
-    def _solvers(self, batch: int) -> tuple[tuple[ForwardApp, Solver], tuple[AdjointApp, Solver]]:
-        """The two solvers, kept across calls for warm starts while the batch size holds."""
+    def _solvers(self, batch: int) -> None:
+        """The forward solver and the adjoint (or piggy-back) one, kept across calls for warm
+        starts while the batch size holds."""
         if self._forward is None or batch != self._batch or not self.warm_start:
             self.close()
             net, T = self.net, self.net.final_time
@@ -556,11 +746,14 @@ class Propagator:
                     options["skip"] = False
             self._forward = (fwd_app, Solver(fwd_app, 0.0, T, net.depth, self.comm,
                                              **fwd_options))
-            self._adjoint = (adj_app, Solver(adj_app, 0.0, T, net.depth, self.comm,
-                                             reverted_ranks=True, **adj_options))
+            if self.piggy_back:
+                piggy = PiggyBackApp(net, self.ops, batch, self.layout.owned_layers)
+                self._piggy = (piggy, Solver(piggy, 0.0, T, net.depth, self.comm,
+                                             **self.piggy_back_options))  # type: ignore[arg-type]
+            else:
+                self._adjoint = (adj_app, Solver(adj_app, 0.0, T, net.depth, self.comm,
+                                                 reverted_ranks=True, **adj_options))
             self._batch = batch
-        assert self._adjoint is not None
-        return self._forward, self._adjoint
 
     def _make_apps(self, batch: int) -> tuple[ForwardApp, AdjointApp]:
         """The forward and adjoint apps for a batch size (a hook for other coarse steps)."""
@@ -588,11 +781,11 @@ class Propagator:
         return x, labels
 
     def close(self) -> None:
-        """Free both solvers (and the states they store)."""
-        for pair in (self._forward, self._adjoint):
+        """Free the solvers (and the states they store)."""
+        for pair in (self._forward, self._adjoint, self._piggy):
             if pair is not None:
                 pair[1].close()
-        self._forward = self._adjoint = None
+        self._forward = self._adjoint = self._piggy = None
         self._native = None
 
     def __enter__(self) -> "Propagator":

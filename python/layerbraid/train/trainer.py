@@ -7,6 +7,11 @@ through the one loss-and-gradient entry point, :meth:`layerbraid.Propagator.loss
   gradients).
 - ``one-shot``: ``mgrit_iters`` MGRIT cycles per solve per optimisation step, each solve
   warm-started from the previous step's solutions: inexact gradients, cheap steps.
+
+``parallel`` and ``one-shot`` get their gradients by a forward and an adjoint solve
+(``gradient_method="two-solve"``), or by one drive of the engine's piggy-back adjoint
+iteration (``gradient_method="piggy-back"``: each forward cycle followed by an adjoint sweep,
+``mgrit_iters`` of them per step for one-shot, state and adjoint warm-started together).
 - ``predict-correct``: predict globally, correct locally (Parpas & Muir,
   :mod:`layerbraid.methods.predict_correct`): ``blocks`` layer blocks update their weights from
   local sweeps started at boundary states and co-states that a coarse network predicts, one
@@ -46,7 +51,7 @@ from mpi4py import MPI
 from ..data import Dataset
 from ..methods.predict_correct import COARSE_MAPS, PredictCorrect
 from ..nn.network import ResNet
-from ..propagate import SERIAL, Evaluation, Propagator
+from ..propagate import GRADIENT_METHODS, SERIAL, Evaluation, Propagator
 from .. import ranks
 from . import vectors
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -104,6 +109,7 @@ class TrainConfig:
     blocks: int | None = None          # predict-correct: layer blocks (None: one per rank)
     coarse: str = "average"            # predict-correct: the coarse network (COARSE_MAPS)
     sweeps: int = 1                    # predict-correct: parareal iterations per step
+    gradient_method: str = "two-solve"  # parallel, one-shot: see GRADIENT_METHODS
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -122,6 +128,12 @@ class TrainConfig:
                              "(full batch)")
         if not (isinstance(self.tol, (int, float)) and self.tol >= 0):
             raise ValueError(f"tol={self.tol!r} must be a float >= 0")
+        if self.gradient_method not in GRADIENT_METHODS:
+            raise ValueError(f"gradient_method={self.gradient_method!r} is not supported; use "
+                             f"one of {', '.join(map(repr, GRADIENT_METHODS))}")
+        if self.gradient_method == "piggy-back" and self.method not in ("parallel", "one-shot"):
+            raise ValueError(f"gradient_method='piggy-back' is an MGRIT drive: it goes with "
+                             f"method 'parallel' or 'one-shot', not {self.method!r}")
         if self.coarse not in COARSE_MAPS:
             raise ValueError(f"coarse={self.coarse!r} is not supported; use one of "
                              f"{', '.join(map(repr, COARSE_MAPS))}")
@@ -213,7 +225,7 @@ class Trainer:
             return PredictCorrect(self.net, self.comm, blocks=c.blocks, coarse=c.coarse,
                                   sweeps=c.sweeps, backend=c.backend)
         return Propagator(self.net, self.comm, backend=c.backend, options=c.solver_options(),
-                          warm_start=c.method == "one-shot")
+                          warm_start=c.method == "one-shot", gradient_method=c.gradient_method)
 
     def _check_data(self) -> None:
         want = self.net.opening.input_shape()
