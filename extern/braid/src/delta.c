@@ -11,6 +11,7 @@
  * (the fine solution) does not change; only the coarse grid does.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "core_internal.h"
@@ -131,6 +132,32 @@ braid_Int braid_AccessStatusGetLocalLyapExponents(braid_AccessStatus s, braid_Re
 braid_Int braid_BufferStatusSetBasisSize(braid_BufferStatus s, braid_Real size)
 { return braid_StatusSetBasisSize((braid_Status) s, size); }
 
+/* A failure during a solve: reported once, and sent to the other ranks so that they stop too
+ * (a rank waiting for this one's message would otherwise wait forever). */
+static braid_Int delta_fail(braid_Core core, const char *fmt, ...)
+#if defined(__GNUC__)
+   __attribute__((format(printf, 2, 3)))
+#endif
+   ;
+static braid_Int delta_fail(braid_Core core, const char *fmt, ...)
+{
+   char text[512];
+   va_list ap;
+   if (core->failed) return braid_ERROR_GENERIC;
+   va_start(ap, fmt);
+   vsnprintf(text, sizeof(text), fmt, ap);
+   va_end(ap);
+   core->failed = 1;
+   core->failure_rank = core->myid;
+   snprintf(core->failure_text, sizeof(core->failure_text), "rank %d: %s", core->myid, text);
+   if (!core->quiet_failures)
+   {
+      _braid_Error("braid_Drive", "%s; stopping the solve", core->failure_text);
+   }
+   _braid_NotifyFailure(core);
+   return braid_ERROR_GENERIC;
+}
+
 /* ---- work space ---- */
 
 /* What the current sweep does with the basis (the mode; carried in its messages unless NONE) */
@@ -243,13 +270,13 @@ braid_Int _braid_DeltaGramSchmidt(braid_Core core, braid_Vector *v, braid_Int ra
       if ((err = inner(core, v[k], v[k], &a))) return err;
       if (!isfinite(a))
       {
-         return _braid_Error("braid_Drive", "Gram-Schmidt: <v, v> = %g for basis vector %d: "
+         return delta_fail(core, "Gram-Schmidt: <v, v> = %g for basis vector %d: "
                              "the propagated basis is not finite (is the step stable on "
                              "this level?)", a, (int) k);
       }
       if (!(a > 0.0))
       {
-         return _braid_Error("braid_Drive", "Gram-Schmidt: basis vector %d is linearly "
+         return delta_fail(core, "Gram-Schmidt: basis vector %d is linearly "
                              "dependent on the ones before it (<v, v> = %g after projecting "
                              "them out); the basis needs %d independent vectors", (int) k, a,
                              (int) rank);
@@ -418,7 +445,7 @@ braid_Int _braid_DeltaIntervalStart(braid_Core core, braid_Int level, braid_Int 
    src = start >= core->grids[level]->ilower ? psi_at(core, level, start) : ds->recv;
    if (src == NULL)
    {
-      return _braid_Error("braid_Drive", "internal error: no basis at point %d of level %d",
+      return delta_fail(core, "internal error: no basis at point %d of level %d",
                           (int) start, (int) level);
    }
    return clone_set(core, src, &ds->prop);
@@ -440,7 +467,7 @@ braid_Int _braid_DeltaBeforeStep(braid_Core core, braid_Int level, braid_Int ind
       braid_Vector *src = index - 1 >= lv->ilower ? psi_at(core, level, index - 1) : ds->recv;
       if (src == NULL || lv->dvec[index - lv->ilower] == NULL)
       {
-         return _braid_Error("braid_Drive", "internal error: no basis for Delta at point %d "
+         return delta_fail(core, "internal error: no basis for Delta at point %d "
                              "of level %d", (int) index, (int) level);
       }
       if ((err = clone_set(core, src, &lv->pvec[index - lv->ilower]))
@@ -591,7 +618,7 @@ braid_Int _braid_DeltaMessageBytes(braid_Core core, braid_Int *bytes)
    if (_braid_MulInt(ds->basis_stride, ds->rank, &total)
        || _braid_AddInt(total, ds->state_off, &total))
    {
-      return _braid_Error("braid_Drive", "a message with %d basis vectors of %d bytes does not "
+      return delta_fail(core, "a message with %d basis vectors of %d bytes does not "
                           "fit an int", (int) ds->rank, (int) ds->basis_stride);
    }
    *bytes = total;
@@ -608,7 +635,7 @@ braid_Int _braid_DeltaPack(braid_Core core, braid_Int level, braid_Int index, vo
    b = ds->prop != NULL ? ds->prop : psi_at(core, level, index);
    if (b == NULL)
    {
-      return _braid_Error("braid_Drive", "internal error: no basis to send at point %d of "
+      return delta_fail(core, "internal error: no basis to send at point %d of "
                           "level %d", (int) index, (int) level);
    }
    for (k = 0; k < ds->rank; k++)
