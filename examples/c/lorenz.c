@@ -289,78 +289,79 @@ int main(int argc, char *argv[])
       ok = braid_TestDelta(&app, MPI_COMM_WORLD, stdout, 0.0, tstop / ntime, rank, my_init,
                            my_init_basis, my_access, my_free, my_clone, my_sum, my_bufsize,
                            my_bufpack, my_bufunpack, my_inner_prod, my_step) && ok;
-      MPI_Finalize();
-      return ok ? 0 : 1;
+      err = !ok;
    }
-
-   err = braid_Init(MPI_COMM_WORLD, MPI_COMM_WORLD, 0.0, tstop, ntime, &app, my_step, my_init,
-                    my_clone, my_free, my_sum, my_norm, my_access, my_bufsize, my_bufpack,
-                    my_bufunpack, &core);
-   if (!err && rank > 0)
+   else
    {
-      err = braid_SetDeltaCorrection(core, rank, my_init_basis, my_inner_prod);
-      if (!err) err = braid_SetDeferDelta(core, defer_lvl, defer_iter);
-      if (!err && (lyap || relaxlyap))
+      err = braid_Init(MPI_COMM_WORLD, MPI_COMM_WORLD, 0.0, tstop, ntime, &app, my_step, my_init,
+                       my_clone, my_free, my_sum, my_norm, my_access, my_bufsize, my_bufpack,
+                       my_bufunpack, &core);
+      if (!err && rank > 0)
       {
-         err = braid_SetLyapunovEstimation(core, relaxlyap, lyap, 1);
-      }
-   }
-   if (!err) err = braid_SetMaxLevels(core, ml);
-   if (!err) err = braid_SetCFactor(core, -1, cf);
-   if (!err) err = braid_SetNRelax(core, -1, nu);
-   if (!err) err = braid_SetMaxIter(core, mi);
-   if (!err) err = braid_SetAbsTol(core, tol);
-   if (!err) err = braid_SetSkip(core, 0);
-   if (!err) err = braid_SetPrintLevel(core, 1);
-   if (!err) err = braid_Drive(core);
-   if (!err)
-   {
-      /* every point is written by exactly one rank: the sums below are exact */
-      double *sol = (double *) calloc((size_t) (ntime + 1) * DIM, sizeof(double));
-      double *exps = (double *) calloc((size_t) (ntime + 1) * DIM, sizeof(double));
-      int *has = (int *) calloc((size_t) ntime + 1, sizeof(int));
-      braid_Int niter;
-      MPI_Reduce(app.solution, sol, (ntime + 1) * DIM, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
-      MPI_Reduce(app.exps, exps, (ntime + 1) * DIM, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
-      MPI_Reduce(app.has_exps, has, ntime + 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD);
-      braid_GetNumIter(core, &niter);
-      if (app.myid == 0)
-      {
-         double diff = 0.0, avg[DIM] = {0.0, 0.0, 0.0};
-         int count = 0;
-         for (i = 0; i <= ntime; i++)
+         err = braid_SetDeltaCorrection(core, rank, my_init_basis, my_inner_prod);
+         if (!err) err = braid_SetDeferDelta(core, defer_lvl, defer_iter);
+         if (!err && (lyap || relaxlyap))
          {
-            for (k = 0; k < DIM; k++)
-            {
-               diff = fmax(diff, fabs(sol[i * DIM + k] - app.serial[i * DIM + k]));
-               if (has[i]) avg[k] += exps[i * DIM + k];
-            }
-            count += has[i] > 0;
-         }
-         printf("  Iterations = %d\n", (int) niter);
-         printf("  max |u - u_serial| = %.6e\n", diff);
-         if (count > 0)
-         {
-            printf("  Lyapunov exponents (average of %d local ones):", count);
-            for (k = 0; k < (rank < DIM ? rank : DIM); k++) printf(" %.6f", avg[k] / count);
-            printf("\n");
-         }
-         if (out != NULL)
-         {
-            FILE *f = fopen(out, "w");
-            for (i = 0; f != NULL && i <= ntime; i++)
-            {
-               fprintf(f, "%d %.17e %.17e %.17e\n", i, sol[i * DIM], sol[i * DIM + 1],
-                       sol[i * DIM + 2]);
-            }
-            if (f != NULL) fclose(f);
+            err = braid_SetLyapunovEstimation(core, relaxlyap, lyap, 1);
          }
       }
-      free(sol);
-      free(exps);
-      free(has);
+      if (!err) err = braid_SetMaxLevels(core, ml);
+      if (!err) err = braid_SetCFactor(core, -1, cf);
+      if (!err) err = braid_SetNRelax(core, -1, nu);
+      if (!err) err = braid_SetMaxIter(core, mi);
+      if (!err) err = braid_SetAbsTol(core, tol);
+      if (!err) err = braid_SetSkip(core, 0);
+      if (!err) err = braid_SetPrintLevel(core, 1);
+      if (!err) err = braid_Drive(core);
+      if (!err)
+      {
+         /* every point is written by exactly one rank: the sums below are exact */
+         double *sol = (double *) calloc((size_t) (ntime + 1) * DIM, sizeof(double));
+         double *exps = (double *) calloc((size_t) (ntime + 1) * DIM, sizeof(double));
+         int *has = (int *) calloc((size_t) ntime + 1, sizeof(int));
+         braid_Int niter;
+         MPI_Reduce(app.solution, sol, (ntime + 1) * DIM, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+         MPI_Reduce(app.exps, exps, (ntime + 1) * DIM, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+         MPI_Reduce(app.has_exps, has, ntime + 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD);
+         braid_GetNumIter(core, &niter);
+         if (app.myid == 0)
+         {
+            double diff = 0.0, avg[DIM] = {0.0, 0.0, 0.0};
+            int count = 0;
+            for (i = 0; i <= ntime; i++)
+            {
+               for (k = 0; k < DIM; k++)
+               {
+                  diff = fmax(diff, fabs(sol[i * DIM + k] - app.serial[i * DIM + k]));
+                  if (has[i]) avg[k] += exps[i * DIM + k];
+               }
+               count += has[i] > 0;
+            }
+            printf("  Iterations = %d\n", (int) niter);
+            printf("  max |u - u_serial| = %.6e\n", diff);
+            if (count > 0)
+            {
+               printf("  Lyapunov exponents (average of %d local ones):", count);
+               for (k = 0; k < (rank < DIM ? rank : DIM); k++) printf(" %.6f", avg[k] / count);
+               printf("\n");
+            }
+            if (out != NULL)
+            {
+               FILE *f = fopen(out, "w");
+               for (i = 0; f != NULL && i <= ntime; i++)
+               {
+                  fprintf(f, "%d %.17e %.17e %.17e\n", i, sol[i * DIM], sol[i * DIM + 1],
+                          sol[i * DIM + 2]);
+               }
+               if (f != NULL) fclose(f);
+            }
+         }
+         free(sol);
+         free(exps);
+         free(has);
+      }
+      braid_Destroy(core);
    }
-   braid_Destroy(core);
    free(app.serial);
    free(app.solution);
    free(app.exps);

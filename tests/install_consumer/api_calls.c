@@ -4,10 +4,7 @@
  * One call to every public function that upstream XBraid declares in braid.h, braid_status.h
  * and braid_test.h, with arguments of the types upstream's prototypes give, except the adjoint
  * family (braid_InitAdjoint, objective setters and getters, adjoint tolerances and residual,
- * ObjectiveStatus getters) and the Delta-correction family (SetDeltaCorrection, SetDeferDelta,
- * SetLyapunovEstimation, TestDelta, TestInnerProd, GetDeltaRank, GetBasisVec,
- * GetLocalLyapExponents, BufferStatusSetBasisSize), which are still to come. braid_UGetLast
- * is in the list too.
+ * ObjectiveStatus getters), which is still to come. braid_UGetLast is in the list too.
  *
  * Built with -std=c99 -Werror=implicit-function-declaration -Wall -Wextra -Wconversion -Werror
  * (tests/install_consumer/CMakeLists.txt): a function the headers do not declare, or declare
@@ -66,6 +63,8 @@ static braid_Int step(braid_App app, braid_Vector ustop, braid_Vector fstop, bra
    braid_StepStatusGetSingleErrorEstStep(status, &t);
    braid_StepStatusGetCallingFunction(status, &i);
    braid_StepStatusGetCFactor(status, &i, level);
+   braid_StepStatusGetDeltaRank(status, &i);
+   braid_StepStatusGetBasisVec(status, &u, level);
    braid_GetSpatialAccuracy(status, r, r, &tol);
    return generic_status_calls((braid_Status)status);
 }
@@ -130,6 +129,15 @@ static braid_Int inner_prod(braid_App app, braid_Vector u, braid_Vector v, braid
    return 0;
 }
 
+static braid_Int init_basis(braid_App app, braid_Real t, braid_Int index, braid_Vector *u_ptr)
+{
+   (void)app;
+   (void)t;
+   (void)index;
+   *u_ptr = NULL;
+   return 0;
+}
+
 static braid_Int access(braid_App app, braid_Vector u, braid_AccessStatus status)
 {
    braid_Int i = 0, iter = 0, level = 0, done = 0;
@@ -151,6 +159,9 @@ static braid_Int access(braid_App app, braid_Vector u, braid_AccessStatus status
    braid_AccessStatusGetCallingFunction(status, &i);
    braid_AccessStatusGetSingleErrorEstAccess(status, &t);
    braid_AccessStatusGetCFactor(status, &i, level);
+   braid_AccessStatusGetDeltaRank(status, &i);
+   braid_AccessStatusGetBasisVec(status, &u, level);
+   braid_AccessStatusGetLocalLyapExponents(status, &t, &i);
    return 0;
 }
 
@@ -162,6 +173,7 @@ static braid_Int bufsize(braid_App app, braid_Int *size_ptr, braid_BufferStatus 
    braid_BufferStatusGetMessageType(status, &i);
    braid_BufferStatusGetTIndex(status, &i);
    braid_BufferStatusGetLevel(status, &i);
+   braid_BufferStatusSetBasisSize(status, (braid_Real)sizeof(double));
    *size_ptr = (braid_Int)sizeof(double);
    return 0;
 }
@@ -294,6 +306,7 @@ static braid_Int generic_status_calls(braid_Status s)
    braid_Real t = 0.0, ftprior = 0.0, ftstop = 0.0, ctprior = 0.0, ctstop = 0.0;
    braid_Real r = 2.0, tvalues[4], *tv = tvalues, rnorms[2], dtarray[2] = {0.25, 0.25};
    braid_Real estimates[4];
+   braid_Vector v = NULL;
    MPI_Comm comm;
 
    braid_StatusGetT(s, &t);
@@ -333,6 +346,10 @@ static braid_Int generic_status_calls(braid_Status s)
    braid_StatusGetNumErrorEst(s, &i);
    braid_StatusGetAllErrorEst(s, estimates);
    braid_StatusGetTComm(s, &comm);
+   braid_StatusGetDeltaRank(s, &i);
+   braid_StatusGetBasisVec(s, &v, level);
+   braid_StatusGetLocalLyapExponents(s, estimates, &i);
+   braid_StatusSetBasisSize(s, r);
    braid_StatusGetCFactor(s, &i, level);
    return 0;
 }
@@ -394,6 +411,9 @@ static int call_everything(void)
    braid_SetRevertedRanks(core, flag);
    braid_SetBufAllocFree(core, bufalloc, buffree);
    braid_SetInnerProd(core, inner_prod);
+   braid_SetDeltaCorrection(core, k, init_basis, inner_prod);
+   braid_SetDeferDelta(core, flag, k);
+   braid_SetLyapunovEstimation(core, flag, flag, flag);
    braid_SetTimings(core, k);
    braid_SetTimerFile(core, length, "timer");
    braid_ResetTimer(core);
@@ -421,6 +441,9 @@ static int call_everything(void)
                       step);
    braid_TestAll(&app, comm_x, fp, t, dt, 2.0 * dt, init, vfree, clone, sum, norm, bufsize,
                  bufpack, bufunpack, scoarsen, srefine, residual, step);
+   braid_TestInnerProd(&app, comm_x, fp, t, t + dt, init, vfree, sum, inner_prod);
+   braid_TestDelta(&app, comm_x, fp, t, dt, k, init, init_basis, access, vfree, clone, sum,
+                   bufsize, bufpack, bufunpack, inner_prod, step);
 
    return braid_Rand();
 }

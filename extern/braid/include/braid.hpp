@@ -16,7 +16,9 @@
 // and braid_test.h: the app object itself is the braid_App the engine passes back to every
 // callback, and each status class holds the C status handle of the call in progress.
 //
-// Not here yet: the adjoint (objective, step_diff) and Delta-correction parts of the interface.
+// Not here yet: the adjoint (objective, step_diff) part of the interface. Delta correction:
+// BraidApp::InitBasis and InnerProd, BraidCore::SetDeltaCorrection (upstream's braid.hpp has no
+// Delta part; these follow the C interface one to one).
 #ifndef LAYERBRAID_BRAID_HPP
 #define LAYERBRAID_BRAID_HPP
 
@@ -159,6 +161,29 @@ public:
       return Clone(cu_, fu_ptr);
    }
 
+   // Delta correction (BraidCore::SetDeltaCorrection): *u_ptr = a new vector, basis vector
+   // `index` of the initial basis at time t (the basis vectors must be linearly independent).
+   virtual braid_Int InitBasis(braid_Real t, braid_Int index, braid_Vector *u_ptr)
+   {
+      (void)t;
+      (void)index;
+      (void)u_ptr;
+      std::fprintf(stderr, "BraidApp::InitBasis: not overridden; define InitBasis and "
+                           "InnerProd before BraidCore::SetDeltaCorrection\n");
+      return 1;
+   }
+
+   // Delta correction: *prod_ptr = the inner product of u_ and v_.
+   virtual braid_Int InnerProd(braid_Vector u_, braid_Vector v_, braid_Real *prod_ptr)
+   {
+      (void)u_;
+      (void)v_;
+      (void)prod_ptr;
+      std::fprintf(stderr, "BraidApp::InnerProd: not overridden; define InitBasis and "
+                           "InnerProd before BraidCore::SetDeltaCorrection\n");
+      return 1;
+   }
+
    // Called once per rank at set points of the solve (e.g. once per iteration), after
    // BraidCore::SetSync.
    virtual braid_Int Sync(BraidSyncStatus &sstatus)
@@ -209,6 +234,17 @@ public:
    void GetSingleErrorEstAccess(braid_Real *estimate_ptr)
    {
       braid_AccessStatusGetSingleErrorEstAccess(astatus, estimate_ptr);
+   }
+   // Delta correction: the basis at this point (Lyapunov vectors with Lyapunov estimation)
+   // and the local Lyapunov exponents.
+   void GetDeltaRank(braid_Int *rank_ptr) { braid_AccessStatusGetDeltaRank(astatus, rank_ptr); }
+   void GetBasisVec(braid_Vector *v_ptr, braid_Int index)
+   {
+      braid_AccessStatusGetBasisVec(astatus, v_ptr, index);
+   }
+   void GetLocalLyapExponents(braid_Real *exp_ptr, braid_Int *num_returned)
+   {
+      braid_AccessStatusGetLocalLyapExponents(astatus, exp_ptr, num_returned);
    }
    void GetCallingFunction(braid_Int *callingfcn_ptr)
    {
@@ -321,6 +357,12 @@ public:
    {
       braid_GetSpatialAccuracy(pstatus, loose_tol, tight_tol, tol_ptr);
    }
+   // Delta correction: the basis vectors Step must propagate with its linearisation, in place.
+   void GetDeltaRank(braid_Int *rank_ptr) { braid_StepStatusGetDeltaRank(pstatus, rank_ptr); }
+   void GetBasisVec(braid_Vector *v_ptr, braid_Int index)
+   {
+      braid_StepStatusGetBasisVec(pstatus, v_ptr, index);
+   }
    void GetCallingFunction(braid_Int *callingfcn_ptr)
    {
       braid_StepStatusGetCallingFunction(pstatus, callingfcn_ptr);
@@ -394,6 +436,7 @@ public:
    }
    // In BufPack: the bytes actually written, if fewer than BufSize's bound.
    void SetSize(braid_Int size) { braid_BufferStatusSetSize(bstatus, size); }
+   void SetBasisSize(braid_Int size) { braid_BufferStatusSetBasisSize(bstatus, size); }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -449,6 +492,18 @@ static inline braid_Int _BraidAppSum(braid_App    _app,
 static inline braid_Int _BraidAppSpatialNorm(braid_App _app, braid_Vector _u, braid_Real *norm_ptr)
 {
    return _BraidAppOf(_app)->SpatialNorm(_u, norm_ptr);
+}
+
+static inline braid_Int _BraidAppInitBasis(braid_App _app, braid_Real t, braid_Int index,
+                                           braid_Vector *u_ptr)
+{
+   return _BraidAppOf(_app)->InitBasis(t, index, u_ptr);
+}
+
+static inline braid_Int _BraidAppInnerProd(braid_App _app, braid_Vector _u, braid_Vector _v,
+                                           braid_Real *prod_ptr)
+{
+   return _BraidAppOf(_app)->InnerProd(_u, _v, prod_ptr);
 }
 
 static inline braid_Int _BraidAppAccess(braid_App _app, braid_Vector _u,
@@ -571,6 +626,16 @@ public:
       braid_SetSpatialRefine(core, _BraidAppRefine);
    }
    void SetSync() { braid_SetSync(core, _BraidAppSync); }
+   // Delta correction with the app's InitBasis and InnerProd.
+   void SetDeltaCorrection(braid_Int rank)
+   {
+      braid_SetDeltaCorrection(core, rank, _BraidAppInitBasis, _BraidAppInnerProd);
+   }
+   void SetDeferDelta(braid_Int level, braid_Int iter) { braid_SetDeferDelta(core, level, iter); }
+   void SetLyapunovEstimation(braid_Int relax, braid_Int cglv, braid_Int exponents)
+   {
+      braid_SetLyapunovEstimation(core, relax, cglv, exponents);
+   }
    void SetResidual() { braid_SetResidual(core, _BraidAppResidual); }
    void SetBufAllocFree() { braid_SetBufAllocFree(core, _BraidBufAlloc, _BraidBufFree); }
    void SetPeriodic(braid_Int periodic) { braid_SetPeriodic(core, periodic); }

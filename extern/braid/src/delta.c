@@ -353,7 +353,8 @@ braid_Int _braid_DeltaSetup(braid_Core core)
       if (lv->psi == NULL || lv->dvec == NULL || lv->pvec == NULL) return braid_ERROR_MEMORY;
       for (i = g->ilower; i <= g->iupper; i++)
       {
-         if (keeps_basis(ds, core, l, i) && (err = init_basis_at(core, l, i, &lv->psi[i - g->ilower])))
+         if (keeps_basis(ds, core, l, i)
+             && (err = init_basis_at(core, l, i, &lv->psi[i - g->ilower])))
          {
             return err;
          }
