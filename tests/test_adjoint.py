@@ -3,7 +3,8 @@
 a. examples/python/scalar_adjoint.py is the twin of examples/c/scalar_adjoint: the same output,
    byte for byte, on 1, 2 and 3 ranks, for several flag sets; with the default flags both
    reproduce issue 15's reference run (table rows 0, 1 and 5, iterations = 6, J and dJ/dlambda
-   to every printed digit);
+   to every printed digit); examples/python/optimal_control.py is the twin of
+   examples/c/optimal_control (the same lines on 1, 2 and 3 ranks) and reaches lambda* = -0.5;
 b. the converged gradient equals the exact derivative of the discrete objective and central
    finite differences of objective_only drives, also with an objective window, a
    postprocessed objective and a three-level hierarchy; dJ/du_0 is exact;
@@ -31,6 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 PY_EXAMPLES = REPO / "examples" / "python"
 
 example = load_module("example_scalar_adjoint", PY_EXAMPLES / "scalar_adjoint.py")
+control = load_module("example_optimal_control", PY_EXAMPLES / "optimal_control.py")
 failure = load_module("adjoint_failure", MPI_SCRIPTS / "adjoint_failure.py")
 ScalarAdjoint = example.ScalarAdjoint
 
@@ -43,6 +45,7 @@ TWIN_CASES: list[list[str]] = [
     [],
     ["-ml", "3", "-cf", "3", "-ntime", "54", "-tol", "1e-9", "-tol_adj", "1e-9"],
     ["-lambda", "-0.5", "-tstop", "10", "-ntime", "40", "-ml", "4", "-mi", "3"],
+    ["-ml", "1"],  # sequential: one forward solve and one exact adjoint sweep
 ]
 
 # upstream XBraid's run (issue 15): iteration, || r ||, || r_adj ||, objective
@@ -91,6 +94,35 @@ def test_twin_rejects_unknown_flag(capsys: pytest.CaptureFixture[str]) -> None:
         example.main(["-bogus", "1"])
     assert info.value.code == 2
     assert "-bogus" in capsys.readouterr().err
+    assert control.main(["-bogus", "1"]) == 2
+    assert "-bogus" in capsys.readouterr().err
+    assert control.main(["-cf", "1"]) == 2
+    assert "cf >= 2" in capsys.readouterr().err
+
+
+_CONTROL_LINE = re.compile(r"^step +(\d+)  lambda = (\S+)  J = (\S+)  dJ/dlambda = (\S+)  "
+                           r"iterations = (\d+)$")
+
+
+@pytest.mark.parametrize("np_", [1, 2, 3])
+def test_optimal_control_twins_reach_the_optimum(run_mpi, example_bin, python_exe: str,
+                                                 np_: int) -> None:
+    rc, c_out = run_mpi(np_, [example_bin("optimal_control")], timeout=60)
+    assert rc == 0, c_out
+    rc, py_out = run_mpi(np_, [python_exe, PY_EXAMPLES / "optimal_control.py"], timeout=60)
+    assert rc == 0, py_out
+    assert py_out == c_out, f"on {np_} ranks"
+    lines = c_out.splitlines()
+    steps = [_CONTROL_LINE.match(line) for line in lines[:-1]]
+    assert len(steps) == 25 and all(steps), c_out
+    # gradient descent: lambda_{k+1} = lambda_k - 1.4 dJ/dlambda_k, J falls to round-off
+    for now, after in zip(steps, steps[1:]):
+        assert float(after[2]) == pytest.approx(float(now[2]) - 1.4 * float(now[4]),
+                                                rel=1e-11, abs=0.0)
+    assert float(steps[0][2]) == -1.5 and float(steps[-1][3]) < 1e-20
+    final = re.fullmatch(r"optimum lambda = (\S+)  \(exact -0\.5\)", lines[-1])
+    assert final, c_out
+    assert abs(float(final[1]) + 0.5) < 1e-9  # the drives' tolerance 1e-10 limits it
 
 
 # =============================================================================================
@@ -134,6 +166,7 @@ def adjoint_solve(lam: float, app_type: type = ScalarAdjoint,
 
 
 CASES = {
+    "one level (sequential)": (ScalarAdjoint, dict(max_levels=1), None),
     "two levels": (ScalarAdjoint, {}, None),
     "three levels, cf 3, F-relaxation": (ScalarAdjoint,
                                          dict(max_levels=3, cfactor=3, nrelax=0), None),
@@ -300,7 +333,6 @@ def test_missing_adjoint_methods_are_named() -> None:
     (dict(adjoint=True, fmg=True), ValueError, "fmg=-1"),
     (dict(adjoint=True, skip=True), ValueError, "skip=True"),
     (dict(adjoint=True, access_level=2), ValueError, "access_level=2"),
-    (dict(adjoint=True, max_levels=1), ValueError, "at least 2 levels"),
     (dict(adjoint=True, refine=True), ValueError, "temporal refinement"),
     (dict(adjoint=True, seq_soln=True), ValueError, "seq_soln"),
 ])

@@ -390,6 +390,9 @@ BAD_OPTIONS: dict[str, tuple[Any, Any]] = {
     "abs_tol_adjoint": ("1e-6", -1.0),
     "rel_tol_adjoint": ([1e-6], math.nan),
     "objective_only": ("yes", 2),
+    "delta_rank": (1.5, -1),
+    "defer_delta": ("1, 0", (0, 0)),
+    "lyapunov": ("yes", {"relax": False, "cglv": False, "exponents": False}),
 }
 
 
@@ -470,9 +473,10 @@ def test_good_options_of_every_kind_are_accepted() -> None:
                    access_level=1, periodic=False, relax_only_cg=False, refine=True,
                    max_refinements=5, tpoints_cutoff=1000, incr_max_levels=False,
                    richardson={"order": 2}, full_residual=False)
-    adjoint = {"adjoint", "tstart_objective", "tstop_objective", "abs_tol_adjoint",
-               "rel_tol_adjoint", "objective_only"}  # an adjoint app's: tests/test_adjoint.py
-    assert set(options) | {"abs_tol", "print_file", "timer_file"} | adjoint == \
+    special = {"adjoint", "tstart_objective", "tstop_objective", "abs_tol_adjoint",
+               "rel_tol_adjoint", "objective_only",  # an adjoint app's: tests/test_adjoint.py
+               "delta_rank", "defer_delta", "lyapunov"}  # Delta correction's: tests/test_delta.py
+    assert set(options) | {"abs_tol", "print_file", "timer_file"} | special == \
         set(braid_module.OPTIONS)
     with layerbraid.Solver(apps.ScalarDecay(), 0.0, 16.0, 32, **options) as solver:
         result = solver.drive()

@@ -19,6 +19,11 @@
 // step_diff change u_bar in place or return its new value, as step does with u.
 // set_postprocess adds postprocess_objective(J) and postprocess_objective_diff(J).
 //
+// Delta correction (set_delta, braid_SetDeltaCorrection) uses the app's init_basis(t, index)
+// and inner_prod(u, v); step and access then see the basis vectors as status.basis, a
+// sequence of the engine's own states (read them, change them in place, or assign
+// status.basis[k] = new_state).
+//
 // Temporal refinement and Richardson extrapolation are engine options (set_refine, ...,
 // set_richardson); the step status lets step ask for its interval to be refined
 // (set_rfactor, set_refinement_dt: the values are checked here, a bad one raises in step like
@@ -37,6 +42,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -91,6 +97,31 @@ class StatusScope {
 
  private:
   View *view_;
+};
+
+// The basis vectors step or access sees (Delta correction): the engine's own states. Reads
+// and writes go through the status, so they fail once the callback has returned.
+struct Basis {
+  std::function<braid_Status()> status;  // the callback's status; throws outside of it
+
+  braid_Vector vector(py::ssize_t k) const {
+    braid_Status s = status();
+    braid_Int rank = 0;
+    braid_StatusGetDeltaRank(s, &rank);
+    if (k < 0) k += rank;  // Python's negative indices
+    braid_Vector v = nullptr;
+    if (k >= 0 && k < rank) braid_StatusGetBasisVec(s, &v, static_cast<braid_Int>(k));
+    if (v == nullptr) {
+      throw py::index_error("basis index " + std::to_string(k) + " out of range (" +
+                            std::to_string(rank) + " basis vectors)");
+    }
+    return v;
+  }
+  py::ssize_t size() const {
+    braid_Int rank = 0;
+    braid_StatusGetDeltaRank(status(), &rank);
+    return rank;
+  }
 };
 
 template <typename T, typename Status, typename Getter>
@@ -385,6 +416,14 @@ class Engine {
     if (err != 0) throw py::value_error("set_postprocess was refused by the engine");
   }
 
+  // Delta correction of the given rank with the app's init_basis and inner_prod.
+  void set_delta(int rank) {
+    f_init_basis_ = method("init_basis");
+    f_inner_prod_ = method("inner_prod");
+    int err = braid_SetDeltaCorrection(core(), rank, init_basis_cb, inner_prod_cb);
+    if (err != 0) throw py::value_error("set_delta was refused by the engine");
+  }
+
   double objective() const {
     double value = 0.0;
     if (braid_GetObjective(core(), &value) != 0) {
@@ -614,6 +653,22 @@ class Engine {
     });
   }
 
+  // ---- Delta correction's callbacks (set_delta) ----
+
+  static braid_Int init_basis_cb(braid_App app, braid_Real t, braid_Int index,
+                                 braid_Vector *u_ptr) {
+    return guarded(app, [&](Engine *e) {
+      *u_ptr = box(e->f_init_basis_(t, index), "init_basis");
+    });
+  }
+
+  static braid_Int inner_prod_cb(braid_App app, braid_Vector u, braid_Vector v,
+                                 braid_Real *prod_ptr) {
+    return guarded(app, [&](Engine *e) {
+      *prod_ptr = e->f_inner_prod_(u->state, v->state).cast<double>();
+    });
+  }
+
   static braid_Int clone_cb(braid_App app, braid_Vector u, braid_Vector *v_ptr) {
     return guarded(app, [&](Engine *e) { *v_ptr = box(e->f_clone_(u->state), "clone"); });
   }
@@ -699,6 +754,7 @@ class Engine {
   py::object f_residual_, f_time_grid_, f_coarsen_, f_refine_;  // optional callbacks
   py::object f_objective_, f_objective_diff_, f_step_diff_, f_reset_gradient_, f_postprocess_,
       f_postprocess_diff_;  // the adjoint's (set_adjoint, set_postprocess)
+  py::object f_init_basis_, f_inner_prod_;  // Delta correction's (set_delta)
   bool has_residual_ = false;
   py::object step_status_, access_status_, buffer_status_, coarsen_status_, objective_status_;
   StepStatus *step_status_ptr_ = nullptr;
@@ -726,7 +782,29 @@ void bind_setter(py::class_<Engine> &cls, const char *name, int (*fn)(braid_Core
 
 }  // namespace
 
+// status.basis of a step or access status view.
+template <typename View>
+Basis basis_of(const py::object &view) {
+  View *raw = view.cast<View *>();
+  // the lambda keeps the view alive, so raw stays valid; raw->s is cleared after the callback
+  return Basis{[view, raw]() {
+    if (raw->s == nullptr) throw std::runtime_error("status used outside of its callback");
+    return reinterpret_cast<braid_Status>(raw->s);
+  }};
+}
+
 void bind_engine(py::module_ &m) {
+  py::class_<Basis>(m, "Basis",
+                    "The basis vectors of Delta correction a step or access sees: the "
+                    "engine's own states (change them in place, or assign basis[k] = state). "
+                    "Valid only inside the callback.")
+      .def("__len__", &Basis::size)
+      .def("__getitem__", [](const Basis &b, py::ssize_t k) { return b.vector(k)->state; })
+      .def("__setitem__", [](const Basis &b, py::ssize_t k, py::object state) {
+        if (state.is_none()) throw py::type_error("a basis vector cannot be None");
+        b.vector(k)->state = std::move(state);
+      });
+
   py::class_<StepStatus>(m, "StepStatus",
                          "Where a step happens; valid only inside the step callback.")
       .def_property_readonly("tstart", [](const StepStatus &st) {
@@ -762,6 +840,13 @@ void bind_engine(py::module_ &m) {
       .def_property_readonly("error_estimate", [](const StepStatus &st) {
         return estimate(st.s, braid_StepStatusGetSingleErrorEstStep);
       }, "The Richardson estimate of the local error at tstop (fine grid only), or None.")
+      .def_property_readonly("delta_rank", [](const StepStatus &st) {
+        return get<int>(st.s, braid_StepStatusGetDeltaRank);
+      }, "How many basis vectors this step propagates (Delta correction; 0 for none).")
+      .def_property_readonly("basis", [](const py::object &self) {
+        return basis_of<StepStatus>(self);
+      }, "The basis vectors this step must propagate with its linearisation, in place "
+         "(Delta correction; empty when there are none).")
       .def("set_rfactor", [](const StepStatus &st, const py::object &rfactor) {
         set_rfactor(st.s, rfactor);
       }, py::arg("rfactor"),
@@ -806,7 +891,23 @@ void bind_engine(py::module_ &m) {
       }, "The fine grid's number of time steps now (its points are 0..ntpoints).")
       .def_property_readonly("error_estimate", [](const AccessStatus &st) {
         return estimate(st.s, braid_AccessStatusGetSingleErrorEstAccess);
-      }, "The Richardson estimate of the local error at this point (fine grid), or None.");
+      }, "The Richardson estimate of the local error at this point (fine grid), or None.")
+      .def_property_readonly("delta_rank", [](const AccessStatus &st) {
+        return get<int>(st.s, braid_AccessStatusGetDeltaRank);
+      }, "How many basis vectors this point has (Delta correction; 0 for none).")
+      .def_property_readonly("basis", [](const py::object &self) {
+        return basis_of<AccessStatus>(self);
+      }, "The basis vectors at this point (with Lyapunov estimation: the Lyapunov vector "
+         "estimates).")
+      .def_property_readonly("local_lyapunov_exponents", [](const AccessStatus &st) {
+        const int rank = get<int>(st.s, braid_AccessStatusGetDeltaRank);
+        std::vector<double> out(static_cast<size_t>(std::max(rank, 0)));
+        braid_Int n = static_cast<braid_Int>(out.size());
+        braid_AccessStatusGetLocalLyapExponents(st.s, out.data(), &n);
+        out.resize(static_cast<size_t>(n));
+        return out;
+      }, "The local Lyapunov exponents at this point (lyapunov=... with exponents on; "
+         "empty where there are none).");
 
   py::class_<BufferStatus>(m, "BufferStatus",
                            "Which message a buffer callback serves; valid only inside it.")
@@ -818,7 +919,15 @@ void bind_engine(py::module_ &m) {
       })
       .def_property_readonly("message_type", [](const BufferStatus &st) {
         return get<int>(st.s, braid_BufferStatusGetMessageType);
-      });
+      })
+      .def("set_basis_size", [](const BufferStatus &st, double size) {
+        if (st.s == nullptr) throw std::runtime_error("status used outside of its callback");
+        if (braid_BufferStatusSetBasisSize(st.s, size) != 0) {
+          throw py::value_error("set_basis_size(" + text_of(size) + ") was refused by the "
+                                "engine; it takes the bytes of one basis vector (>= 0)");
+        }
+      }, py::arg("size"), "In bufsize: the bytes one basis vector needs (Delta correction; "
+                          "default: the state's size).");
 
   py::class_<CoarsenRefStatus>(m, "CoarsenRefStatus",
                                "Where a state moves between time levels; valid only inside "
@@ -929,6 +1038,9 @@ void bind_engine(py::module_ &m) {
            "The adjoint residual norms of the last adjoint drive (the last one repeated).")
       .def("initial_adjoint", &Engine::initial_adjoint,
            "dJ/du_0 of the last adjoint drive on the rank holding point 0, else None.")
+      .def("set_delta", &Engine::set_delta, py::arg("rank"),
+           "Delta correction of this rank with the app's init_basis(t, index) and "
+           "inner_prod(u, v) (braid_SetDeltaCorrection).")
       .def("set_fmg", [](Engine &e) { check(braid_SetFMG(e.core()), "set_fmg"); })
       .def("set_final_fcrelax",
            [](Engine &e) { check(braid_SetFinalFCRelax(e.core()), "set_final_fcrelax"); })
@@ -965,6 +1077,8 @@ void bind_engine(py::module_ &m) {
   bind_setter(cls, "set_abs_tol_adjoint", braid_SetAbsTolAdjoint);
   bind_setter(cls, "set_rel_tol_adjoint", braid_SetRelTolAdjoint);
   bind_setter(cls, "set_objective_only", braid_SetObjectiveOnly);
+  bind_setter(cls, "set_defer_delta", braid_SetDeferDelta);
+  bind_setter(cls, "set_lyapunov", braid_SetLyapunovEstimation);
 
   g_remote_error = py::exception<void>(m, "RemoteRankError", PyExc_RuntimeError);
   g_divergence_error = py::exception<void>(m, "DivergenceError", PyExc_ArithmeticError);

@@ -40,6 +40,21 @@ refined, and the solve goes on on the refined grid::
             if status.level == 0 and status.nrefine < 2:
                 status.set_rfactor(2)                  # halve this step (twice in all)
 
+**Delta correction** (``Solver(..., delta_rank=k)``): the app gives the initial basis with
+``init_basis(t, index)`` (and, unless it is an :class:`App`, ``inner_prod(u, v)``), and
+``step`` also propagates the basis vectors it is handed with its linearisation::
+
+        def init_basis(self, t, index):
+            e = np.zeros(3)
+            e[index] = 1.0
+            return e
+
+        def step(self, u, ustop, status):
+            jac = self.jacobian(u, status.tstop - status.tstart)   # of the step at u
+            for k in range(len(status.basis)):
+                status.basis[k] = jac @ status.basis[k]
+            u[:] = self.advance(u, status.tstop - status.tstart)
+
 **The adjoint** (``Solver(..., adjoint=True)``, see :class:`AdjointApp`). The objective is a
 sum over the fine time points, J = F(sum_i objective(u_i)) (F the identity unless the app has
 ``postprocess_objective``); the app says how each piece is differentiated, and the solver
@@ -84,7 +99,10 @@ class StepStatus(Protocol):
     ``nrefine`` is the number of temporal refinements done so far and ``ntpoints`` the fine
     grid's current number of time steps (``Solver(refine=True)`` grows it);
     ``error_estimate`` the Richardson estimate of the local error at ``tstop`` (fine grid,
-    ``Solver(richardson=...)``), None where there is none. With ``refine=True``, a fine-grid
+    ``Solver(richardson=...)``), None where there is none. With Delta correction
+    (``Solver(delta_rank=k)``) ``basis`` holds the ``delta_rank`` basis vectors this step must
+    also propagate, with the step's linearisation at u (the engine's own states: change them in
+    place or assign ``status.basis[j] = new``); it is empty where there are none. With ``refine=True``, a fine-grid
     step may ask for its interval to be refined: ``set_rfactor(r)`` into r equal steps (an
     int >= 1), or ``set_refinement_dt(dts)`` into ``len(dts) + 1`` steps whose first sizes
     are ``dts`` (each > 0, together shorter than the interval; the last step is what
@@ -100,6 +118,8 @@ class StepStatus(Protocol):
     nrefine: int
     ntpoints: int
     error_estimate: float | None
+    delta_rank: int
+    basis: Sequence[State]
 
     def set_rfactor(self, rfactor: int) -> None: ...
 
@@ -111,7 +131,10 @@ class AccessStatus(Protocol):
 
     After temporal refinement ``tindex`` runs over the refined grid (0..``ntpoints``) and
     ``t`` is the point's time on it; ``error_estimate`` is the Richardson estimate of the
-    local error at the point (None where there is none).
+    local error at the point (None where there is none). With Delta correction ``basis``
+    holds the point's ``delta_rank`` basis vectors (with ``Solver(lyapunov=...)``: the
+    Lyapunov vector estimates) and ``local_lyapunov_exponents`` their local exponents (empty
+    where there are none).
     """
 
     t: float
@@ -123,6 +146,9 @@ class AccessStatus(Protocol):
     nrefine: int
     ntpoints: int
     error_estimate: float | None
+    delta_rank: int
+    basis: Sequence[State]
+    local_lyapunov_exponents: list[float]
 
 
 class BufferStatus(Protocol):
@@ -131,6 +157,8 @@ class BufferStatus(Protocol):
     level: int
     tindex: int
     message_type: int
+
+    def set_basis_size(self, size: int) -> None: ...
 
 
 class CoarsenRefStatus(Protocol):
@@ -349,6 +377,14 @@ class App:
                 ya *= beta
                 ya += alpha * xa
         return None
+
+    def inner_prod(self, u: State, v: State) -> float:
+        """The Euclidean inner product of all entries (Delta correction orthonormalises its
+        basis with it; for complex entries its real part)."""
+        total = 0.0
+        for a, b in zip(self._parts(u), self._parts(v)):
+            total += float(self.xp.vdot(a.reshape(-1), b.reshape(-1)).real)
+        return total
 
     def norm(self, u: State) -> float:
         """The Euclidean norm of all entries."""

@@ -36,6 +36,15 @@ app's own accumulation, its gradient (the app needs ``objective``, ``objective_d
     result = layerbraid.Solver(app, 0.0, 25.0, 50, max_levels=2, abs_tol=1e-6,
                                adjoint=True, abs_tol_adjoint=1e-6).drive()
     print(result.objective, result.gradient)
+
+Dynamics whose linearisation grows (chaotic ones): ``delta_rank=k`` corrects the coarse
+propagators with a rank-k approximation of the fine ones' Jacobians (Delta correction; the
+app needs ``init_basis`` and ``inner_prod``, and its step propagates ``status.basis`` with its
+linearisation), and ``lyapunov=True`` makes the basis the Lyapunov vectors and gives their
+local exponents to ``access`` (``status.local_lyapunov_exponents``)::
+
+    solver = layerbraid.Solver(Lorenz(), 0.0, 10.0, 4096, max_levels=3, cfactor=4,
+                               delta_rank=3, lyapunov=True)
 """
 
 from __future__ import annotations
@@ -334,6 +343,23 @@ OPTIONS: dict[str, str] = {
                       "(needs adjoint=True)",
 }
 
+#: lyapunov=True: what braid_SetLyapunovEstimation gets (relax, cglv, exponents).
+_LYAPUNOV_DEFAULTS = {"relax": False, "cglv": True, "exponents": True}
+
+OPTIONS.update({
+    "delta_rank": "int >= 0 (0): Delta correction of this rank (0 = off): coarse propagators "
+                  "corrected by the fine Jacobian on the span of rank basis vectors (the app "
+                  "needs init_basis(t, index) and inner_prod(u, v); step propagates "
+                  "status.basis with its linearisation, in place)",
+    "defer_delta": "(level >= 1, iteration >= 0) ((1, 0)): Delta correction only on levels "
+                   ">= level and from that iteration on (needs delta_rank > 0)",
+    "lyapunov": "bool or dict with keys relax, cglv, exponents (False): estimate Lyapunov "
+                "vectors (the basis, propagated and re-orthonormalised along the trajectory) "
+                "and exponents (status.local_lyapunov_exponents in access); True means "
+                f"{_LYAPUNOV_DEFAULTS}; relax: also in the FC-relaxation, cglv: on the "
+                "coarsest grid (needs delta_rank > 0)",
+})
+
 #: The options that only mean something with adjoint=True.
 _ADJOINT_OPTIONS = ("tstart_objective", "tstop_objective", "abs_tol_adjoint",
                     "rel_tol_adjoint", "objective_only")
@@ -405,6 +431,7 @@ class Solver:
             _check_periodic(ntime, settings)
         _check_adaptive(app, settings)
         _check_adjoint(app, float(tstart), float(tstop), settings)
+        _check_delta(app, settings)
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.app = app
         self.tstart, self.tstop, self.ntime = float(tstart), float(tstop), int(ntime)
@@ -515,6 +542,9 @@ class Solver:
             "abs_tol_adjoint": _positive_or_none,
             "rel_tol_adjoint": _positive_or_none,
             "objective_only": _flag,
+            "delta_rank": lambda n, v: _int_in(n, v, 0),
+            "defer_delta": _defer_delta,
+            "lyapunov": _lyapunov,
         }
         return {name: checks[name](name, value) for name, value in options.items()}
 
@@ -556,6 +586,12 @@ class Solver:
                 e.set_richardson(int(value.estimate), int(value.extrapolate), value.order)
             elif name == "full_residual" and value:
                 e.set_full_residual()  # the app's residual, set before (set_residual)
+            elif name == "delta_rank" and value:
+                e.set_delta(value)
+            elif name == "defer_delta" and value is not None:
+                e.set_defer_delta(*value)
+            elif name == "lyapunov" and value is not None:
+                e.set_lyapunov(*(int(value[k]) for k in _LYAPUNOV_DEFAULTS))
             elif name == "timer_file":
                 e.set_timings(2)
                 e.set_timer_file(value)
@@ -915,8 +951,7 @@ def _check_adjoint(app: Any, tstart: float, tstop: float, settings: Mapping[str,
             raise ValueError(f"adjoint=True cannot be combined with {key}={settings[key]!r}: "
                              f"the adjoint iteration has no {what}")
     ignored = {"seq_soln": (True, "starts from init's guess"),
-               "residual_computation": (False, "always computes both residual norms"),
-               "max_levels": (1, "needs at least 2 levels")}
+               "residual_computation": (False, "always computes both residual norms")}
     for key, (value, why) in ignored.items():
         if key in settings and settings[key] == value:
             raise ValueError(f"adjoint=True cannot be combined with {key}={settings[key]!r}: "
@@ -930,6 +965,61 @@ def _check_adjoint(app: Any, tstart: float, tstop: float, settings: Mapping[str,
                          f"{'residual' if _has_residual(app) else 'coarsen/refine'} "
                          f"({name}): the adjoint iteration uses the engine's residual and "
                          "one spatial grid")
+
+
+# ---- Delta correction ----
+
+def _defer_delta(name: str, value: Any) -> tuple[int, int] | None:
+    """None, or (level >= 1, iteration >= 0)."""
+    if value is None:
+        return None
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{name} must be a pair (level, iteration), got {type(value).__name__} "
+                        f"{value!r}")
+    return (_int_in(f"{name} level", value[0], 1), _int_in(f"{name} iteration", value[1], 0))
+
+
+def _lyapunov(name: str, value: Any) -> dict[str, bool] | None:
+    """False, None: off; True: the defaults; a mapping of some of relax, cglv, exponents."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return dict(_LYAPUNOV_DEFAULTS)
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a bool or a dict with keys "
+                        f"{', '.join(_LYAPUNOV_DEFAULTS)}, got {type(value).__name__} {value!r}")
+    unknown = sorted(map(repr, set(value) - set(_LYAPUNOV_DEFAULTS)))
+    if unknown:
+        raise TypeError(f"{name} has unknown key(s) {', '.join(unknown)}; its keys are "
+                        f"{', '.join(_LYAPUNOV_DEFAULTS)}")
+    out = dict(_LYAPUNOV_DEFAULTS)
+    for key, flag in value.items():
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name}[{key!r}] must be a bool, got {type(flag).__name__} "
+                            f"{flag!r}")
+        out[key] = flag
+    if not any(out.values()):
+        raise ValueError(f"{name}={dict(value)!r} turns everything off; use lyapunov=False")
+    return out
+
+
+def _check_delta(app: Any, settings: Mapping[str, Any]) -> None:
+    """delta_rank against the app and the options that need it."""
+    if not settings.get("delta_rank"):
+        given = [n for n in ("defer_delta", "lyapunov") if settings.get(n) is not None]
+        if given:
+            raise ValueError(f"{', '.join(f'{n}={settings[n]!r}' for n in given)} only take "
+                             "effect with Delta correction; add delta_rank=k (k >= 1)")
+        return
+    missing = [m for m in ("init_basis", "inner_prod") if not callable(getattr(app, m, None))]
+    if missing:
+        raise TypeError(f"delta_rank={settings['delta_rank']} needs the app's "
+                        f"{' and '.join(missing)}: app of type {type(app).__name__} lacks "
+                        "them (init_basis(t, index) -> basis vector index at time t, "
+                        "inner_prod(u, v) -> float; layerbraid.App has a Euclidean inner_prod)")
+    if settings.get("adjoint"):
+        raise ValueError("delta_rank cannot be combined with adjoint=True: the adjoint "
+                         "iteration does not use Delta correction")
 
 
 def _gradient_over_ranks(comm: MPI.Comm, gradient: Callable[[], Any]) -> Any:
