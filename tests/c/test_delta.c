@@ -11,7 +11,8 @@
  *  3. Lyapunov estimation on a constant upper-triangular A: the QR chain keeps the identity
  *     basis and every local exponent is log(1 + dt a_kk) / dt.
  *  4. Bad input is refused with an error (and a failure in the middle of a solve ends every
- *     rank); braid_TestInnerProd and braid_TestDelta pass on this app and fail on broken ones.
+ *     rank); braid_TestInnerProd and braid_TestDelta pass on this app and fail on broken ones;
+ *     braid_Warmup runs and passes a failing callback's code on.
  */
 #include <math.h>
 #include <stdio.h>
@@ -43,7 +44,8 @@ struct _braid_Vector_struct {
 struct _braid_App_struct {
    int ntime, triangular;
    int broken;             /* 1: step ignores the basis; 2: inner_prod is not symmetric;
-                            * 3: init_basis gives the same vector for every index */
+                            * 3: init_basis gives the same vector for every index;
+                            * 4: step fails (returns 9) */
    double *solution;       /* [(ntime + 1) * DIM] by access (0 where not local) */
    double *exps;           /* [(ntime + 1) * DIM] local exponents by access */
    int *has_exps;
@@ -82,6 +84,7 @@ static braid_Int my_step(braid_App app, braid_Vector ustop, braid_Vector fstop, 
    braid_Int rank = 0, m;
    (void) ustop;
    (void) fstop;
+   if (app->broken == 4) return 9;
    braid_StepStatusGetTstartTstop(status, &t0, &t1);
    braid_StepStatusGetDeltaRank(status, &rank);
    euler(app, t0, t1 - t0, u->v);
@@ -394,6 +397,16 @@ static void check_errors(void)
    EXPECT(braid_Drive(core) == 0, "plain solve");
    EXPECT(braid_SetDeltaCorrection(core, 1, my_init_basis, my_inner_prod) != 0, "after Drive");
    braid_Destroy(core);
+
+   /* braid_Warmup calls everything once, the basis included; a failing callback's code */
+   EXPECT(braid_Warmup(&app, MPI_COMM_WORLD, 0.0, 0.1, 0.2, my_init, my_access, my_free,
+                       my_clone, my_sum, my_norm, my_bufsize, my_bufpack, my_bufunpack, NULL,
+                       NULL, my_step, my_init_basis, my_inner_prod) == 0, "braid_Warmup");
+   app.broken = 4;
+   EXPECT(braid_Warmup(&app, MPI_COMM_WORLD, 0.0, 0.1, 0.2, my_init, my_access, my_free,
+                       my_clone, my_sum, my_norm, my_bufsize, my_bufpack, my_bufunpack, NULL,
+                       NULL, my_step, my_init_basis, my_inner_prod) == 9, "braid_Warmup with "
+          "a failing step");
 
    /* the wrapper tests: a correct app passes, each broken one fails */
    for (b = 0; b <= 3; b++)

@@ -444,6 +444,8 @@ static int call_everything(void)
    braid_TestInnerProd(&app, comm_x, fp, t, t + dt, init, vfree, sum, inner_prod);
    braid_TestDelta(&app, comm_x, fp, t, dt, k, init, init_basis, access, vfree, clone, sum,
                    bufsize, bufpack, bufunpack, inner_prod, step);
+   braid_Warmup(&app, comm_x, t, dt, 2.0 * dt, init, access, vfree, clone, sum, norm, bufsize,
+                bufpack, bufunpack, scoarsen, srefine, step, init_basis, inner_prod);
 
    return braid_Rand();
 }

@@ -122,6 +122,21 @@ braid_Int braid_TestDelta(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t
                           braid_PtFcnBufPack bufpack, braid_PtFcnBufUnpack bufunpack,
                           braid_PtFcnInnerProd myinner_prod, braid_PtFcnStep mystep);
 
+/** Calls every callback once with sensible arguments (init and access at t; clone, sum,
+ *  spatialnorm; bufsize, bufpack, bufunpack; coarsen and refine with steps fdt and cdt when
+ *  both are given; init_basis and innerprod when both are given, then step from t to t + fdt
+ *  propagating that basis vector), so that callbacks compiled on their first call (Julia's)
+ *  are compiled before a solve. Nothing is checked or logged; returns 0, or the first nonzero
+ *  code a callback returned. */
+braid_Int braid_Warmup(braid_App app, MPI_Comm comm_x, braid_Real t, braid_Real fdt,
+                       braid_Real cdt, braid_PtFcnInit init, braid_PtFcnAccess access,
+                       braid_PtFcnFree free, braid_PtFcnClone clone, braid_PtFcnSum sum,
+                       braid_PtFcnSpatialNorm spatialnorm, braid_PtFcnBufSize bufsize,
+                       braid_PtFcnBufPack bufpack, braid_PtFcnBufUnpack bufunpack,
+                       braid_PtFcnSCoarsen coarsen, braid_PtFcnSRefine refine,
+                       braid_PtFcnStep step, braid_PtFcnInitBasis init_basis,
+                       braid_PtFcnInnerProd innerprod);
+
 #ifdef __cplusplus
 }
 #endif

@@ -422,3 +422,80 @@ braid_Int braid_TestAll(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t, 
              nfailed, ntests);
    return 0;
 }
+
+/* ---- braid_Warmup ---- */
+
+/* Every callback once, in the order a solve first calls them (for JIT-compiled callbacks,
+ * e.g. Julia's: their first call is slow). Nothing is logged or checked; the first nonzero
+ * return code ends the warm-up and is returned. */
+braid_Int braid_Warmup(braid_App app, MPI_Comm comm_x, braid_Real t, braid_Real fdt,
+                       braid_Real cdt, braid_PtFcnInit init, braid_PtFcnAccess access,
+                       braid_PtFcnFree freefn, braid_PtFcnClone clone, braid_PtFcnSum sum,
+                       braid_PtFcnSpatialNorm spatialnorm, braid_PtFcnBufSize bufsize,
+                       braid_PtFcnBufPack bufpack, braid_PtFcnBufUnpack bufunpack,
+                       braid_PtFcnSCoarsen coarsen, braid_PtFcnSRefine refine,
+                       braid_PtFcnStep step, braid_PtFcnInitBasis init_basis,
+                       braid_PtFcnInnerProd innerprod)
+{
+   _braid_Status s;
+   braid_Vector u = NULL, v = NULL, w = NULL, cu = NULL, fu = NULL, psi = NULL;
+   braid_Real norm, prod;
+   braid_Int size = 0, rc = 0;
+   void *buffer = NULL;
+
+   (void)comm_x;
+   if (init == NULL || freefn == NULL || clone == NULL || sum == NULL || spatialnorm == NULL
+       || bufsize == NULL || bufpack == NULL || bufunpack == NULL || step == NULL) {
+      fprintf(stderr, "braid error: braid_Warmup: init, free, clone, sum, spatialnorm, bufsize, "
+                      "bufpack, bufunpack and step must not be NULL\n");
+      return braid_ERROR_ARG;
+   }
+#define WARM(call)            \
+   do {                       \
+      if ((rc = (call))) {    \
+         goto out;            \
+      }                       \
+   } while (0)
+   test_status(&s, t, t + fdt, 0);
+   WARM(init(app, t, &u));
+   if (access != NULL) {
+      WARM(access(app, u, (braid_AccessStatus)&s));
+   }
+   WARM(clone(app, u, &v));
+   WARM(sum(app, 1.0, u, 0.0, v));
+   WARM(spatialnorm(app, v, &norm));
+   WARM(bufsize(app, &size, (braid_BufferStatus)&s));
+   buffer = malloc((size_t)(size > 0 ? size : 1));
+   if (buffer == NULL) {
+      rc = braid_ERROR_MEMORY;
+      goto out;
+   }
+   WARM(bufpack(app, u, buffer, (braid_BufferStatus)&s));
+   WARM(bufunpack(app, buffer, &w, (braid_BufferStatus)&s));
+   if (coarsen != NULL && refine != NULL) {
+      s.f_tprior = t - fdt;
+      s.f_tstop = t + fdt;
+      s.c_tprior = t - cdt;
+      s.c_tstop = t + cdt;
+      WARM(coarsen(app, u, &cu, (braid_CoarsenRefStatus)&s));
+      WARM(refine(app, cu, &fu, (braid_CoarsenRefStatus)&s));
+   }
+   if (init_basis != NULL && innerprod != NULL) {
+      /* a step that also propagates one basis vector, as Delta correction makes it */
+      WARM(init_basis(app, t, 0, &psi));
+      WARM(innerprod(app, u, psi, &prod));
+      s.delta_rank = 1;
+      s.basis = &psi;
+   }
+   WARM(step(app, v, NULL, v, (braid_StepStatus)&s));
+#undef WARM
+out:
+   free(buffer);
+   if (u != NULL) freefn(app, u);
+   if (v != NULL) freefn(app, v);
+   if (w != NULL) freefn(app, w);
+   if (cu != NULL) freefn(app, cu);
+   if (fu != NULL) freefn(app, fu);
+   if (psi != NULL) freefn(app, psi);
+   return rc;
+}
