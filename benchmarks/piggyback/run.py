@@ -249,8 +249,9 @@ def main() -> None:
         doc = json.loads((RESULTS / f"{NAME}.json").read_text())
     else:
         t0 = time.monotonic()
+        machine = machine_info(max(args.ranks))   # the commit the runs start from
         results = [run(r, args.steps) for r in args.ranks]
-        doc = {"machine": machine_info(max(args.ranks)),
+        doc = {"machine": machine,
                "machine_name": "a 2-core AMD EPYC VM", "steps": args.steps,
                "openblas_kernel": results[0]["openblas_kernel"], "results": results,
                "wall_s": time.monotonic() - t0}
