@@ -16,9 +16,11 @@
 // and braid_test.h: the app object itself is the braid_App the engine passes back to every
 // callback, and each status class holds the C status handle of the call in progress.
 //
-// Not here yet: the adjoint (objective, step_diff) part of the interface. Delta correction:
-// BraidApp::InitBasis and InnerProd, BraidCore::SetDeltaCorrection (upstream's braid.hpp has no
-// Delta part; these follow the C interface one to one).
+// XBraid_Adjoint: BraidApp::ObjectiveT, ObjectiveT_diff, Step_diff and ResetGradient, the
+// BraidObjectiveStatus class (as upstream's), BraidCore::InitAdjoint and the objective and
+// adjoint-tolerance methods. Delta correction: BraidApp::InitBasis and InnerProd,
+// BraidCore::SetDeltaCorrection (upstream's braid.hpp has no Delta part; these, and the
+// adjoint's methods beside BraidObjectiveStatus, follow the C interface one to one).
 #ifndef LAYERBRAID_BRAID_HPP
 #define LAYERBRAID_BRAID_HPP
 
@@ -34,6 +36,7 @@ class BraidSyncStatus;
 class BraidStepStatus;
 class BraidCoarsenRefStatus;
 class BraidBufferStatus;
+class BraidObjectiveStatus;
 
 // ---------------------------------------------------------------------------------------------
 // The application. The engine calls these methods through the C callbacks further down, with
@@ -192,6 +195,62 @@ public:
       std::fprintf(stderr, "BraidApp::Sync: not overridden; define Sync before "
                            "BraidCore::SetSync\n");
       return 0;
+   }
+
+   // ---- XBraid_Adjoint (after BraidCore::InitAdjoint); see braid.h's braid_PtFcnObjectiveT,
+   // braid_PtFcnObjectiveTDiff, braid_PtFcnStepDiff and braid_PtFcnResetGradient ----
+
+   // *objectiveT_ptr = the objective's term at the time point of ostatus.
+   virtual braid_Int ObjectiveT(braid_Vector          u_,
+                                BraidObjectiveStatus &ostatus,
+                                braid_Real           *objectiveT_ptr)
+   {
+      (void)u_;
+      (void)ostatus;
+      (void)objectiveT_ptr;
+      return NotOverridden("ObjectiveT");
+   }
+
+   // u_bar_ = (d objectiveT / d u)^T F_bar (u_bar_ is zero on entry); the design derivative
+   // goes into the app's gradient.
+   virtual braid_Int ObjectiveT_diff(braid_Vector          u_,
+                                     braid_Vector          u_bar_,
+                                     braid_Real            F_bar,
+                                     BraidObjectiveStatus &ostatus)
+   {
+      (void)u_;
+      (void)u_bar_;
+      (void)F_bar;
+      (void)ostatus;
+      return NotOverridden("ObjectiveT_diff");
+   }
+
+   // The transposed derivative of Step at u_ (its input; ustop_ its result): u_bar_ holds the
+   // adjoint of the result on entry and of the input on return; the design derivative times
+   // u_bar_ goes into the app's gradient.
+   virtual braid_Int Step_diff(braid_Vector     ustop_,
+                               braid_Vector     u_,
+                               braid_Vector     ustop_bar_,
+                               braid_Vector     u_bar_,
+                               BraidStepStatus &pstatus)
+   {
+      (void)ustop_;
+      (void)u_;
+      (void)ustop_bar_;
+      (void)u_bar_;
+      (void)pstatus;
+      return NotOverridden("Step_diff");
+   }
+
+   // Sets the app's gradient to zero (before each adjoint sweep).
+   virtual braid_Int ResetGradient() { return NotOverridden("ResetGradient"); }
+
+private:
+   static braid_Int NotOverridden(const char *method)
+   {
+      std::fprintf(stderr, "BraidApp::%s: not overridden; define ObjectiveT, ObjectiveT_diff, "
+                           "Step_diff and ResetGradient before BraidCore::InitAdjoint\n", method);
+      return 1;
    }
 };
 
@@ -439,6 +498,35 @@ public:
    void SetBasisSize(braid_Int size) { braid_BufferStatusSetBasisSize(bstatus, size); }
 };
 
+// Handed to BraidApp::ObjectiveT and ObjectiveT_diff.
+class BraidObjectiveStatus
+{
+private:
+   braid_ObjectiveStatus ostatus;
+
+public:
+   BraidObjectiveStatus(braid_ObjectiveStatus _ostatus) : ostatus(_ostatus) {}
+   ~BraidObjectiveStatus() {}
+
+   void GetT(braid_Real *tstart_ptr) { braid_ObjectiveStatusGetT(ostatus, tstart_ptr); }
+   void GetTIndex(braid_Int *tindex_ptr) { braid_ObjectiveStatusGetTIndex(ostatus, tindex_ptr); }
+   void GetIter(braid_Int *iter_ptr) { braid_ObjectiveStatusGetIter(ostatus, iter_ptr); }
+   void GetLevel(braid_Int *level_ptr) { braid_ObjectiveStatusGetLevel(ostatus, level_ptr); }
+   void GetNLevels(braid_Int *nlevels_ptr)
+   {
+      braid_ObjectiveStatusGetNLevels(ostatus, nlevels_ptr);
+   }
+   void GetNRefine(braid_Int *nrefine_ptr)
+   {
+      braid_ObjectiveStatusGetNRefine(ostatus, nrefine_ptr);
+   }
+   void GetNTPoints(braid_Int *ntpoints_ptr)
+   {
+      braid_ObjectiveStatusGetNTPoints(ostatus, ntpoints_ptr);
+   }
+   void GetTol(braid_Real *tol_ptr) { braid_ObjectiveStatusGetTol(ostatus, tol_ptr); }
+};
+
 // ---------------------------------------------------------------------------------------------
 // The C callbacks given to the engine. The braid_App they receive is the BraidApp; each makes
 // the status object for the call and forwards to the virtual method. (Programs may pass these
@@ -564,6 +652,35 @@ static inline braid_Int _BraidAppRefine(braid_App _app, braid_Vector _cu, braid_
 {
    BraidCoarsenRefStatus cstatus(_cstatus);
    return _BraidAppOf(_app)->Refine(_cu, fu_ptr, cstatus);
+}
+
+static inline braid_Int _BraidAppObjectiveT(braid_App _app, braid_Vector _u,
+                                            braid_ObjectiveStatus _ostatus,
+                                            braid_Real *objectiveT_ptr)
+{
+   BraidObjectiveStatus ostatus(_ostatus);
+   return _BraidAppOf(_app)->ObjectiveT(_u, ostatus, objectiveT_ptr);
+}
+
+static inline braid_Int _BraidAppObjectiveT_diff(braid_App _app, braid_Vector _u,
+                                                 braid_Vector _u_bar, braid_Real F_bar,
+                                                 braid_ObjectiveStatus _ostatus)
+{
+   BraidObjectiveStatus ostatus(_ostatus);
+   return _BraidAppOf(_app)->ObjectiveT_diff(_u, _u_bar, F_bar, ostatus);
+}
+
+static inline braid_Int _BraidAppStep_diff(braid_App _app, braid_Vector _ustop, braid_Vector _u,
+                                           braid_Vector _ustop_bar, braid_Vector _u_bar,
+                                           braid_StepStatus _pstatus)
+{
+   BraidStepStatus pstatus(_pstatus);
+   return _BraidAppOf(_app)->Step_diff(_ustop, _u, _ustop_bar, _u_bar, pstatus);
+}
+
+static inline braid_Int _BraidAppResetGradient(braid_App _app)
+{
+   return _BraidAppOf(_app)->ResetGradient();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -694,6 +811,29 @@ public:
    braid_Int GetWarmRestart() { return _braid_CoreElt(core, warm_restart); }
    // The C core, for the C functions that have no method here.
    braid_Core GetCore() { return core; }
+
+   // ---- XBraid_Adjoint: the piggy-back iteration with the app's ObjectiveT, ObjectiveT_diff,
+   // Step_diff and ResetGradient; the objective's window, postprocessing and tolerances ----
+   void InitAdjoint()
+   {
+      braid_InitAdjoint(_BraidAppObjectiveT, _BraidAppObjectiveT_diff, _BraidAppStep_diff,
+                        _BraidAppResetGradient, &core);
+   }
+   void SetTStartObjective(braid_Real tstart_obj) { braid_SetTStartObjective(core, tstart_obj); }
+   void SetTStopObjective(braid_Real tstop_obj) { braid_SetTStopObjective(core, tstop_obj); }
+   void SetPostprocessObjective(braid_PtFcnPostprocessObjective post_fcn)
+   {
+      braid_SetPostprocessObjective(core, post_fcn);
+   }
+   void SetPostprocessObjective_diff(braid_PtFcnPostprocessObjective_diff post_fcn_diff)
+   {
+      braid_SetPostprocessObjective_diff(core, post_fcn_diff);
+   }
+   void SetAbsTolAdjoint(braid_Real tol_adj) { braid_SetAbsTolAdjoint(core, tol_adj); }
+   void SetRelTolAdjoint(braid_Real rtol_adj) { braid_SetRelTolAdjoint(core, rtol_adj); }
+   void SetObjectiveOnly(braid_Int boolean) { braid_SetObjectiveOnly(core, boolean); }
+   void GetObjective(braid_Real *objective_ptr) { braid_GetObjective(core, objective_ptr); }
+   void GetRNormAdjoint(braid_Real *rnorm_adj) { braid_GetRNormAdjoint(core, rnorm_adj); }
 
    void Drive() { braid_Drive(core); }
 };
