@@ -188,7 +188,8 @@ static braid_Int bufunpack(braid_App app, void *buf, braid_Vector *u_ptr, braid_
 enum {
    TGRID = 1,     /* braid_SetTimeGrid(grid_time) */
    SEQ = 2,       /* braid_SetSeqSoln(1) */
-   IGNORED = 4,   /* options the adjoint ignores: storage 0, skip 1, relax_only_cg, refine */
+   IGNORED = 4,   /* options the adjoint ignores: storage 0, skip 1, relax_only_cg, refine,
+                   * Delta correction */
    REVERTED = 8,  /* braid_SetRevertedRanks(1) */
    ACCESS2 = 16   /* braid_SetAccessLevel(2), braid_SetFinalFCRelax */
 };
@@ -212,6 +213,20 @@ typedef struct {
 
 static void exact(const Case *c, double lambda, double *J, double *dJ, double *dJdu0,
                   double *u);
+
+/* Delta correction's callbacks (the adjoint ignores them) */
+static braid_Int init_basis(braid_App app, braid_Real t, braid_Int index, braid_Vector *u_ptr)
+{
+   (void) t;
+   (void) index;
+   return init(app, 0.0, u_ptr);
+}
+static braid_Int inner_prod(braid_App app, braid_Vector u, braid_Vector v, braid_Real *prod)
+{
+   (void) app;
+   *prod = u->value * v->value;
+   return 0;
+}
 
 static int fails = 0;
 static MPI_Comm self;
@@ -245,6 +260,7 @@ static int run_on(MPI_Comm comm, const Case *c, double lambda, Result *r)
       braid_SetSkip(core, 1);
       braid_SetRelaxOnlyCG(core, 1);
       braid_SetRefine(core, 1);
+      braid_SetDeltaCorrection(core, 1, init_basis, inner_prod);
    }
    braid_SetPrintLevel(core, 0);
    braid_SetMaxLevels(core, c->ml);
@@ -474,7 +490,7 @@ static void ignored_and_refused(void)
    for (k = 0; same && k < plain.nrnorms; k++) same = plain.rnorms[k] == with.rnorms[k];
    if (!same)
    {
-      printf("FAIL: storage/skip/relax_only_cg/refine changed the adjoint's result\n");
+      printf("FAIL: storage/skip/relax_only_cg/refine/Delta changed the adjoint's result\n");
       fails++;
    }
    for (k = 0; k < 2; k++)

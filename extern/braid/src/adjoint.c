@@ -315,16 +315,14 @@ static void warn_ignored(braid_Core core)
 
 braid_Int _braid_DriveAdjoint(braid_Core core)
 {
-   struct _braid_DeltaState *delta = core->delta_state;
    braid_Int refine = core->refine, err;
    if ((err = refuse_unsupported(core))) return err;
    warn_ignored(core);
-   /* the ignored options stay out of the engine's step for this drive */
+   /* temporal refinement stays out of the engine's step for this drive (Delta correction is
+    * never set up in adjoint mode: drive.c) */
    core->refine = 0;
-   core->delta_state = NULL;
    err = drive(core);
    core->refine = refine;
-   core->delta_state = delta;
    return err;
 }
 

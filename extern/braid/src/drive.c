@@ -211,7 +211,12 @@ braid_Int braid_Drive(braid_Core core)
    first_drive = core->grids == NULL;
    core->warm_restart = !first_drive;
    if (first_drive && (err = _braid_BuildHierarchy(core))) return err;
-   if (core->delta_rank > 0 && core->nlevels > 1 && (err = _braid_DeltaSetup(core))) return err;
+   /* the adjoint ignores Delta correction (with a warning, as upstream: adjoint.c) */
+   if (core->delta_rank > 0 && core->nlevels > 1 && !core->adjoint
+       && (err = _braid_DeltaSetup(core)))
+   {
+      return err;
+   }
    if ((core->richardson || core->est_error)
        && (core->periodic || core->residual != NULL || core->scoarsen != NULL))
    {
