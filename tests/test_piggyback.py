@@ -58,6 +58,22 @@ def test_converged_piggy_back_equals_two_solve_and_serial(kind: str, cfactor: in
     assert gradient_difference(piggy.gradient, serial.gradient) < 1e-8
 
 
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_one_level_piggy_back_is_exact_backpropagation_bitwise(kind: str) -> None:
+    """max_levels=1 (the default options): one forward sweep and the backward one in the same
+    drive, the same operations as the two-solve serial path."""
+    net = nets()[kind]
+    x, labels = batch(net)
+    params = rough_params(net)
+    serial = Propagator(net).loss_and_gradient(params, x, labels)
+    piggy = Propagator(net, gradient_method="piggy-back").loss_and_gradient(params, x, labels)
+    assert piggy.forward.nlevels == 1 and piggy.forward.iterations == 0
+    assert piggy.loss == serial.loss and piggy.accuracy == serial.accuracy
+    assert sorted(piggy.gradient) == sorted(serial.gradient)
+    for key, g in serial.gradient.items():
+        np.testing.assert_array_equal(piggy.gradient[key], g, err_msg=key)
+
+
 def test_piggy_back_gradient_equals_finite_differences() -> None:
     """Every parameter of a tiny network, central differences of the exact loss."""
     net = dense_net("tanh", depth=4, width=3, reg="all")
@@ -118,7 +134,6 @@ def test_loss_and_predict_are_forward_solves() -> None:
                                        r"one of 'two-solve', 'piggy-back'"),
     ({"gradient_method": "piggy-back", "backend": "native"},
      r"not available with backend='native'"),
-    ({"gradient_method": "piggy-back"}, r"needs max_levels >= 2"),
     ({"gradient_method": "piggy-back", "options": MGRIT,
       "adjoint_options": {"cfactor": 2}}, r"adjoint_options may set only the adjoint's abs_tol "
                                           r"or rel_tol, not cfactor"),
@@ -137,9 +152,9 @@ def test_adjoint_states_need_the_two_solve_method() -> None:
 
 
 def test_trainer_config_checks_the_gradient_method() -> None:
-    with pytest.raises(ValueError, match="goes with method 'parallel' or 'one-shot', not "
-                                         "'serial'"):
-        TrainConfig(method="serial", gradient_method="piggy-back")
+    with pytest.raises(ValueError, match="goes with method 'serial', 'parallel' or "
+                                         "'one-shot', not 'predict-correct'"):
+        TrainConfig(method="predict-correct", gradient_method="piggy-back")
     with pytest.raises(ValueError, match="gradient_method='adjoint' is not supported"):
         TrainConfig(method="one-shot", gradient_method="adjoint")
 
@@ -183,9 +198,9 @@ def one_rank(run_mpi, python_exe, tmp_path_factory) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("nprocs", [1, 2, 3, 4])
 def test_piggy_back_on_ranks_equals_two_solve_and_one_rank_bitwise(
         run_mpi, python_exe, one_rank, nprocs: int, tmp_path) -> None:
-    """Converged: piggy-back == two-solve to 1e-8 on every rank count. Every loss, gradient
-    and residual history, converged and capped (three warm-started two-cycle calls), is
-    bit-identical to the one-rank run."""
+    """Converged (and on one level): piggy-back == two-solve to 1e-8 on every rank count.
+    Every loss, gradient and residual history, converged, one-level and capped (three
+    warm-started two-cycle calls), is bit-identical to the one-rank run."""
     results = one_rank if nprocs == 1 else run_piggyback_ranks(run_mpi, python_exe, nprocs,
                                                                tmp_path / "out.npz")
     assert sorted(results) == sorted(one_rank)
@@ -198,6 +213,8 @@ def test_piggy_back_on_ranks_equals_two_solve_and_one_rank_bitwise(
         piggy = {k: results[f"{kind}/piggy-back/0/{k}"] for k in names}
         assert gradient_difference(piggy, two) < 1e-8
         assert results[f"{kind}/piggy-back/0/adjoint"][-1] < 1e-12
+        one_level = {k: results[f"{kind}/one-level/0/{k}"] for k in names}
+        assert gradient_difference(one_level, two) < 1e-8
         capped = {k: results[f"{kind}/one-shot/0/{k}"] for k in names}
         assert gradient_difference(capped, two) > 1e-3  # far from converged, equal bitwise
     for key, value in one_rank.items():

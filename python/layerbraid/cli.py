@@ -131,8 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "predict-correct, or iterations (MGRIT over the training steps)")
     g.add_argument("--mgrit-iters", type=int, help="one-shot: MGRIT cycles per solve (2)")
     g.add_argument("--gradient-method", choices=c["gradient_method"],
-                   help="parallel, one-shot: two-solve (default; a forward and an adjoint "
-                        "solve) or piggy-back (one drive of the engine's adjoint iteration)")
+                   help="serial, parallel, one-shot: two-solve (default; a forward and an "
+                        "adjoint solve) or piggy-back (one drive of the engine's adjoint "
+                        "iteration)")
     g.add_argument("--tol", type=float, help="parallel: absolute tolerance (1e-10)")
     g.add_argument("--cfactor", type=int, help="MGRIT coarsening factor (2)")
     g.add_argument("--max-levels", type=int, help="MGRIT levels at most (10)")

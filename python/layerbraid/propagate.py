@@ -286,11 +286,11 @@ class Propagator:
             one-shot training); otherwise every call starts from zero.
         gradient_method: how :meth:`loss_and_gradient` gets the gradient (see
             :data:`GRADIENT_METHODS`): "two-solve" (default), a forward then an adjoint
-            solve; or "piggy-back", one drive of the engine's adjoint iteration, which needs
-            ``max_levels >= 2`` and stops when the state's residual meets ``options``'
-            tolerance and the adjoint's its own. Solved to tolerance both give the exact
-            gradient; capped at ``max_iter`` cycles and warm-started, piggy-back is a
-            one-shot method. Not with ``backend="native"``. :meth:`loss`, :meth:`predict`
+            solve; or "piggy-back", one drive of the engine's adjoint iteration, which stops
+            when the state's residual meets ``options``' tolerance and the adjoint's its own.
+            Solved to tolerance both give the exact gradient (with ``max_levels=1`` both are
+            exact backpropagation, bit for bit the same); capped at ``max_iter`` cycles and
+            warm-started, piggy-back is a one-shot method. Not with ``backend="native"``. :meth:`loss`, :meth:`predict`
             and :meth:`forward_states` are forward solves either way.
 
     Every rank passes the same batch. Gradients come back for the parameters the rank holds
@@ -589,11 +589,6 @@ class Propagator:
             raise ValueError(f"gradient_method='piggy-back' runs one drive: adjoint_options "
                              f"may set only the adjoint's abs_tol or rel_tol, not "
                              f"{', '.join(extra)}")
-        if base["max_levels"] < 2:
-            raise ValueError("gradient_method='piggy-back' needs max_levels >= 2 (the "
-                             "engine's adjoint iteration is a multigrid cycle); for exact "
-                             "layer-by-layer gradients use gradient_method='two-solve' with "
-                             "max_levels=1")
         tol = adjoint_options if adjoint_options else base
         T, h = self.net.final_time, self.net.step
         options = {**base, "adjoint": True, "tstart_objective": T - h / 2, "tstop_objective": T}

@@ -1,5 +1,6 @@
 """Piggy-back (one adjoint drive) and two-solve loss and gradient of two small networks on this
-many ranks: converged, and capped at two cycles for three warm-started calls (one-shot).
+many ranks: converged, on one level, and capped at two cycles for three warm-started calls
+(one-shot).
 
 Usage: mpiexec -n P python piggyback_ranks.py OUT.npz
 Rank 0 writes every loss, gathered gradient and residual history to OUT.npz and prints a JSON
@@ -27,6 +28,7 @@ nets = {"dense": dense_net("tanh", depth=32, width=6, reg="all"),
 mgrit = {"max_levels": 10, "cfactor": 4, "min_coarse": 2, "nrelax": 1}
 runs = {  # name: (gradient method, options, warm start, calls)
     "two-solve": ("two-solve", {**mgrit, "abs_tol": 1e-12, "max_iter": 60}, False, 1),
+    "one-level": ("piggy-back", {"max_levels": 1}, False, 1),
     "piggy-back": ("piggy-back", {**mgrit, "abs_tol": 1e-12, "max_iter": 60}, False, 1),
     "one-shot": ("piggy-back", {**mgrit, "abs_tol": 0.0, "max_iter": 2}, True, 3),
 }

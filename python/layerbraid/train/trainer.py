@@ -8,10 +8,11 @@ through the one loss-and-gradient entry point, :meth:`layerbraid.Propagator.loss
 - ``one-shot``: ``mgrit_iters`` MGRIT cycles per solve per optimisation step, each solve
   warm-started from the previous step's solutions: inexact gradients, cheap steps.
 
-``parallel`` and ``one-shot`` get their gradients by a forward and an adjoint solve
-(``gradient_method="two-solve"``), or by one drive of the engine's piggy-back adjoint
+``serial``, ``parallel`` and ``one-shot`` get their gradients by a forward and an adjoint
+solve (``gradient_method="two-solve"``), or by one drive of the engine's piggy-back adjoint
 iteration (``gradient_method="piggy-back"``: each forward cycle followed by an adjoint sweep,
-``mgrit_iters`` of them per step for one-shot, state and adjoint warm-started together).
+``mgrit_iters`` of them per step for one-shot, state and adjoint warm-started together;
+serial: one forward sweep and the exact backward one).
 - ``predict-correct``: predict globally, correct locally (Parpas & Muir,
   :mod:`layerbraid.methods.predict_correct`): ``blocks`` layer blocks update their weights from
   local sweeps started at boundary states and co-states that a coarse network predicts, one
@@ -109,7 +110,7 @@ class TrainConfig:
     blocks: int | None = None          # predict-correct: layer blocks (None: one per rank)
     coarse: str = "average"            # predict-correct: the coarse network (COARSE_MAPS)
     sweeps: int = 1                    # predict-correct: parareal iterations per step
-    gradient_method: str = "two-solve"  # parallel, one-shot: see GRADIENT_METHODS
+    gradient_method: str = "two-solve"  # serial, parallel, one-shot: see GRADIENT_METHODS
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -131,9 +132,10 @@ class TrainConfig:
         if self.gradient_method not in GRADIENT_METHODS:
             raise ValueError(f"gradient_method={self.gradient_method!r} is not supported; use "
                              f"one of {', '.join(map(repr, GRADIENT_METHODS))}")
-        if self.gradient_method == "piggy-back" and self.method not in ("parallel", "one-shot"):
-            raise ValueError(f"gradient_method='piggy-back' is an MGRIT drive: it goes with "
-                             f"method 'parallel' or 'one-shot', not {self.method!r}")
+        if self.gradient_method == "piggy-back" and self.method == "predict-correct":
+            raise ValueError("gradient_method='piggy-back' is an engine drive over all the "
+                             "layers: it goes with method 'serial', 'parallel' or 'one-shot', "
+                             "not 'predict-correct'")
         if self.coarse not in COARSE_MAPS:
             raise ValueError(f"coarse={self.coarse!r} is not supported; use one of "
                              f"{', '.join(map(repr, COARSE_MAPS))}")
