@@ -192,6 +192,10 @@ def make(app=None, **options):
     (dict(delta_rank=2, lyapunov={"vectors": True}), TypeError, "'vectors'"),
     (dict(delta_rank=2, lyapunov="yes"), TypeError, "lyapunov"),
     (dict(delta_rank=-1), ValueError, "delta_rank"),
+    (dict(delta_rank=2, refine=True), ValueError, "temporal refinement"),
+    (dict(delta_rank=2, relax_only_cg=True), ValueError, "relax_only_cg=True"),
+    (dict(delta_rank=2, richardson=True), ValueError, "Richardson"),
+    (dict(delta_rank=2, periodic=True, max_levels=2), ValueError, "periodic"),
 ])
 def test_bad_options_are_refused(options, error, text) -> None:
     with pytest.raises(error, match=re.escape(text)):

@@ -948,8 +948,8 @@ def _check_adjoint(app: Any, tstart: float, tstop: float, settings: Mapping[str,
                "reverted_ranks": "reverted ranks", "skip": "skipping the first down-cycle"}
     for key, what in refused.items():
         if settings.get(key) not in (None, False):
-            raise ValueError(f"adjoint=True cannot be combined with {key}={settings[key]!r}: "
-                             f"the adjoint iteration has no {what}")
+            raise ValueError(f"adjoint=True cannot be combined with {key}: the adjoint "
+                             f"iteration has no {what}")
     ignored = {"seq_soln": (True, "starts from init's guess"),
                "residual_computation": (False, "always computes both residual norms")}
     for key, (value, why) in ignored.items():
@@ -1017,9 +1017,19 @@ def _check_delta(app: Any, settings: Mapping[str, Any]) -> None:
                         f"{' and '.join(missing)}: app of type {type(app).__name__} lacks "
                         "them (init_basis(t, index) -> basis vector index at time t, "
                         "inner_prod(u, v) -> float; layerbraid.App has a Euclidean inner_prod)")
-    if settings.get("adjoint"):
-        raise ValueError("delta_rank cannot be combined with adjoint=True: the adjoint "
-                         "iteration does not use Delta correction")
+    # what the engine's Delta correction does not do (it would refuse them in drive)
+    refused = {"adjoint": "the adjoint iteration", "periodic": "periodic problems",
+               "refine": "temporal refinement", "richardson": "Richardson extrapolation",
+               "relax_only_cg": "a relaxed (not solved) coarsest grid"}
+    for key, what in refused.items():
+        if settings.get(key) not in (None, False):
+            raise ValueError(f"delta_rank cannot be combined with {key}=True: Delta "
+                             f"correction does not work with {what}")
+    if _has_residual(app) or _has_spatial(app):
+        raise ValueError(f"delta_rank cannot be combined with an app that has "
+                         f"{'residual' if _has_residual(app) else 'coarsen/refine'} "
+                         f"({type(app).__name__}): Delta correction needs the engine's "
+                         "residual and one spatial grid")
 
 
 def _gradient_over_ranks(comm: MPI.Comm, gradient: Callable[[], Any]) -> Any:
