@@ -13,7 +13,8 @@ c. on 2 and 3 ranks every result equals the one-rank solve (the gradient, a tupl
 d. an exception in any adjoint callback (and in gradient()) on one rank ends both ranks: the
    callback's own exception there, RemoteRankError naming the rank and the cause elsewhere;
    in-process, drive() re-raises the callback's exception;
-e. bad adjoint options and apps raise TypeError / ValueError before the engine runs.
+e. bad adjoint options and apps raise TypeError / ValueError before the engine runs;
+f. CuPy states and a CuPy gradient give the NumPy results (skipped without a GPU).
 """
 
 from __future__ import annotations
@@ -355,3 +356,42 @@ def test_periodic_and_residual_apps_are_refused() -> None:
 
     with pytest.raises(ValueError, match="residual"):
         make(WithResidual(-1.0), adjoint=True)
+
+
+# =============================================================================================
+# f. CuPy states and a CuPy gradient
+# =============================================================================================
+
+class DeviceScalarAdjoint(ScalarAdjoint):
+    """ScalarAdjoint with states of the App's backend and the gradient as an array of it."""
+
+    def __init__(self, lam: float, backend: str) -> None:
+        layerbraid.App.__init__(self, backend)
+        self.lam, self.grad = lam, 0.0
+
+    def init(self, t: float):
+        return self.xp.array([1.0 if t == 0.0 else 0.456])
+
+    def gradient(self):
+        return self.xp.array([self.grad])
+
+
+@pytest.mark.skipif(not layerbraid.gpu_available(), reason="needs CuPy and a CUDA device")
+def test_cupy_states_and_gradient_equal_numpy() -> None:
+    import cupy
+
+    results = {}
+    for backend in ("numpy", "cupy"):
+        with layerbraid.Solver(DeviceScalarAdjoint(-1.0, backend), 0.0, TSTOP, NTIME,
+                               max_levels=2, abs_tol=1e-12, abs_tol_adjoint=1e-12,
+                               print_level=0, adjoint=True) as solver:
+            results[backend] = solver.drive()
+    r_np, r_cp = results["numpy"], results["cupy"]
+    assert isinstance(r_cp.gradient, cupy.ndarray)
+    assert isinstance(r_cp.initial_adjoint, cupy.ndarray)
+    assert r_cp.iterations == r_np.iterations
+    assert r_cp.objective == pytest.approx(r_np.objective, rel=1e-12, abs=0.0)
+    assert r_cp.rnorms_adjoint == pytest.approx(r_np.rnorms_adjoint, rel=1e-12, abs=0.0)
+    assert float(r_cp.gradient[0]) == pytest.approx(float(r_np.gradient[0]), rel=1e-12, abs=0.0)
+    assert float(r_cp.initial_adjoint[0]) == pytest.approx(float(r_np.initial_adjoint[0]),
+                                                           rel=1e-12, abs=0.0)

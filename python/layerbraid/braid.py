@@ -1082,7 +1082,7 @@ def _host_parts(value: Any) -> tuple[list[np.ndarray], Callable[[list[np.ndarray
         return [a for parts, _ in pieces for a in parts], tuple_back
     if isinstance(value, Real) and not isinstance(value, bool):
         return [np.array(float(value))], lambda arrays: float(arrays[0])
-    on_device = type(value).__module__.split(".")[0] == "cupy"
+    on_device = type(value).__module__.startswith("cupy")
     try:
         host = np.ascontiguousarray(value.get() if on_device else value)
     except Exception as e:  # e.g. an object NumPy cannot convert
