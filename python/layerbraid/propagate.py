@@ -290,7 +290,9 @@ class Propagator:
             when the state's residual meets ``options``' tolerance and the adjoint's its own.
             Solved to tolerance both give the exact gradient (with ``max_levels=1`` both are
             exact backpropagation, bit for bit the same); capped at ``max_iter`` cycles and
-            warm-started, piggy-back is a one-shot method. Not with ``backend="native"``. :meth:`loss`, :meth:`predict`
+            warm-started, piggy-back is a one-shot method. Its gradient comes from the
+            drive's last adjoint sweep, which starts from the adjoint of the sweep before:
+            capped, it needs a cycle more than two-solve for gradients as good. Not with ``backend="native"``. :meth:`loss`, :meth:`predict`
             and :meth:`forward_states` are forward solves either way.
 
     Every rank passes the same batch. Gradients come back for the parameters the rank holds
