@@ -192,6 +192,33 @@ def test_gradient_is_exact_and_matches_finite_differences(case: str) -> None:
     assert result.gradient == pytest.approx(fd, rel=1e-7, abs=0.0)
 
 
+SQUARED_GRID = np.linspace(0.0, TSTOP, NTIME + 1) ** 2 / TSTOP
+
+
+@pytest.mark.parametrize("options", [dict(seq_soln=True), dict(final_fcrelax=True),
+                                     dict(reverted_ranks=True), dict(access_level=2),
+                                     dict(time_grid=SQUARED_GRID)])
+def test_options_the_adjoint_honours(options: dict) -> None:
+    """The engine's adjoint honours these; converged, the gradient is the exact one (on the
+    non-uniform grid: the exact derivative of its discrete objective)."""
+    app = ScalarAdjoint(-1.0)
+    problem = dict(time_grid=options.pop("time_grid")) if "time_grid" in options else \
+        dict(tstart=0.0, tstop=TSTOP, ntime=NTIME)
+    with layerbraid.Solver(app, **problem, max_levels=3, abs_tol=1e-13, abs_tol_adjoint=1e-13,
+                           max_iter=60, print_level=0, adjoint=True, **options) as solver:
+        result = solver.drive()
+    assert result.converged
+    if "time_grid" in problem:
+        r = 1.0 / (1.0 - -1.0 * np.diff(problem["time_grid"]))  # u_i = prod of r_k, k < i
+        u = np.concatenate([[1.0], np.cumprod(r)])
+        du = u * np.concatenate([[0.0], np.cumsum(np.diff(problem["time_grid"]) * r)])
+        J, dJ = float(np.sum(u * u)) / NTIME, float(np.sum(2.0 * u * du)) / NTIME
+    else:
+        J, dJ = exact(-1.0)
+    assert result.objective == pytest.approx(J, rel=1e-12, abs=0.0)
+    assert result.gradient == pytest.approx(dJ, rel=1e-9, abs=0.0)
+
+
 def test_initial_adjoint_and_result_fields() -> None:
     result = adjoint_solve(-1.0)
     J, _ = exact(-1.0)
@@ -331,11 +358,11 @@ def test_missing_adjoint_methods_are_named() -> None:
     (dict(adjoint=True, tstart_objective=float("nan")), ValueError, "finite"),
     (dict(adjoint=True, objective_only=2), ValueError, "objective_only"),
     (dict(adjoint="yes"), TypeError, "adjoint"),
-    (dict(adjoint=True, fmg=True), ValueError, "with fmg: the adjoint iteration has no F-"),
+    (dict(adjoint=True, fmg=True), ValueError, "with fmg: the adjoint iteration does not do F-"),
     (dict(adjoint=True, skip=True), ValueError, "with skip:"),
-    (dict(adjoint=True, access_level=2), ValueError, "access_level=2"),
+    (dict(adjoint=True, relax_only_cg=True), ValueError, "relax_only_cg"),
+    (dict(adjoint=True, residual_computation=False), ValueError, "residual_computation"),
     (dict(adjoint=True, refine=True), ValueError, "temporal refinement"),
-    (dict(adjoint=True, seq_soln=True), ValueError, "seq_soln"),
 ])
 def test_bad_options_are_refused(options, error, text) -> None:
     with pytest.raises(error, match=re.escape(text)):

@@ -102,11 +102,12 @@ class StepStatus(Protocol):
     ``Solver(richardson=...)``), None where there is none. With Delta correction
     (``Solver(delta_rank=k)``) ``basis`` holds the ``delta_rank`` basis vectors this step must
     also propagate, with the step's linearisation at u (the engine's own states: change them in
-    place or assign ``status.basis[j] = new``); it is empty where there are none. With ``refine=True``, a fine-grid
-    step may ask for its interval to be refined: ``set_rfactor(r)`` into r equal steps (an
-    int >= 1), or ``set_refinement_dt(dts)`` into ``len(dts) + 1`` steps whose first sizes
-    are ``dts`` (each > 0, together shorter than the interval; the last step is what
-    remains). A bad request raises ValueError or TypeError from the step.
+    place or assign ``status.basis[j] = new``); it is empty where there are none. With
+    ``refine=True``, a fine-grid step may ask for its interval to be refined:
+    ``set_rfactor(r)`` into r equal steps (an int >= 1), or ``set_refinement_dt(dts)`` into
+    ``len(dts) + 1`` steps whose first sizes are ``dts`` (each > 0, together shorter than the
+    interval; the last step is what remains). A bad request raises ValueError or TypeError
+    from the step.
     """
 
     tstart: float

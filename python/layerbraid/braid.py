@@ -941,25 +941,18 @@ def _check_adjoint(app: Any, tstart: float, tstop: float, settings: Mapping[str,
     if first > last:
         raise ValueError(f"the objective window is empty: tstart_objective={first!r} is after "
                          f"tstop_objective={last!r}")
-    # what the engine's adjoint does not do (it refuses or ignores these)
-    refused = {"periodic": "periodic problems", "refine": "temporal refinement",
-               "richardson": "Richardson extrapolation", "full_residual": "the full residual",
-               "fmg": "F-cycles", "final_fcrelax": "a final FC-relaxation",
-               "reverted_ranks": "reverted ranks", "skip": "skipping the first down-cycle"}
+    # what the engine's adjoint iteration refuses, or ignores (with a warning)
+    refused = {"periodic": "periodic problems", "fmg": "F-cycles",
+               "richardson": "Richardson extrapolation", "refine": "temporal refinement",
+               "full_residual": "the full residual", "relax_only_cg": "a relaxed coarsest grid",
+               "skip": "skipping the first down-cycle"}
     for key, what in refused.items():
         if settings.get(key) not in (None, False):
             raise ValueError(f"adjoint=True cannot be combined with {key}: the adjoint "
-                             f"iteration has no {what}")
-    ignored = {"seq_soln": (True, "starts from init's guess"),
-               "residual_computation": (False, "always computes both residual norms")}
-    for key, (value, why) in ignored.items():
-        if key in settings and settings[key] == value:
-            raise ValueError(f"adjoint=True cannot be combined with {key}={settings[key]!r}: "
-                             f"the adjoint iteration {why}")
-    if settings.get("access_level", 1) > 1:
-        raise ValueError(f"adjoint=True cannot be combined with access_level="
-                         f"{settings['access_level']}: the adjoint iteration accesses the "
-                         "solution only after the solve")
+                             f"iteration does not do {what}")
+    if settings.get("residual_computation") is False:
+        raise ValueError("adjoint=True cannot be combined with residual_computation=False: "
+                         "the adjoint iteration always computes both residual norms")
     if _has_residual(app) or _has_spatial(app):
         raise ValueError(f"adjoint=True cannot be combined with an app that has "
                          f"{'residual' if _has_residual(app) else 'coarsen/refine'} "
