@@ -241,6 +241,7 @@ class PiggyBackApp(_LayerApp):
         return self.data_loss
 
     def objective_diff(self, u: Array, u_bar: Array, f_bar: float, status: Any) -> None:
+        """u_bar <- f_bar dLoss/du_N; f_bar times the classifier's gradient into its own."""
         assert self.classifier_grads is not None
         grads = {p: self.xp.empty_like(g) for p, g in self.classifier_grads.items()}
         _, _, lam = self.net.classifier.loss_and_adjoint(self.xp, u, self.labels,
