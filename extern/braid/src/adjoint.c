@@ -14,12 +14,12 @@
  * is the temporal norm of xbar_{k+1} - xbar_k over the C-points 1 .. (the initial condition
  * is no unknown). The run stops when the state and the adjoint residual are both below their
  * tolerances. At the fixed point the gradient is the exact derivative of the discrete
- * objective.
+ * objective. With one level, H is the sequential solve from u_0 (recorded with the objective at
+ * every point): one sweep from xbar = 0 gives the exact gradient at once.
  *
  * The recorded cycle and its distribution over the ranks: adjoint_cycle.c; the options and
  * results: adjoint_options.c.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
