@@ -237,6 +237,15 @@ def test_initial_adjoint_and_result_fields() -> None:
     assert isinstance(result.gradient, float)
 
 
+def test_one_level_is_one_exact_sweep() -> None:
+    result = adjoint_solve(-1.0, max_levels=1)
+    J, dJ = exact(-1.0)
+    assert result.iterations == 0 and result.converged
+    assert result.residual_history == () and result.rnorms_adjoint == ()
+    assert result.gradient == pytest.approx(dJ, rel=1e-13, abs=0.0)
+    assert result.initial_adjoint[0] == pytest.approx(2.0 * J, rel=1e-13, abs=0.0)
+
+
 def test_objective_only_computes_no_adjoint() -> None:
     full, only = adjoint_solve(-1.0), adjoint_solve(-1.0, objective_only=True)
     assert only.converged

@@ -98,8 +98,9 @@ class SolveResult:
 
         With ``adjoint=True`` (None or empty otherwise), the same on every rank unless said:
         objective: J of the last iteration, after ``postprocess_objective``.
-        rnorms_adjoint: the adjoint residual norm of every iteration (with
-            ``objective_only=True`` no adjoint is computed: empty).
+        rnorms_adjoint: the adjoint residual norm of every iteration; empty for one level
+            (a sequential solve and one exact adjoint sweep: no iterations) and with
+            ``objective_only=True`` (no adjoint is computed).
         gradient: the app's ``gradient()`` summed over the ranks (in rank order, so every
             rank gets the same bits); None if the app has no ``gradient`` method or with
             ``objective_only=True``.
