@@ -246,6 +246,26 @@ def test_one_level_is_one_exact_sweep() -> None:
     assert result.initial_adjoint[0] == pytest.approx(2.0 * J, rel=1e-13, abs=0.0)
 
 
+def test_objective_status_fields() -> None:
+    class Recording(ScalarAdjoint):
+        seen: list[tuple] = []
+
+        def objective(self, u, status):
+            self.seen.append((status.t, status.tindex, status.iteration, status.level,
+                              status.nlevels, status.nrefine, status.ntpoints, status.tol))
+            return super().objective(u, status)
+
+    result = adjoint_solve(-1.0, Recording, abs_tol=1e-9, abs_tol_adjoint=1e-9)
+    seen = Recording.seen
+    dt = TSTOP / NTIME
+    # every fine point once per iteration, at its own time, on level 0 of 2
+    assert len(seen) == (NTIME + 1) * result.iterations
+    assert sorted({entry[1] for entry in seen}) == list(range(NTIME + 1))
+    assert all(t == pytest.approx(i * dt, rel=1e-15, abs=0.0) for t, i, *_ in seen)
+    assert sorted({entry[2] for entry in seen}) == list(range(result.iterations))
+    assert {entry[3:] for entry in seen} == {(0, 2, 0, NTIME, 1e-9)}
+
+
 def test_objective_only_computes_no_adjoint() -> None:
     full, only = adjoint_solve(-1.0), adjoint_solve(-1.0, objective_only=True)
     assert only.converged
