@@ -91,6 +91,7 @@ def test_install_layout(prefix: Path) -> None:
     assert (prefix / "include" / "layerbraid" / "braid" / "braid.h").is_file()
     # XBraid's C++ wrapper sits beside the C headers, as in XBraid's braid/ directory
     assert (prefix / "include" / "layerbraid" / "braid" / "braid.hpp").is_file()
+    assert (prefix / "include" / "layerbraid" / "braid" / "braid_status.hpp").is_file()
     for header in ("resnet.hpp", "resnet_app.hpp", "resnet_model.hpp"):
         assert (prefix / "include" / "layerbraid" / header).is_file(), header
     config = list(prefix.glob("lib*/cmake/layerbraid/layerbraidConfig.cmake"))
