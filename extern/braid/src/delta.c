@@ -319,14 +319,14 @@ braid_Int _braid_DeltaSetup(braid_Core core)
    braid_Int l, i, r = core->delta_rank, err;
    if (core->delta_state != NULL || r == 0) return 0;
    if (core->residual != NULL || core->scoarsen != NULL || core->srefine != NULL
-       || core->richardson || core->est_error || core->refine || core->adjoint
-       || core->periodic || core->relax_only_cg)
+       || core->richardson || core->est_error || core->refine || core->periodic
+       || core->relax_only_cg)
    {
       return _braid_Error("braid_Drive", "Delta correction works with the engine's own "
                           "residual on one spatial grid and a sequentially solved coarsest "
                           "level: not with a user residual, spatial coarsening, Richardson "
-                          "extrapolation, temporal refinement, the adjoint, periodic problems "
-                          "or relax_only_cg");
+                          "extrapolation, temporal refinement, periodic problems or "
+                          "relax_only_cg");
    }
    ds = (struct _braid_DeltaState *) _braid_Calloc(core, "the Delta work space", 1, sizeof(*ds));
    if (ds == NULL) return braid_ERROR_MEMORY;
@@ -454,8 +454,8 @@ braid_Int _braid_DeltaIntervalStart(braid_Core core, braid_Int level, braid_Int 
 
 /* ---- steps ---- */
 
-braid_Int _braid_DeltaBeforeStep(braid_Core core, braid_Int level, braid_Int index,
-                                 braid_Vector u)
+/* Before the user's step into `index` from u (the value at index - 1). */
+static braid_Int before_step(braid_Core core, braid_Int level, braid_Int index, braid_Vector u)
 {
    struct _braid_DeltaState *ds = core->delta_state;
    delta_level *lv = &ds->levels[level];
@@ -502,15 +502,13 @@ braid_Int _braid_DeltaBeforeStep(braid_Core core, braid_Int level, braid_Int ind
    return 0;
 }
 
-braid_Int _braid_DeltaAfterStep(braid_Core core, braid_Int level, braid_Int index,
-                                braid_Vector u)
+/* After it (u: the value at index). */
+static braid_Int after_step(braid_Core core, braid_Int level, braid_Int index, braid_Vector u)
 {
    struct _braid_DeltaState *ds = core->delta_state;
    delta_level *lv = &ds->levels[level];
    braid_Int r = ds->rank, k, m, err;
    braid_Vector *d = (ds->rhs || ds->apply) ? lv->dvec[index - lv->ilower] : NULL;
-   core->status.delta_rank = 0;
-   core->status.basis = NULL;
    if (ds->rhs)
    {
       /* D = T - Phi_L' P */
@@ -543,6 +541,16 @@ braid_Int _braid_DeltaAfterStep(braid_Core core, braid_Int level, braid_Int inde
       }
    }
    return 0;
+}
+
+braid_Int _braid_DeltaStep(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
+                           braid_Vector u, braid_Int with_fas, braid_Int caller)
+{
+   braid_Int err = before_step(core, level, index, u);
+   if (!err) err = _braid_StepPlain(core, level, index, ustop, u, with_fas, caller);
+   core->status.delta_rank = 0;
+   core->status.basis = NULL;
+   return err ? err : after_step(core, level, index, u);
 }
 
 /* ---- points of the sweeps ---- */

@@ -28,11 +28,10 @@ braid_Int _braid_DeltaBegin(braid_Core core, braid_Int level, braid_Int kind);
 braid_Int _braid_DeltaEnd(braid_Core core);
 /** An interval of `level` starts at point `start` (after its value arrived). */
 braid_Int _braid_DeltaIntervalStart(braid_Core core, braid_Int level, braid_Int start);
-/** Around the user's step into `index` (u: the value at index - 1, then at index). */
-braid_Int _braid_DeltaBeforeStep(braid_Core core, braid_Int level, braid_Int index,
-                                 braid_Vector u);
-braid_Int _braid_DeltaAfterStep(braid_Core core, braid_Int level, braid_Int index,
-                                braid_Vector u);
+/** _braid_Step with Delta correction: the plain step, with the basis handed to the user's
+ *  step while a sweep carries one, and the correction added on a corrected level. */
+braid_Int _braid_DeltaStep(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
+                           braid_Vector u, braid_Int with_fas, braid_Int caller);
 /** Restriction at fine C-point ci of `level`; C-relaxation at ci; interpolation to the
  *  C-point of level - 1 from point i of `level`. */
 braid_Int _braid_DeltaRestrictPoint(braid_Core core, braid_Int level, braid_Int ci);
