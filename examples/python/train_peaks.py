@@ -6,6 +6,8 @@ five level bands of the peaks surface, trained with L-BFGS for 130 full-batch st
     MPIEXEC=$(.venv/bin/python -c 'import layerbraid; print(layerbraid.find_mpiexec())')
     $MPIEXEC -n 2 .venv/bin/python examples/python/train_peaks.py --method one-shot
     .venv/bin/python examples/python/train_peaks.py            # layer-serial, one rank
+    $MPIEXEC -n 2 .venv/bin/python examples/python/train_peaks.py --method one-shot \
+        --gradient-method piggy-back --mgrit-iters 3   # one engine drive per step
 
 Writes metrics.jsonl, curves.png (and mgrit.png for MGRIT methods) to --out.
 """
@@ -20,12 +22,17 @@ from mpi4py import MPI
 
 from layerbraid import data, nn
 from layerbraid.cli import DEFAULTS, default_smoothness
+from layerbraid.propagate import GRADIENT_METHODS
 from layerbraid.train import METHODS, TrainConfig, Trainer
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--method", default="serial", choices=list(METHODS))
+    parser.add_argument("--gradient-method", default="two-solve", choices=list(GRADIENT_METHODS))
+    parser.add_argument("--mgrit-iters", type=int, default=2,
+                        help="one-shot: MGRIT cycles per step (piggy-back: 3 for two-solve's "
+                             "accuracy on Peaks, benchmarks/BENCHMARKS.md)")
     parser.add_argument("--epochs", type=int, default=130)
     parser.add_argument("--out", default="runs/peaks")
     args = parser.parse_args(argv)
@@ -40,7 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                               tikhonov=1e-7, classifier=1e-7,
                               smoothness=default_smoothness(30, final_time)))
     config = TrainConfig(method=args.method, optimizer="lbfgs", epochs=args.epochs,
-                         mgrit_iters=2, init="zero", lbfgs_memory=DEFAULTS["lbfgs_memory"])
+                         mgrit_iters=args.mgrit_iters, init="zero",
+                         lbfgs_memory=DEFAULTS["lbfgs_memory"],
+                         gradient_method=args.gradient_method)
     trainer = Trainer(net, dataset, config, MPI.COMM_WORLD, out_dir=args.out)
     history = trainer.fit()
     plots = trainer.plot()
