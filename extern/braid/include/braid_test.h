@@ -110,10 +110,11 @@ braid_Int braid_TestInnerProd(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Re
 
 /** The callbacks Delta correction needs: braid_TestInnerProd at t and t + dt; the rank basis
  *  vectors of init_basis at t are linearly independent (Gram-Schmidt keeps every one); each
- *  packs and unpacks unchanged with the basis size bufsize sets; and step's propagation of a
- *  basis vector psi (from t to t + dt) matches the finite difference
- *  (step(u + eps psi) - step(u)) / eps for shrinking eps (the error must fall at least
- *  linearly). access (may be NULL) sees the vectors. Returns 1 if all pass, 0 otherwise. */
+ *  packs and unpacks unchanged with the basis size bufsize sets; and step's propagation of
+ *  each (orthonormalised) basis vector psi from t to t + dt, J psi, matches the finite
+ *  difference (step(u + eps psi) - step(u)) / eps: for the best of eps = 1e-3 .. 1e-6 times
+ *  ||u||, the difference must be at most 1e-4 (||J psi|| + 1). access (may be NULL) sees
+ *  step's result. Returns 1 if all pass, 0 otherwise. */
 braid_Int braid_TestDelta(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t, braid_Real dt,
                           braid_Int rank, braid_PtFcnInit myinit,
                           braid_PtFcnInitBasis myinit_basis, braid_PtFcnAccess myaccess,

@@ -130,9 +130,6 @@ braid_Int _braid_TemporalNorm(braid_Core core, const braid_Real *norms, braid_In
  *  engine itself, or step through fstop when the user gave a residual function). */
 braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
                       braid_Vector u, braid_Int with_fas, braid_Int caller);
-/** _braid_Step without Delta correction's wrapping (which calls it). */
-braid_Int _braid_StepPlain(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
-                           braid_Vector u, braid_Int with_fas, braid_Int caller);
 
 /* What a sweep does at each point; any hook may be NULL. */
 typedef struct {

@@ -175,7 +175,8 @@ struct _braid_DeltaState {
    braid_Int rank, base;     /* the basis lives on levels >= base (= defer level - 1) */
    braid_Int nlevels;
    delta_level *levels;
-   braid_Int mode, mode_level;
+   braid_PtFcnStep user_step; /* core->step is the wrapper below while Delta is set up */
+   braid_Int kind, mode, mode_level;
    braid_Vector *prop;       /* the basis propagated through the current interval */
    braid_Vector *recv;       /* the basis that came with the last message */
    braid_Real *coef;         /* [rank * (rank + 1)]: projections on P before a step */
@@ -209,6 +210,7 @@ void _braid_DeltaFree(braid_Core core)
    struct _braid_DeltaState *ds = core->delta_state;
    braid_Int l;
    if (ds == NULL) return;
+   core->step = ds->user_step;
    for (l = 0; l < ds->nlevels; l++)
    {
       free_sets(core, ds->levels[l].psi, ds->levels[l].n);
@@ -289,6 +291,9 @@ braid_Int _braid_DeltaGramSchmidt(braid_Core core, braid_Vector *v, braid_Int ra
 
 /* ---- setup (braid_Drive) ---- */
 
+static braid_Int delta_step(braid_App app, braid_Vector ustop, braid_Vector fstop,
+                            braid_Vector u, braid_StepStatus status);
+
 static braid_Int keeps_basis(const struct _braid_DeltaState *ds, braid_Core core, braid_Int l,
                              braid_Int i)
 {
@@ -331,6 +336,8 @@ braid_Int _braid_DeltaSetup(braid_Core core)
    ds = (struct _braid_DeltaState *) _braid_Calloc(core, "the Delta work space", 1, sizeof(*ds));
    if (ds == NULL) return braid_ERROR_MEMORY;
    core->delta_state = ds;
+   ds->user_step = core->step;
+   core->step = delta_step;
    ds->rank = r;
    ds->nlevels = core->nlevels;
    ds->base = core->delta_defer_level - 1;
@@ -381,6 +388,24 @@ static braid_Int level_active(braid_Core core, braid_Int l)
 
 /* ---- sweeps ---- */
 
+/* The basis at the points of level `to` from the same time points of level `from`, one level
+ * apart either way: restriction injects it, interpolation brings a coarse level's Lyapunov
+ * vectors back (only where the finer level keeps a basis, keeps_basis). */
+static braid_Int copy_bases(braid_Core core, braid_Int from, braid_Int to)
+{
+   braid_Int coarse = from > to ? from : to, cf = core->grids[coarse - 1]->cfactor, j, err;
+   const _braid_Grid *c = core->grids[coarse];
+   delta_level *lv = &core->delta_state->levels[to];
+   for (j = c->ilower; j <= c->iupper; j++)
+   {
+      braid_Int ito = to == coarse ? j : j * cf;
+      braid_Vector *src = psi_at(core, from, from == coarse ? j : j * cf);
+      if (src == NULL || (to < from && psi_at(core, to, ito) == NULL)) continue;
+      if ((err = clone_set(core, src, &lv->psi[ito - lv->ilower]))) return err;
+   }
+   return 0;
+}
+
 braid_Int _braid_DeltaBegin(braid_Core core, braid_Int level, braid_Int kind)
 {
    struct _braid_DeltaState *ds = core->delta_state;
@@ -422,18 +447,26 @@ braid_Int _braid_DeltaBegin(braid_Core core, braid_Int level, braid_Int kind)
       default:
          break;
    }
+   ds->kind = kind;
    ds->mode = mode;
    ds->mode_level = level;
-   return 0;
+   /* the coarse level's basis: injected from the fine level's C-points */
+   return kind == _braid_DELTA_RHS ? copy_bases(core, level - 1, level) : 0;
 }
 
 braid_Int _braid_DeltaEnd(braid_Core core)
 {
    struct _braid_DeltaState *ds = core->delta_state;
-   if (ds->mode == MODE_RHS) ds->levels[ds->mode_level].d_iter = core->iter;
+   braid_Int level = ds->mode_level;
+   if (ds->mode == MODE_RHS) ds->levels[level].d_iter = core->iter;
    ds->mode = MODE_NONE;
    free_set(core, &ds->prop);
    free_set(core, &ds->recv);
+   /* the coarse level's Lyapunov vectors replace the finer level's at its C-points */
+   if (ds->kind == _braid_DELTA_INTERP && core->lyapunov && level > 0)
+   {
+      return copy_bases(core, level, level - 1);
+   }
    return 0;
 }
 
@@ -527,6 +560,24 @@ static braid_Int after_step(braid_Core core, braid_Int level, braid_Int index, b
       }
    }
    ds->rhs = ds->apply = 0;
+   if (ds->prop != NULL && level == ds->mode_level && index % core->grids[level]->cfactor == 0
+       && (ds->mode == MODE_RESTRICT || ds->mode == MODE_RELAX))
+   {
+      /* the end of an interval: the carried basis is T of the coarse point (restriction), or
+       * orthonormalised the C-point's new basis (relaxation, Lyapunov estimation) */
+      braid_Int j = index / core->grids[level]->cfactor;
+      delta_level *dst = ds->mode == MODE_RESTRICT ? &ds->levels[level + 1] : lv;
+      braid_Vector **slot = ds->mode == MODE_RESTRICT ? &dst->dvec[j - dst->ilower]
+                                                     : &dst->psi[index - dst->ilower];
+      if (ds->mode == MODE_RELAX && (err = _braid_DeltaGramSchmidt(core, ds->prop, r, ds->exps)))
+      {
+         return err;
+      }
+      free_set(core, slot);
+      *slot = ds->prop;
+      ds->prop = NULL;
+      return 0;
+   }
    if (ds->prop != NULL && level == ds->mode_level
        && (ds->mode == MODE_CHAIN || ds->mode == MODE_ACCESS))
    {
@@ -543,57 +594,23 @@ static braid_Int after_step(braid_Core core, braid_Int level, braid_Int index, b
    return 0;
 }
 
-braid_Int _braid_DeltaStep(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
-                           braid_Vector u, braid_Int with_fas, braid_Int caller)
+/* core->step while Delta correction is set up: the user's step, with the basis handed to it
+ * while a sweep carries one and the correction added on a corrected level. The status says
+ * where: level, and tindex = the point the step starts from. */
+static braid_Int delta_step(braid_App app, braid_Vector ustop, braid_Vector fstop,
+                            braid_Vector u, braid_StepStatus status)
 {
+   _braid_Status *s = (_braid_Status *) status;
+   braid_Core core = s->core;
+   braid_Int level = s->level, index = s->tindex + 1;
    braid_Int err = before_step(core, level, index, u);
-   if (!err) err = _braid_StepPlain(core, level, index, ustop, u, with_fas, caller);
-   core->status.delta_rank = 0;
-   core->status.basis = NULL;
+   if (!err) err = core->delta_state->user_step(app, ustop, fstop, u, status);
+   s->delta_rank = 0;
+   s->basis = NULL;
    return err ? err : after_step(core, level, index, u);
 }
 
-/* ---- points of the sweeps ---- */
-
-braid_Int _braid_DeltaRestrictPoint(braid_Core core, braid_Int level, braid_Int ci)
-{
-   struct _braid_DeltaState *ds = core->delta_state;
-   braid_Int j = ci / core->grids[level]->cfactor, err;
-   braid_Vector *src = psi_at(core, level, ci);
-   delta_level *c = &ds->levels[level + 1];
-   if (src != NULL && (err = clone_set(core, src, &c->psi[j - c->ilower]))) return err;
-   if (ds->mode == MODE_RESTRICT && level == ds->mode_level && ci > 0)
-   {
-      /* T_j: the basis at the interval's start, carried across it */
-      free_set(core, &c->dvec[j - c->ilower]);
-      c->dvec[j - c->ilower] = ds->prop;
-      ds->prop = NULL;
-   }
-   return 0;
-}
-
-braid_Int _braid_DeltaCRelaxPoint(braid_Core core, braid_Int level, braid_Int ci)
-{
-   struct _braid_DeltaState *ds = core->delta_state;
-   delta_level *lv = &ds->levels[level];
-   braid_Int err;
-   if (ds->mode != MODE_RELAX || level != ds->mode_level || ds->prop == NULL) return 0;
-   if ((err = _braid_DeltaGramSchmidt(core, ds->prop, ds->rank, ds->exps))) return err;
-   free_set(core, &lv->psi[ci - lv->ilower]);
-   lv->psi[ci - lv->ilower] = ds->prop;
-   ds->prop = NULL;
-   return 0;
-}
-
-braid_Int _braid_DeltaInterpPoint(braid_Core core, braid_Int level, braid_Int i)
-{
-   braid_Int fi = i * core->grids[level - 1]->cfactor;
-   braid_Vector *src = psi_at(core, level, i);
-   delta_level *f = &core->delta_state->levels[level - 1];
-   /* the coarse level's Lyapunov vectors replace the fine C-point's */
-   if (!core->lyapunov || src == NULL || psi_at(core, level - 1, fi) == NULL) return 0;
-   return clone_set(core, src, &f->psi[fi - f->ilower]);
-}
+/* ---- access ---- */
 
 void _braid_DeltaAccessStatus(braid_Core core, braid_Int level, braid_Int i, _braid_Status *s)
 {

@@ -18,25 +18,21 @@ enum {
    _braid_DELTA_ACCESS    /* FAccess: Lyapunov vectors and exponents at every fine point */
 };
 
-/** Allocate the work space and the initial basis (braid_Drive, once the grids exist);
- *  refuses the features Delta correction does not work with. */
+/** Allocate the work space and the initial basis (braid_Drive, once the grids exist), and
+ *  put Delta's wrapper around the user's step in core->step (the engine's own step code has
+ *  no hook: without Delta it runs exactly as before); refuses the features Delta correction
+ *  does not work with. */
 braid_Int _braid_DeltaSetup(braid_Core core);
 /** Free the Delta work space (braid_Destroy). */
 void _braid_DeltaFree(braid_Core core);
 
+/** Around a sweep of `level` (RHS: of the coarse level, after the fine level's sweep);
+ *  Begin(RHS) also injects the basis to the coarse level, End after INTERP brings Lyapunov
+ *  vectors back to the finer level's C-points. */
 braid_Int _braid_DeltaBegin(braid_Core core, braid_Int level, braid_Int kind);
 braid_Int _braid_DeltaEnd(braid_Core core);
 /** An interval of `level` starts at point `start` (after its value arrived). */
 braid_Int _braid_DeltaIntervalStart(braid_Core core, braid_Int level, braid_Int start);
-/** _braid_Step with Delta correction: the plain step, with the basis handed to the user's
- *  step while a sweep carries one, and the correction added on a corrected level. */
-braid_Int _braid_DeltaStep(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
-                           braid_Vector u, braid_Int with_fas, braid_Int caller);
-/** Restriction at fine C-point ci of `level`; C-relaxation at ci; interpolation to the
- *  C-point of level - 1 from point i of `level`. */
-braid_Int _braid_DeltaRestrictPoint(braid_Core core, braid_Int level, braid_Int ci);
-braid_Int _braid_DeltaCRelaxPoint(braid_Core core, braid_Int level, braid_Int ci);
-braid_Int _braid_DeltaInterpPoint(braid_Core core, braid_Int level, braid_Int i);
 /** The basis (and local exponents) access sees at point i of `level`. */
 void _braid_DeltaAccessStatus(braid_Core core, braid_Int level, braid_Int i, _braid_Status *s);
 /** Messages: room for rank basis vectors after the state; pack and unpack them. */

@@ -12,14 +12,8 @@
 #include "core_internal.h"
 #include "delta.h"
 
-/* The step itself, inlined into both entry points below: a trivial user step costs a few
- * nanoseconds, so the path without Delta correction must stay a single function. */
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-static inline braid_Int step_plain(braid_Core core, braid_Int level, braid_Int index,
-                                   braid_Vector ustop, braid_Vector u, braid_Int with_fas,
-                                   braid_Int caller)
+braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
+                      braid_Vector u, braid_Int with_fas, braid_Int caller)
 {
    const _braid_Grid *g = core->grids[level];
    braid_Vector f = with_fas && level > 0 ? g->fa[index - g->ilower] : NULL;
@@ -43,23 +37,6 @@ static inline braid_Int step_plain(braid_Core core, braid_Int level, braid_Int i
       if (err) return _braid_CallbackFailed(core, "sum", err);
    }
    return 0;
-}
-
-braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
-                      braid_Vector u, braid_Int with_fas, braid_Int caller)
-{
-   /* Delta correction wraps the plain step (delta.c) */
-   if (core->delta_state != NULL)
-   {
-      return _braid_DeltaStep(core, level, index, ustop, u, with_fas, caller);
-   }
-   return step_plain(core, level, index, ustop, u, with_fas, caller);
-}
-
-braid_Int _braid_StepPlain(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
-                           braid_Vector u, braid_Int with_fas, braid_Int caller)
-{
-   return step_plain(core, level, index, ustop, u, with_fas, caller);
 }
 
 braid_Int _braid_Residual(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
@@ -126,13 +103,10 @@ static braid_Int interval_start(braid_Core core, braid_Int level, braid_Int star
       *first = start + 1;
       err = core->clone(core->app, _braid_Stored(core, level, start), u);
       if (err) return _braid_CallbackFailed(core, "clone", err);
+      return 0;
    }
-   else
-   {
-      *first = g->ilower;
-      if ((err = _braid_RecvLeftWait(core, level, u))) return err;
-   }
-   return core->delta_state != NULL ? _braid_DeltaIntervalStart(core, level, start) : 0;
+   *first = g->ilower;
+   return _braid_RecvLeftWait(core, level, u);
 }
 
 braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
@@ -161,6 +135,10 @@ braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
    if (cupper < g->iupper)
    {
       if ((err = interval_start(core, level, cupper, &u, &first))) goto out;
+      if (core->delta_state != NULL && (err = _braid_DeltaIntervalStart(core, level, cupper)))
+      {
+         goto out;
+      }
       if ((err = step_through(core, level, first, g->iupper, u, hooks, ctx))) goto out;
       if (richardson && (err = _braid_RichardsonTrailing(core, level, u, hooks->caller)))
       {
@@ -183,6 +161,11 @@ braid_Int _braid_Sweep(braid_Core core, braid_Int level, braid_Int cfactor,
          continue;
       }
       if ((err = interval_start(core, level, ci - cfactor, &u, &first))) goto out;
+      if (core->delta_state != NULL
+          && (err = _braid_DeltaIntervalStart(core, level, ci - cfactor)))
+      {
+         goto out;
+      }
       if ((err = step_through(core, level, first, ci - 1, u, hooks, ctx))) goto out;
       if (hooks->need_cprop)
       {
@@ -225,7 +208,6 @@ static braid_Int crelax_cpoint(braid_Core core, braid_Int level, braid_Int ci, b
    braid_Int err;
    (void) ctx;
    if (ci == 0 && !core->periodic) return 0;
-   if (core->delta_state != NULL && (err = _braid_DeltaCRelaxPoint(core, level, ci))) return err;
    if (w == 1.0)
    {
       /* the propagated value becomes the C-point: no copy needed */
@@ -246,7 +228,7 @@ braid_Int _braid_FCRelax(braid_Core core, braid_Int level)
    {
       if (core->delta_state != NULL) _braid_DeltaBegin(core, level, _braid_DELTA_RELAX);
       if ((err = _braid_Sweep(core, level, core->grids[level]->cfactor, &hooks, NULL))) return err;
-      if (core->delta_state != NULL) _braid_DeltaEnd(core);
+      if (core->delta_state != NULL && (err = _braid_DeltaEnd(core))) return err;
    }
    return 0;
 }
@@ -292,10 +274,13 @@ braid_Int _braid_FAccess(braid_Core core, braid_Int done, braid_Int caller)
    const _braid_SweepHooks hooks = {access_fpoint, access_cpoint, 0, caller, NULL};
    braid_Int err;
    core->done = done;
-   if (core->delta_state != NULL) _braid_DeltaBegin(core, 0, _braid_DELTA_ACCESS);
+   if (core->delta_state == NULL)
+   {
+      return _braid_Sweep(core, 0, core->grids[0]->cfactor, &hooks, NULL);
+   }
+   _braid_DeltaBegin(core, 0, _braid_DELTA_ACCESS);
    err = _braid_Sweep(core, 0, core->grids[0]->cfactor, &hooks, NULL);
-   if (core->delta_state != NULL) _braid_DeltaEnd(core);
-   return err;
+   return err ? err : _braid_DeltaEnd(core);
 }
 
 /* ---- sequential solve ---- */

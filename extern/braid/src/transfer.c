@@ -52,7 +52,6 @@ static braid_Int restrict_cpoint(braid_Core core, braid_Int level, braid_Int ci,
    {
       return err;
    }
-   if (core->delta_state != NULL && (err = _braid_DeltaRestrictPoint(core, level, ci))) return err;
    if (ci == 0 && !core->periodic) return 0;
 
    if (core->residual != NULL)
@@ -158,9 +157,12 @@ braid_Int _braid_FRestrict(braid_Core core, braid_Int level)
 
    if (core->delta_state != NULL) _braid_DeltaBegin(core, level, _braid_DELTA_RESTRICT);
    if ((err = _braid_Sweep(core, level, core->grids[level]->cfactor, &hooks, &ctx))) return err;
-   if (core->delta_state != NULL) _braid_DeltaBegin(core, level + 1, _braid_DELTA_RHS);
+   if (core->delta_state != NULL && (err = _braid_DeltaBegin(core, level + 1, _braid_DELTA_RHS)))
+   {
+      return err;
+   }
    if ((err = subtract_coarse_step(core, level + 1))) return err;
-   if (core->delta_state != NULL) _braid_DeltaEnd(core);
+   if (core->delta_state != NULL && (err = _braid_DeltaEnd(core))) return err;
 
    if (level == 0)
    {
@@ -187,7 +189,6 @@ static braid_Int correct_fine(braid_Core core, braid_Int level, braid_Int i, bra
    braid_Vector e = c->va[i - c->ilower], ef = e;
    braid_Int err = core->sum(core->app, 1.0, u, -1.0, e);
    if (err) return _braid_CallbackFailed(core, "sum", err);
-   if (core->delta_state != NULL && (err = _braid_DeltaInterpPoint(core, level, i))) return err;
    if (core->srefine != NULL && (err = _braid_RefineNew(core, level - 1, fi, e, &ef))) return err;
    err = core->sum(core->app, 1.0, ef, 1.0, f->ua[fi - f->ilower]->userVector);
    if (ef != e) core->free(core->app, ef);
@@ -226,8 +227,7 @@ braid_Int _braid_FInterp(braid_Core core, braid_Int level)
    }
    _braid_DeltaBegin(core, level, _braid_DELTA_INTERP);
    err = _braid_Sweep(core, level, core->grids[level]->cfactor, &hooks, NULL);
-   _braid_DeltaEnd(core);
-   return err;
+   return err ? err : _braid_DeltaEnd(core);
 }
 
 braid_Int _braid_InjectInitialGuess(braid_Core core)
