@@ -171,7 +171,7 @@ class ForwardApp(_LayerApp):
         return self.cache_u[i], self.cache_deriv[i]
 
 
-class AdjointApp(_LayerApp):
+class BackpropApp(_LayerApp):
     """Steps lambda_n from lambda_{n+1} (time index N - n) with layer n's transposed Jacobian;
     fine steps write layer n's gradient."""
 
@@ -361,7 +361,7 @@ class Propagator:
         self._send_plan: dict[int, list[int]] | None = None   # dest rank -> layers it needs
         self._batch: int | None = None
         self._forward: tuple[ForwardApp, Solver] | None = None
-        self._adjoint: tuple[AdjointApp, Solver] | None = None
+        self._adjoint: tuple[BackpropApp, Solver] | None = None
         self._piggy: tuple[PiggyBackApp, Solver] | None = None
         self._restore: dict[str, Array] = {}
         self._adjoint_record: dict[int, Array] | None = None   # for adjoint_states
@@ -702,7 +702,7 @@ class Propagator:
         saved.update(route(self.comm, outgoing))
         return saved
 
-    def _collect_layer_grads(self, adj_app: AdjointApp) -> Params:
+    def _collect_layer_grads(self, adj_app: BackpropApp) -> Params:
         """Layer gradients to the layers' owners: this rank's layers', stacked in new arrays
         (the app's arrays are reused by the next solve)."""
         lay, xp = self.layout, self.ops.xp
@@ -753,11 +753,11 @@ class Propagator:
                                                  reverted_ranks=True, **adj_options))
             self._batch = batch
 
-    def _make_apps(self, batch: int) -> tuple[ForwardApp, AdjointApp]:
+    def _make_apps(self, batch: int) -> tuple[ForwardApp, BackpropApp]:
         """The forward and adjoint apps for a batch size (a hook for other coarse steps)."""
         lay = self.layout
         return (ForwardApp(self.net, self.ops, batch, lay.owned_layers),
-                AdjointApp(self.net, self.ops, batch, lay.adjoint_layers))
+                BackpropApp(self.net, self.ops, batch, lay.adjoint_layers))
 
     def _check_inputs(self, x: Array, labels: Array | None) -> Any:
         xp, net = self.ops.xp, self.net

@@ -37,7 +37,7 @@ from mpi4py import MPI
 
 from ..braid import SolveResult, Solver
 from ..nn.network import ResNet
-from ..propagate import AdjointApp, ForwardApp, Propagator
+from ..propagate import BackpropApp, ForwardApp, Propagator
 
 __all__ = ["PredictCorrect", "CostModel", "COARSE_MAPS"]
 
@@ -112,7 +112,7 @@ class _BlockForwardApp(ForwardApp):
         self.steps[1] += 1
 
 
-class _BlockAdjointApp(AdjointApp):
+class _BlockBackpropApp(BackpropApp):
     """Fine adjoint steps write the block's gradients; the coarse step is G_j's adjoint,
     linearised at the block's input state X_j of the last local sweep."""
 
@@ -259,11 +259,11 @@ class PredictCorrect(Propagator):
         raise NotImplementedError("PredictCorrect keeps no states after a solve; use "
                                   "interface_states(), or a layerbraid.Propagator")
 
-    def _make_apps(self, batch: int) -> tuple[ForwardApp, AdjointApp]:
+    def _make_apps(self, batch: int) -> tuple[ForwardApp, BackpropApp]:
         lay = self.layout
         return (_BlockForwardApp(self.net, self.ops, batch, lay.owned_layers, self.block_layers,
                                  self.coarse),
-                _BlockAdjointApp(self.net, self.ops, batch, lay.adjoint_layers,
+                _BlockBackpropApp(self.net, self.ops, batch, lay.adjoint_layers,
                                  self.block_layers, self.coarse))
 
     def _coarse_owners(self, j: int) -> set[int]:
