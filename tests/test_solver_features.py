@@ -44,6 +44,7 @@ import pytest
 
 import layerbraid
 from layerbraid import braid as braid_module
+from layerbraid import solver_checks
 from script_modules import MPI_SCRIPTS, load_module
 
 
@@ -456,7 +457,7 @@ def test_periodic_check_agrees_with_the_engine(monkeypatch: pytest.MonkeyPatch, 
                                                options: dict) -> None:
     """Whatever the Python check refuses, the engine refuses too, and the other way round."""
     try:
-        braid_module._check_periodic(ntime, braid_module.check_options(options))
+        solver_checks._check_periodic(ntime, braid_module.check_options(options))
         python_ok = True
     except ValueError:
         python_ok = False

@@ -210,7 +210,7 @@ class Engine {
   }
 
   // The piggy-back adjoint iteration (braid_InitAdjoint): the app's objective, objective_diff,
-  // step_diff and reset_gradient (braid.py checks they exist).
+  // step_diff and reset_gradient (solver_checks.py checks they exist).
   void set_adjoint() {
     f_objective_ = method("objective");
     f_objective_diff_ = method("objective_diff");
@@ -402,7 +402,7 @@ class Engine {
   }
 
   // The fine time points ilower..iupper from the Python function set_time_grid was given
-  // (braid.py checks the values; here only their number and type).
+  // (time_grid.py checks the values; here only their number and type).
   static braid_Int tgrid_cb(braid_App app, braid_Real *ta, braid_Int *ilower,
                             braid_Int *iupper) {
     return guarded(app, [&](Engine *e) {
