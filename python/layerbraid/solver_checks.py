@@ -29,6 +29,22 @@ def _has_spatial(app: Any) -> bool:
                         "coarser time level's grid, refine(cu, status) -> back on the finer")
     return coarsen
 
+def _refuse(settings: Mapping[str, Any], refused: Mapping[str, str], message: str) -> None:
+    """ValueError(message) for the first option of ``refused`` that is set; the message may
+    name it ({key}) and what it would need ({what})."""
+    for key, what in refused.items():
+        if settings.get(key) not in (None, False):
+            raise ValueError(message.format(key=key, what=what))
+
+
+def _refuse_app_features(app: Any, feature: str, why: str) -> None:
+    """ValueError when the app has a residual or spatial coarsening, which ``feature`` does
+    not support."""
+    if _has_residual(app) or _has_spatial(app):
+        raise ValueError(f"{feature} cannot be combined with an app that has "
+                         f"{'residual' if _has_residual(app) else 'coarsen/refine'} "
+                         f"({type(app).__name__}): {why}")
+
 
 def _check_step_takes_fstop(app: Any) -> None:
     """An app with a residual must have a step that accepts the keyword fstop."""
@@ -155,18 +171,13 @@ def _check_adjoint(app: Any, tstart: float, tstop: float, settings: Mapping[str,
                "richardson": "Richardson extrapolation", "refine": "temporal refinement",
                "full_residual": "the full residual", "relax_only_cg": "a relaxed coarsest grid",
                "skip": "skipping the first down-cycle"}
-    for key, what in refused.items():
-        if settings.get(key) not in (None, False):
-            raise ValueError(f"adjoint=True cannot be combined with {key}: the adjoint "
-                             f"iteration does not do {what}")
+    _refuse(settings, refused, "adjoint=True cannot be combined with {key}: the adjoint "
+                               "iteration does not do {what}")
     if settings.get("residual_computation") is False:
         raise ValueError("adjoint=True cannot be combined with residual_computation=False: "
                          "the adjoint iteration always computes both residual norms")
-    if _has_residual(app) or _has_spatial(app):
-        raise ValueError(f"adjoint=True cannot be combined with an app that has "
-                         f"{'residual' if _has_residual(app) else 'coarsen/refine'} "
-                         f"({name}): the adjoint iteration uses the engine's residual and "
-                         "one spatial grid")
+    _refuse_app_features(app, "adjoint=True", "the adjoint iteration uses the engine's "
+                         "residual and one spatial grid")
 
 
 # ---- Delta correction ----
@@ -189,12 +200,7 @@ def _check_delta(app: Any, settings: Mapping[str, Any]) -> None:
     refused = {"adjoint": "the adjoint iteration", "periodic": "periodic problems",
                "refine": "temporal refinement", "richardson": "Richardson extrapolation",
                "relax_only_cg": "a relaxed (not solved) coarsest grid"}
-    for key, what in refused.items():
-        if settings.get(key) not in (None, False):
-            raise ValueError(f"delta_rank cannot be combined with {key}=True: Delta "
-                             f"correction does not work with {what}")
-    if _has_residual(app) or _has_spatial(app):
-        raise ValueError(f"delta_rank cannot be combined with an app that has "
-                         f"{'residual' if _has_residual(app) else 'coarsen/refine'} "
-                         f"({type(app).__name__}): Delta correction needs the engine's "
-                         "residual and one spatial grid")
+    _refuse(settings, refused, "delta_rank cannot be combined with {key}=True: Delta "
+                               "correction does not work with {what}")
+    _refuse_app_features(app, "delta_rank", "Delta correction needs the engine's residual "
+                         "and one spatial grid")

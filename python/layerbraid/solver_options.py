@@ -9,9 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any, Callable, Mapping, Union
-
-PerLevel = Union[int, Mapping[int, int]]
+from typing import Any, Callable, Mapping
 
 _INT_MAX = 2**31 - 1  # the engine's braid_Int is a C int
 _NTIME_MAX = _INT_MAX - 1  # the engine's limit: the ntime + 1 time points must fit a braid_Int
