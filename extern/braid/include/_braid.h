@@ -86,6 +86,12 @@ typedef struct {
    _braid_SubtreeSum *all;     /* rank 0 only */
    double total, result;
    int agree_ok, agree_all;    /* _braid_AgreeSuccess */
+   /* the receive of another rank's failure notice, posted before the first wait of a solve
+    * on several ranks and cancelled at its end (comm.c); abandoned with these buffers when
+    * the solve failed, since MPI may still write into notice_text */
+   MPI_Request notice_request;
+   int notice_posted;
+   char notice_text[layerbraid_FAILURE_TEXT_MAX];
 } _braid_CollectiveBuffers;
 
 typedef struct {

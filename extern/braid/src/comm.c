@@ -4,9 +4,13 @@
  * overlaps the sweep's computation; and the temporal norm of the residual, reduced so that
  * the result is the same, bit for bit, whatever the number of ranks.
  */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200112L /* nanosleep */
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core_internal.h"
 #include "delta.h"
@@ -191,13 +195,40 @@ void _braid_NotifyFailure(braid_Core core)
    }
 }
 
-static braid_Int receive_notice(braid_Core core, const MPI_Status *probe)
+/* ---- failure notices and waits ----
+ *
+ * Every wait must make progress without relying on wall-clock polling: under a simulator
+ * (SimGrid SMPI) the clock only moves when a process blocks in MPI, and on a busy node a
+ * process that spins on MPI_Test takes a core from the ranks it waits for. So:
+ *  - on one rank nothing can fail elsewhere: a plain MPI_Wait (SMPI 3.32's MPI_Test never
+ *    reports a one-rank MPI_Ibcast complete, while its MPI_Wait does);
+ *  - without a poll hook (C programs): MPI_Waitany over the request and a receive of the
+ *    failure notice posted beforehand, so a failed rank's notice still ends the wait;
+ *  - with a poll hook (an interpreter that must see Ctrl-C): a test loop that calls the hook
+ *    about every 50 ms and, after a short spin, sleeps between tests with a growing pause
+ *    (up to 1 ms), yielding the core instead of spinning hot.
+ * The notice receive stays posted from the first wait of a solve to its end
+ * (_braid_NoticeStop); between steps _braid_CheckNotices tests it. */
+
+static void post_notice(braid_Core core)
 {
-   MPI_Recv(core->failure_text, layerbraid_FAILURE_TEXT_MAX, MPI_CHAR, probe->MPI_SOURCE,
-            NOTICE_TAG, core->tcomm, MPI_STATUS_IGNORE);
+   _braid_CollectiveBuffers *ns = core->collective_buffers;
+   if (ns->notice_posted) return;
+   MPI_Irecv(ns->notice_text, layerbraid_FAILURE_TEXT_MAX, MPI_CHAR, MPI_ANY_SOURCE, NOTICE_TAG,
+             core->tcomm, &ns->notice_request);
+   ns->notice_posted = 1;
+}
+
+/* The notice receive completed (its request is already MPI_REQUEST_NULL). */
+static braid_Int take_notice(braid_Core core, const MPI_Status *status)
+{
+   _braid_CollectiveBuffers *ns = core->collective_buffers;
+   ns->notice_posted = 0;
+   ns->notice_request = MPI_REQUEST_NULL;
+   memcpy(core->failure_text, ns->notice_text, layerbraid_FAILURE_TEXT_MAX);
    core->failure_text[layerbraid_FAILURE_TEXT_MAX - 1] = '\0';
    core->failed = 1;
-   core->failure_rank = probe->MPI_SOURCE;
+   core->failure_rank = status->MPI_SOURCE;
    if (!core->quiet_failures)
    {
       _braid_Error("braid_Drive", "stopping because another rank failed: %s", core->failure_text);
@@ -205,10 +236,28 @@ static braid_Int receive_notice(braid_Core core, const MPI_Status *probe)
    return layerbraid_ERROR_REMOTE;
 }
 
+void _braid_NoticeStop(braid_Core core)
+{
+   _braid_CollectiveBuffers *ns = core->collective_buffers;
+   if (ns == NULL || !ns->notice_posted) return;
+   MPI_Cancel(&ns->notice_request);
+   if (core->failed)
+   {
+      /* the buffer is abandoned with the collective buffers; no need to wait */
+      MPI_Request_free(&ns->notice_request);
+   }
+   else
+   {
+      MPI_Wait(&ns->notice_request, MPI_STATUS_IGNORE); /* a cancelled receive ends locally */
+   }
+   ns->notice_request = MPI_REQUEST_NULL;
+   ns->notice_posted = 0;
+}
+
 braid_Int _braid_CheckNotices(braid_Core core)
 {
    int notice = 0;
-   MPI_Status probe;
+   MPI_Status status;
    braid_Real now;
    /* a clock read costs more than a trivial step, so only every 16th step reads it */
    if (core->nprocs == 1 || ++core->steps_since_check < 16) return 0;
@@ -216,8 +265,9 @@ braid_Int _braid_CheckNotices(braid_Core core)
    now = MPI_Wtime();
    if (now - core->last_notice_check < 0.01) return 0;
    core->last_notice_check = now;
-   MPI_Iprobe(MPI_ANY_SOURCE, NOTICE_TAG, core->tcomm, &notice, &probe);
-   return notice ? receive_notice(core, &probe) : 0;
+   post_notice(core);
+   MPI_Test(&core->collective_buffers->notice_request, &notice, &status);
+   return notice ? take_notice(core, &status) : 0;
 }
 
 braid_Int _braid_AgreeSuccess(braid_Core core)
@@ -231,17 +281,44 @@ braid_Int _braid_AgreeSuccess(braid_Core core)
    return _braid_Wait(core, &request);
 }
 
-static braid_Int wait_listening(braid_Core core, MPI_Request *request)
+static braid_Int wait_blocking(braid_Core core, MPI_Request *request)
 {
+   _braid_CollectiveBuffers *ns = core->collective_buffers;
+   MPI_Request both[2];
+   MPI_Status status;
+   int which = MPI_UNDEFINED;
+   post_notice(core);
+   both[0] = *request;
+   both[1] = ns->notice_request;
+   MPI_Waitany(2, both, &which, &status);
+   *request = both[0];
+   ns->notice_request = both[1];
+   /* a failed rank never joins, so the notice alone ends the wait; the request stays pending
+    * and its buffers are abandoned with the failed core */
+   return which == 1 ? take_notice(core, &status) : 0;
+}
+
+static void pause_for(long nanoseconds)
+{
+   struct timespec pause;
+   pause.tv_sec = 0;
+   pause.tv_nsec = nanoseconds;
+   nanosleep(&pause, NULL);
+}
+
+static braid_Int wait_polling(braid_Core core, MPI_Request *request)
+{
+   _braid_CollectiveBuffers *ns = core->collective_buffers;
+   long tests = 0, pause_ns = 1000;
+   post_notice(core);
    for (;;)
    {
       int done = 0, notice = 0;
-      MPI_Status probe;
+      MPI_Status status;
       MPI_Test(request, &done, MPI_STATUS_IGNORE);
       if (done) return 0;
-      MPI_Iprobe(MPI_ANY_SOURCE, NOTICE_TAG, core->tcomm, &notice, &probe);
-      if (notice) return receive_notice(core, &probe);
-      if (core->poll != NULL)
+      MPI_Test(&ns->notice_request, &notice, &status);
+      if (notice) return take_notice(core, &status);
       {
          braid_Real now = MPI_Wtime();
          if (now - core->last_poll >= 0.05)
@@ -251,13 +328,30 @@ static braid_Int wait_listening(braid_Core core, MPI_Request *request)
             if ((err = core->poll(core->poll_data))) return _braid_CallbackFailed(core, "poll", err);
          }
       }
+      /* short waits (a neighbour's message about to arrive) spin; longer ones sleep */
+      if (++tests > 64)
+      {
+         pause_for(pause_ns);
+         if (pause_ns < 1000000) pause_ns *= 2;
+      }
    }
 }
 
 braid_Int _braid_Wait(braid_Core core, MPI_Request *request)
 {
-   braid_Real start = _braid_TimerStart(core);
-   braid_Int err = wait_listening(core, request);
+   braid_Real start;
+   braid_Int err;
+   if (*request == MPI_REQUEST_NULL) return 0;
+   start = _braid_TimerStart(core);
+   if (core->nprocs == 1)
+   {
+      MPI_Wait(request, MPI_STATUS_IGNORE);
+      err = 0;
+   }
+   else
+   {
+      err = core->poll == NULL ? wait_blocking(core, request) : wait_polling(core, request);
+   }
    _braid_TimerStop(core, &core->timers.mpi_wait, start);
    return err;
 }

@@ -186,6 +186,7 @@ braid_Int braid_Destroy(braid_Core core)
       return 0;
    }
    _braid_CommCleanup(core);
+   _braid_NoticeStop(core);
    if (core->adjoint) _braid_AdjointFree(core);
    _braid_DeltaFree(core);
    _braid_FreeHierarchy(core);

@@ -113,9 +113,12 @@ braid_Int _braid_Wait(braid_Core core, MPI_Request *request);
 void _braid_Abandon(void *memory);
 /** Send this rank's failure text to every other rank. */
 void _braid_NotifyFailure(braid_Core core);
-/** Between steps: has another rank failed? Reads the clock every 16 steps and probes at
- *  most every 10 ms; returns layerbraid_ERROR_REMOTE when a notice arrived. */
+/** Between steps: has another rank failed? Reads the clock every 16 steps and tests the
+ *  posted notice receive at most every 10 ms; returns layerbraid_ERROR_REMOTE when a notice
+ *  arrived. */
 braid_Int _braid_CheckNotices(braid_Core core);
+/** At the end of a solve (and in braid_Destroy): cancel the posted notice receive. */
+void _braid_NoticeStop(braid_Core core);
 /** At the end of a solve: all ranks agree that it succeeded (or learn that one failed). */
 braid_Int _braid_AgreeSuccess(braid_Core core);
 /** Cancel pending messages (after a failure) and release the buffers. */

@@ -194,14 +194,10 @@ static braid_Int iterate(braid_Core core, braid_Int skip_first)
    }
 }
 
-braid_Int braid_Drive(braid_Core core)
+static braid_Int drive(braid_Core core)
 {
    braid_Int err = 0, first_drive, skip_first;
 
-   if (core == NULL)
-   {
-      return _braid_Error("braid_Drive", "core is NULL (braid_Init failed or was not called)");
-   }
    if (core->failed)
    {
       return _braid_Error("braid_Drive", "an earlier solve on this core failed (%s); create a "
@@ -285,5 +281,17 @@ braid_Int braid_Drive(braid_Core core)
    core->timers.drive += core->wall_time;
    if (!err && core->timings >= 2) err = braid_PrintTimers(core);
    if (!err && core->print_level >= 2) braid_PrintStats(core);
+   return err;
+}
+
+braid_Int braid_Drive(braid_Core core)
+{
+   braid_Int err;
+   if (core == NULL)
+   {
+      return _braid_Error("braid_Drive", "core is NULL (braid_Init failed or was not called)");
+   }
+   err = drive(core);
+   _braid_NoticeStop(core); /* no receive stays posted between solves */
    return err;
 }
