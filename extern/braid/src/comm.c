@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <time.h>
 
 #include "core_internal.h"
@@ -205,8 +206,8 @@ void _braid_NotifyFailure(braid_Core core)
  *  - without a poll hook (C programs): MPI_Waitany over the request and a receive of the
  *    failure notice posted beforehand, so a failed rank's notice still ends the wait;
  *  - with a poll hook (an interpreter that must see Ctrl-C): a test loop that calls the hook
- *    about every 50 ms and, after a short spin, sleeps between tests with a growing pause
- *    (up to 1 ms), yielding the core instead of spinning hot.
+ *    about every 50 ms, yields the core between tests for the first millisecond and then
+ *    sleeps between tests (50 us doubling up to 250 us) instead of spinning hot.
  * The notice receive stays posted from the first wait of a solve to its end
  * (_braid_NoticeStop); between steps _braid_CheckNotices tests it. */
 
@@ -309,30 +310,36 @@ static void pause_for(long nanoseconds)
 static braid_Int wait_polling(braid_Core core, MPI_Request *request)
 {
    _braid_CollectiveBuffers *ns = core->collective_buffers;
-   long tests = 0, pause_ns = 1000;
+   braid_Real start = MPI_Wtime();
+   long pause_ns = 50000;
    post_notice(core);
    for (;;)
    {
       int done = 0, notice = 0;
       MPI_Status status;
+      braid_Real now;
       MPI_Test(request, &done, MPI_STATUS_IGNORE);
       if (done) return 0;
       MPI_Test(&ns->notice_request, &notice, &status);
       if (notice) return take_notice(core, &status);
+      now = MPI_Wtime();
+      if (now - core->last_poll >= 0.05)
       {
-         braid_Real now = MPI_Wtime();
-         if (now - core->last_poll >= 0.05)
-         {
-            braid_Int err;
-            core->last_poll = now;
-            if ((err = core->poll(core->poll_data))) return _braid_CallbackFailed(core, "poll", err);
-         }
+         braid_Int err;
+         core->last_poll = now;
+         if ((err = core->poll(core->poll_data))) return _braid_CallbackFailed(core, "poll", err);
       }
-      /* short waits (a neighbour's message about to arrive) spin; longer ones sleep */
-      if (++tests > 64)
+      /* the first millisecond (a neighbour's message about to arrive) only yields the core
+       * to whoever else wants it; after that the loop sleeps, 50 us doubling up to 250 us,
+       * so a long wait costs almost no CPU and overshoots by at most 250 us */
+      if (now - start < 1e-3)
+      {
+         sched_yield();
+      }
+      else
       {
          pause_for(pause_ns);
-         if (pause_ns < 1000000) pause_ns *= 2;
+         if (pause_ns < 250000) pause_ns = pause_ns * 2 < 250000 ? pause_ns * 2 : 250000;
       }
    }
 }
