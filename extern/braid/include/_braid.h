@@ -91,6 +91,7 @@ typedef struct {
     * the solve failed, since MPI may still write into notice_text */
    MPI_Request notice_request;
    int notice_posted;
+   int notice_kept, notice_source; /* a notice that arrived as the receive was cancelled */
    char notice_text[layerbraid_FAILURE_TEXT_MAX];
 } _braid_CollectiveBuffers;
 

@@ -199,7 +199,7 @@ void _braid_NotifyFailure(braid_Core core)
 /* ---- failure notices and waits ----
  *
  * Every wait must make progress without relying on wall-clock polling: under a simulator
- * (SimGrid SMPI) the clock only moves when a process blocks in MPI, and on a busy node a
+ * (SimGrid SMPI) a polling loop hardly moves the simulated clock, and on a busy node a
  * process that spins on MPI_Test takes a core from the ranks it waits for. So:
  *  - on one rank nothing can fail elsewhere: a plain MPI_Wait (SMPI 3.32's MPI_Test never
  *    reports a one-rank MPI_Ibcast complete, while its MPI_Wait does);
@@ -214,7 +214,7 @@ void _braid_NotifyFailure(braid_Core core)
 static void post_notice(braid_Core core)
 {
    _braid_CollectiveBuffers *ns = core->collective_buffers;
-   if (ns->notice_posted) return;
+   if (ns->notice_posted || ns->notice_kept) return;
    MPI_Irecv(ns->notice_text, layerbraid_FAILURE_TEXT_MAX, MPI_CHAR, MPI_ANY_SOURCE, NOTICE_TAG,
              core->tcomm, &ns->notice_request);
    ns->notice_posted = 1;
@@ -225,6 +225,7 @@ static braid_Int take_notice(braid_Core core, const MPI_Status *status)
 {
    _braid_CollectiveBuffers *ns = core->collective_buffers;
    ns->notice_posted = 0;
+   ns->notice_kept = 0;
    ns->notice_request = MPI_REQUEST_NULL;
    memcpy(core->failure_text, ns->notice_text, layerbraid_FAILURE_TEXT_MAX);
    core->failure_text[layerbraid_FAILURE_TEXT_MAX - 1] = '\0';
@@ -249,10 +250,29 @@ void _braid_NoticeStop(braid_Core core)
    }
    else
    {
-      MPI_Wait(&ns->notice_request, MPI_STATUS_IGNORE); /* a cancelled receive ends locally */
+      /* a cancelled receive ends locally; if a notice matched it first (a rank that already
+       * failed in its next solve), it is kept for the next wait or check, as an unreceived
+       * message would have been */
+      MPI_Status status;
+      int cancelled = 0;
+      MPI_Wait(&ns->notice_request, &status);
+      MPI_Test_cancelled(&status, &cancelled);
+      if (!cancelled)
+      {
+         ns->notice_kept = 1;
+         ns->notice_source = status.MPI_SOURCE;
+      }
    }
    ns->notice_request = MPI_REQUEST_NULL;
    ns->notice_posted = 0;
+}
+
+/* A notice kept by _braid_NoticeStop ends the next wait or check at once. */
+static braid_Int kept_notice(braid_Core core)
+{
+   MPI_Status status;
+   status.MPI_SOURCE = core->collective_buffers->notice_source;
+   return take_notice(core, &status);
 }
 
 braid_Int _braid_CheckNotices(braid_Core core)
@@ -266,6 +286,7 @@ braid_Int _braid_CheckNotices(braid_Core core)
    now = MPI_Wtime();
    if (now - core->last_notice_check < 0.01) return 0;
    core->last_notice_check = now;
+   if (core->collective_buffers->notice_kept) return kept_notice(core);
    post_notice(core);
    MPI_Test(&core->collective_buffers->notice_request, &notice, &status);
    return notice ? take_notice(core, &status) : 0;
@@ -288,6 +309,7 @@ static braid_Int wait_blocking(braid_Core core, MPI_Request *request)
    MPI_Request both[2];
    MPI_Status status;
    int which = MPI_UNDEFINED;
+   if (ns->notice_kept) return kept_notice(core);
    post_notice(core);
    both[0] = *request;
    both[1] = ns->notice_request;
@@ -312,6 +334,7 @@ static braid_Int wait_polling(braid_Core core, MPI_Request *request)
    _braid_CollectiveBuffers *ns = core->collective_buffers;
    braid_Real start = MPI_Wtime();
    long pause_ns = 50000;
+   if (ns->notice_kept) return kept_notice(core);
    post_notice(core);
    for (;;)
    {
