@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "adjoint.h"
+#include "checked.h"
 #include "braid_layerbraid.h"
 
 /* ---- options and results ---- */
@@ -174,18 +175,6 @@ braid_Int braid_ObjectiveStatusGetTol(braid_ObjectiveStatus s, braid_Real *tol_p
 
 /* ---- storage ---- */
 
-static void free_vectors(braid_Core core, braid_Vector **a, braid_Int n)
-{
-   braid_Int i;
-   if (*a == NULL) return;
-   for (i = 0; i < n; i++)
-   {
-      if ((*a)[i] != NULL) core->free(core->app, (*a)[i]);
-   }
-   free(*a);
-   *a = NULL;
-}
-
 void _braid_AdjointFree(braid_Core core)
 {
    struct _braid_AdjointState *adj = ADJ(core);
@@ -195,14 +184,14 @@ void _braid_AdjointFree(braid_Core core)
    for (l = 0; l < adj->nlevels; l++)
    {
       n = core->grids[l]->gupper + 1;
-      free_vectors(core, &adj->U[l], n);
-      free_vectors(core, &adj->V[l], n);
-      free_vectors(core, &adj->F[l], n);
+      _braid_FreeVectors(core, &adj->U[l], n);
+      _braid_FreeVectors(core, &adj->V[l], n);
+      _braid_FreeVectors(core, &adj->F[l], n);
       free(adj->UI[l]);
       free(adj->VI[l]);
       free(adj->FI[l]);
    }
-   if (adj->nlevels > 0) free_vectors(core, &adj->ubar, core->grids[0]->gupper / core->grids[0]->cfactor + 1);
+   if (adj->nlevels > 0) _braid_FreeVectors(core, &adj->ubar, core->grids[0]->gupper / core->grids[0]->cfactor + 1);
    free(adj->xin);
    free(adj->norms);
    free(adj->obj_terms);
@@ -221,21 +210,24 @@ braid_Int _braid_AdjointAllocate(braid_Core core)
    for (l = 0; l < core->nlevels; l++)
    {
       n = core->grids[l]->gupper + 1;
-      adj->U[l] = (braid_Vector *) calloc((size_t) n, sizeof(braid_Vector));
-      adj->V[l] = (braid_Vector *) calloc((size_t) n, sizeof(braid_Vector));
-      adj->F[l] = (braid_Vector *) calloc((size_t) n, sizeof(braid_Vector));
-      adj->UI[l] = (braid_Int *) calloc((size_t) n, sizeof(braid_Int));
-      adj->VI[l] = (braid_Int *) calloc((size_t) n, sizeof(braid_Int));
-      adj->FI[l] = (braid_Int *) calloc((size_t) n, sizeof(braid_Int));
-      if (!adj->U[l] || !adj->V[l] || !adj->F[l] || !adj->UI[l] || !adj->VI[l] || !adj->FI[l])
+      /* _braid_Calloc reports a failure once and tells the other ranks */
+      if (!(adj->U[l] = _braid_Calloc(core, "the adjoint's states", n, sizeof(braid_Vector))) ||
+          !(adj->V[l] = _braid_Calloc(core, "the adjoint's states", n, sizeof(braid_Vector))) ||
+          !(adj->F[l] = _braid_Calloc(core, "the adjoint's states", n, sizeof(braid_Vector))) ||
+          !(adj->UI[l] = _braid_Calloc(core, "the adjoint's tape indices", n, sizeof(braid_Int))) ||
+          !(adj->VI[l] = _braid_Calloc(core, "the adjoint's tape indices", n, sizeof(braid_Int))) ||
+          !(adj->FI[l] = _braid_Calloc(core, "the adjoint's tape indices", n, sizeof(braid_Int))))
       {
-         return _braid_Error("braid_Drive", "out of memory (adjoint levels)");
+         return braid_ERROR_MEMORY;
       }
    }
-   adj->ubar = (braid_Vector *) calloc((size_t) nc, sizeof(braid_Vector));
-   adj->xin = (braid_Int *) calloc((size_t) nc, sizeof(braid_Int));
-   adj->norms = (braid_Real *) calloc((size_t) nc, sizeof(braid_Real));
-   adj->obj_terms = (braid_Real *) calloc((size_t) core->grids[0]->gupper + 1, sizeof(braid_Real));
-   if (!adj->ubar || !adj->xin || !adj->norms || !adj->obj_terms) return _braid_Error("braid_Drive", "out of memory (adjoint)");
+   if (!(adj->ubar = _braid_Calloc(core, "the adjoint's C-points", nc, sizeof(braid_Vector))) ||
+       !(adj->xin = _braid_Calloc(core, "the adjoint's C-points", nc, sizeof(braid_Int))) ||
+       !(adj->norms = _braid_Calloc(core, "the adjoint's C-points", nc, sizeof(braid_Real))) ||
+       !(adj->obj_terms = _braid_Calloc(core, "the objective's terms",
+                                        core->grids[0]->gupper + 1, sizeof(braid_Real))))
+   {
+      return braid_ERROR_MEMORY;
+   }
    return 0;
 }
