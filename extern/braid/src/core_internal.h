@@ -85,6 +85,9 @@ static inline braid_Vector _braid_Stored(braid_Core core, braid_Int level, braid
 /** Set *dst to a copy of src, reusing the vector already there. */
 braid_Int _braid_CopyInto(braid_Core core, braid_Vector src, braid_Vector *dst);
 braid_Int _braid_FreeVector(braid_Core core, braid_Vector *u);
+/** Free the n vectors of *a (NULL entries skipped) and the array; *a becomes NULL. For
+ *  teardown: free's return value is not checked. */
+void _braid_FreeVectors(braid_Core core, braid_Vector **a, braid_Int n);
 
 /* ---- comm.c ---- */
 /* One message carrying one packed vector, on the engine's communicator; the buffer is

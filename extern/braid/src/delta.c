@@ -187,14 +187,7 @@ struct _braid_DeltaState {
 
 static void free_set(braid_Core core, braid_Vector **set)
 {
-   braid_Int k;
-   if (*set == NULL) return;
-   for (k = 0; k < core->delta_rank; k++)
-   {
-      if ((*set)[k] != NULL) core->free(core->app, (*set)[k]);
-   }
-   free(*set);
-   *set = NULL;
+   _braid_FreeVectors(core, set, core->delta_rank);
 }
 
 static void free_sets(braid_Core core, braid_Vector **sets, braid_Int n)
@@ -605,8 +598,6 @@ static braid_Int delta_step(braid_App app, braid_Vector ustop, braid_Vector fsto
    braid_Int level = s->level, index = s->tindex + 1;
    braid_Int err = before_step(core, level, index, u);
    if (!err) err = core->delta_state->user_step(app, ustop, fstop, u, status);
-   s->delta_rank = 0;
-   s->basis = NULL;
    return err ? err : after_step(core, level, index, u);
 }
 
@@ -635,7 +626,6 @@ braid_Int _braid_DeltaMessageBytes(braid_Core core, braid_Int *bytes)
    struct _braid_DeltaState *ds = core->delta_state;
    _braid_Status *s = _braid_StatusFor(core, 0, -1, 0.0, 0.0, braid_ASCaller_Drive_AfterInit);
    braid_Int size, err, total;
-   s->basis_size = -1.0;
    err = core->bufsize(core->app, &size, (braid_BufferStatus) s);
    if (err) return _braid_CallbackFailed(core, "bufsize", err);
    ds->state_off = _braid_RoundUp(*bytes, 16);

@@ -265,15 +265,16 @@ braid_Int _braid_BuildHierarchy(braid_Core core)
    return 0;
 }
 
-static void free_array(braid_Core core, braid_Vector *a, braid_Int n)
+void _braid_FreeVectors(braid_Core core, braid_Vector **a, braid_Int n)
 {
    braid_Int k;
-   if (a == NULL) return;
+   if (*a == NULL) return;
    for (k = 0; k < n; k++)
    {
-      if (a[k] != NULL) core->free(core->app, a[k]);
+      if ((*a)[k] != NULL) core->free(core->app, (*a)[k]);
    }
-   free(a);
+   free(*a);
+   *a = NULL;
 }
 
 void _braid_FreeHierarchy(braid_Core core)
@@ -294,8 +295,8 @@ void _braid_FreeHierarchy(braid_Core core)
       free(g->ua_alloc);
       free(g->ua);
       free(g->ta_alloc);
-      free_array(core, g->va, g->nupoints);
-      free_array(core, g->fa, g->nupoints);
+      _braid_FreeVectors(core, &g->va, g->nupoints);
+      _braid_FreeVectors(core, &g->fa, g->nupoints);
       if (g->ulast != NULL) core->free(core->app, g->ulast);
       free(g);
    }

@@ -247,9 +247,6 @@ static braid_Int call_access(braid_Core core, braid_Int level, braid_Int i, brai
    start = _braid_TimerStart(core);
    err = core->access(core->app, u, (braid_AccessStatus) s);
    _braid_TimerStop(core, &core->timers.access, start);
-   s->delta_rank = 0;
-   s->basis = NULL;
-   s->lyap_exps = NULL;
    return err ? _braid_CallbackFailed(core, "access", err) : 0;
 }
 

@@ -65,6 +65,10 @@ _braid_Status *_braid_StatusFor(braid_Core core, braid_Int level, braid_Int tind
    s->rfactor = 1;
    s->rdtvalues = NULL;
    s->r_space = 0;
+   s->delta_rank = 0;
+   s->basis = NULL;
+   s->lyap_exps = NULL;
+   s->basis_size = -1.0;
    return s;
 }
 
