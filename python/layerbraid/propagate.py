@@ -146,14 +146,17 @@ class _LayerApp(App):
 
 
 class ForwardApp(_LayerApp):
-    """Steps u_p from u_{p-1} with layer p - 1; fine steps also fill the adjoint's caches."""
+    """Steps u_p from u_{p-1} with layer p - 1; fine steps also fill the adjoint's caches
+    (without ``cache``, as for the piggy-back gradient, there are none)."""
 
-    def __init__(self, net: ResNet, ops: ArrayOps, batch: int, layers: range) -> None:
+    def __init__(self, net: ResNet, ops: ArrayOps, batch: int, layers: range,
+                 cache: bool = True) -> None:
         super().__init__(net, ops, batch)
         self.first_layer = layers.start
-        self.cache_u = self.xp.empty((len(layers), *self.shape), dtype=self.dtype)
-        self.cache_deriv = self.xp.empty_like(self.cache_u)
-        self.keep_cache = True
+        self.cache_u = self.xp.empty((len(layers), *self.shape), dtype=self.dtype) if cache \
+            else None
+        self.cache_deriv = self.xp.empty_like(self.cache_u) if cache else None
+        self.keep_cache = cache
 
     def step(self, u: Array, ustop: Array, status: Any) -> None:
         n = self._target_point(status.tstop) - 1
@@ -293,8 +296,9 @@ class Propagator:
             exact backpropagation, bit for bit the same); capped at ``max_iter`` cycles and
             warm-started, piggy-back is a one-shot method. Its gradient comes from the
             drive's last adjoint sweep, which starts from the adjoint of the sweep before:
-            capped, it needs a cycle more than two-solve for gradients as good. Not with ``backend="native"``. :meth:`loss`, :meth:`predict`
-            and :meth:`forward_states` are forward solves either way.
+            capped, it needs a cycle more than two-solve for gradients as good. Not with
+            ``backend="native"``. :meth:`loss`, :meth:`predict` and :meth:`forward_states`
+            are forward solves either way.
 
     Every rank passes the same batch. Gradients come back for the parameters the rank holds
     (:attr:`layout`); the loss and accuracy are the same on every rank.
@@ -728,14 +732,18 @@ class Propagator:
         if self._forward is None or batch != self._batch or not self.warm_start:
             self.close()
             net, T = self.net, self.net.final_time
-            fwd_app, adj_app = self._make_apps(batch)
             fwd_options, adj_options = dict(self.forward_options), dict(self.adjoint_options)
-            if self.warm_start:
-                fwd_app.cstride = self._fine_cfactor(fwd_options)
-                adj_app.cstride = self._fine_cfactor(adj_options)
+            # the piggy-back drive needs neither the backpropagation app nor its caches
+            if self.piggy_back:
+                fwd_app = ForwardApp(net, self.ops, batch, self.layout.owned_layers, cache=False)
+                apps = [("forward", fwd_app, fwd_options)]
+            else:
+                fwd_app, adj_app = self._make_apps(batch)
+                apps = [("forward", fwd_app, fwd_options), ("adjoint", adj_app, adj_options)]
             restore, self._restore = self._restore, {}
-            for name, app, options in (("forward", fwd_app, fwd_options),
-                                       ("adjoint", adj_app, adj_options)):
+            for name, app, options in apps:
+                if self.warm_start:
+                    app.cstride = self._fine_cfactor(options)
                 prefix = f"states.{name}."
                 app.restore = {int(k[len(prefix):]): v for k, v in restore.items()
                                if k.startswith(prefix) and tuple(v.shape) == app.shape}
