@@ -68,8 +68,9 @@ def worker(steps: int, out: Path) -> None:
     s = dict(cli.DEFAULTS)
     peaks = data.peaks()
     net = cli._network(s, peaks)
-    config = {"method": "one-shot", "epochs": steps, "cfactor": s["cfactor"], "max_levels": s["max_levels"],
-              "min_coarse": s["min_coarse"], "fine_relax": s["fine_relax"],
+    config = {"method": "one-shot", "epochs": steps, "cfactor": s["cfactor"],
+              "max_levels": s["max_levels"], "min_coarse": s["min_coarse"],
+              "fine_relax": s["fine_relax"],
               "coarse_relax": s["coarse_relax"], "lbfgs_memory": s["lbfgs_memory"],
               "init": s["init"], "seed": s["seed"]}
     trainers = {name: Trainer(net, peaks, TrainConfig(**config, gradient_method=method,
@@ -162,7 +163,8 @@ def section(doc: dict[str, Any]) -> str:
              "followed by the adjoint sweep over its recorded steps; the gradient a drive "
              "returns is that of its last sweep, which starts from the adjoint of the sweep "
              "before, so a 2-cycle drive updates the adjoint once with the new weights. The "
-             "trainers run in one process, their steps interleaved. *s per step*: median of the optimiser steps (gradient "
+             "trainers run in one process, their steps interleaved. *s per step*: median of "
+             "the optimiser steps (gradient "
              "plus L-BFGS line search, whose loss evaluations are forward solves in both); "
              "*s per gradient*: median of the loss-and-gradient calls; *gradient error*: "
              "|g - g_exact| / |g_exact| against layer-serial backpropagation at the same "
