@@ -61,6 +61,15 @@ py::dict info_dict(const rn::SolveInfo& info) {
   d["iterations"] = info.iterations;
   d["levels"] = info.levels;
   d["rnorms"] = info.rnorms;
+  d["steps"] = info.steps;  // this rank's profile of the solve (SolveInfo)
+  d["steps_coarsest"] = info.steps_coarsest;
+  d["messages_sent"] = info.messages_sent;
+  d["messages_received"] = info.messages_received;
+  d["bytes_sent"] = info.bytes_sent;
+  d["time_step"] = info.time_step;
+  d["time_step_coarsest"] = info.time_step_coarsest;
+  d["time_wait"] = info.time_wait;
+  d["time_solve"] = info.time_solve;
   return d;
 }
 
@@ -270,7 +279,8 @@ void bind_propagation(py::module_& m, const char* name) {
            py::arg("adjoint"), py::arg("weight_shape"))
       .def("owned_layers", &P::owned_layers, "(first, count) of this rank's layers")
       .def("forward", &P::forward, py::arg("weights"), py::arg("biases"), py::arg("u0"),
-           "Forward solve (collective; GIL released); the solve's iterations, levels, rnorms")
+           "Forward solve (collective; GIL released); the solve's iterations, levels, rnorms "
+           "and this rank's profile (steps, messages, times: SolveInfo)")
       .def("adjoint", &P::adjoint, py::arg("lambda_N"),
            "Adjoint solve of the last forward (collective; GIL released)")
       .def("final_state", &P::final_state, "u_N as a flat array on the last rank, else None")
@@ -322,7 +332,8 @@ PYBIND11_MODULE(_native, m) {
       .def_readwrite("max_iter", &rn::SolverOptions::max_iter)
       .def_readwrite("skip", &rn::SolverOptions::skip)
       .def_readwrite("warm_start", &rn::SolverOptions::warm_start)
-      .def_readwrite("print_level", &rn::SolverOptions::print_level);
+      .def_readwrite("print_level", &rn::SolverOptions::print_level)
+      .def_readwrite("profile", &rn::SolverOptions::profile);
 
   bind_propagation<double>(m, "Propagation64");
   bind_propagation<float>(m, "Propagation32");

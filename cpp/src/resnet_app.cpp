@@ -345,6 +345,7 @@ struct Propagation<T>::Impl {
     set("print_level", braid_SetPrintLevel(core, o.print_level));
     set("file_io_level", braid_SetFileIOLevel(core, 0));
     set("access_level", braid_SetAccessLevel(core, 1));
+    set("profile", braid_SetTimings(core, o.profile ? 2 : 1));
     if (s.adjoint) set("reverted_ranks", braid_SetRevertedRanks(core, 1));
 #if LAYERBRAID_RESNET_ENGINE_EXTENSIONS
     layerbraid_SetQuietFailures(core, 1);  // we report failures ourselves, as exceptions
@@ -366,8 +367,10 @@ struct Propagation<T>::Impl {
     s.error.clear();
     s.has_final = false;
     s.interrupted = false;
+    braid_ResetTimer(s.core);  // this solve's counts only (a warm-started core keeps them)
     const int err = braid_Drive(s.core);
     s.initial = {};
+    read_profile(s);
     if (err != 0) {
       s.failed = true;
       std::string text;
@@ -403,6 +406,25 @@ struct Propagation<T>::Impl {
     s.info.rnorms.assign(static_cast<std::size_t>(count), -1.0);
     braid_GetRNorms(s.core, &count, s.info.rnorms.data());
     s.info.rnorms.resize(static_cast<std::size_t>(std::max<braid_Int>(count, 0)));
+  }
+
+  // The engine's counts and times of the solve that just ran (reset before it).
+  static void read_profile(Solve& s) {
+#if LAYERBRAID_RESNET_ENGINE_EXTENSIONS
+    layerbraid_Profile p{};
+    if (layerbraid_GetProfile(s.core, &p) != 0) return;
+    SolveInfo& i = s.info;
+    i.steps = p.steps;
+    i.steps_coarsest = p.steps_coarsest;
+    i.messages_sent = p.messages_sent;
+    i.messages_received = p.messages_received;
+    i.bytes_sent = p.bytes_sent;
+    i.time_step = p.time_step;
+    i.time_step_coarsest = p.time_step_coarsest;
+    i.time_wait = p.time_wait;
+#else
+    (void)s;
+#endif
   }
 
   // ---- the callbacks ----
@@ -814,7 +836,9 @@ LayerParameters<T> Propagation<T>::make_parameters() const {
 
 template <class T>
 const SolveInfo& Propagation<T>::forward(const LayerParameters<T>& params, CSpan<T> u0) {
+  const double start = MPI_Wtime();
   impl_->forward(params, u0);
+  impl_->fwd.info.time_solve = MPI_Wtime() - start;
   return impl_->fwd.info;
 }
 
@@ -838,7 +862,9 @@ CSpan<T> Propagation<T>::state(int n) const {
 
 template <class T>
 const SolveInfo& Propagation<T>::adjoint(CSpan<T> lambda_N) {
+  const double start = MPI_Wtime();
   impl_->adjoint(lambda_N);
+  impl_->bwd.info.time_solve = MPI_Wtime() - start;
   return impl_->bwd.info;
 }
 

@@ -7,7 +7,10 @@
 //     conv, every activation);
 //   - bad input makes every rank throw (no hang), and a diverged solve is reported;
 //   - an interrupt check that says stop on one rank ends the solve on every rank (Interrupted
-//     there, RemoteFailure elsewhere), and the next solve gives the uninterrupted results.
+//     there, RemoteFailure elsewhere), and the next solve gives the uninterrupted results;
+//   - SolveInfo's profile: serial steps sum to depth over the ranks with no messages on one
+//     rank, MGRIT steps on the coarsest level are some but not all, the summed counts equal
+//     the one-rank solve's, and SolverOptions::profile fills the times.
 // Every rank checks the parts it holds against the reference it computed itself; the failure
 // counts are summed, and rank 0 prints the measured errors.
 #include <mpi.h>
@@ -295,6 +298,83 @@ double finite_differences(const Problem& p, const Held<double>& h,
   return worst;
 }
 
+#if __has_include("braid_layerbraid.h")
+constexpr bool kEngineProfile = true;  // layerbraid's engine: SolveInfo has the counts
+#else
+constexpr bool kEngineProfile = false;  // upstream XBraid: they stay 0
+#endif
+
+long allsum(long v) {
+  long s = 0;
+  MPI_Allreduce(&v, &s, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+  return s;
+}
+
+// The counts of the serial and MGRIT solves: serial steps sum to depth (all on the only
+// level), MGRIT has some but not all steps on the coarsest level, messages go only between
+// ranks and every one sent is received, and the work summed over the ranks is the one-rank
+// solve's (MGRIT's schedule does not depend on the distribution).
+void check_profile(const Problem& p, const Held<double>& serial, const Held<double>& mg,
+                   const Held<double>& mg_self) {
+  if (!kEngineProfile) return;
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const std::string name = std::string(p.name) + ": profile: ";
+  for (const rn::SolveInfo* i : {&serial.fwd, &serial.adj}) {
+    const long steps = allsum(i->steps);
+    check(steps == p.depth, name + "serial solve made " + std::to_string(steps) +
+                                " steps over the ranks, depth " + std::to_string(p.depth));
+    check(i->steps_coarsest == i->steps, name + "serial steps are all on the only level");
+    check(size > 1 || (i->messages_sent == 0 && i->messages_received == 0),
+          name + "one rank sends no messages");
+    check(i->time_solve >= 0 && i->time_step == 0 && i->time_wait == 0,
+          name + "step and wait times only with profile");
+  }
+  for (int k = 0; k < 2; ++k) {
+    const rn::SolveInfo& i = k == 0 ? mg.fwd : mg.adj;
+    const rn::SolveInfo& one = k == 0 ? mg_self.fwd : mg_self.adj;
+    const long steps = allsum(i.steps), coarsest = allsum(i.steps_coarsest);
+    const long sent = allsum(i.messages_sent), received = allsum(i.messages_received);
+    const std::string what = name + (k == 0 ? "MGRIT forward: " : "MGRIT adjoint: ");
+    check(coarsest > 0 && coarsest < steps,
+          what + std::to_string(coarsest) + " of " + std::to_string(steps) +
+              " steps on the coarsest level");
+    check(steps == one.steps && coarsest == one.steps_coarsest,
+          what + std::to_string(steps) + " steps over the ranks, " + std::to_string(one.steps) +
+              " on one rank");
+    check(sent == received && (size == 1) == (sent == 0),
+          what + std::to_string(sent) + " messages sent, " + std::to_string(received) +
+              " received");
+    check(one.messages_sent == 0 && one.bytes_sent == 0, what + "one rank sends nothing");
+  }
+}
+
+rn::SolverOptions mgrit(int max_levels, int cfactor, int nrelax);
+
+// SolverOptions::profile: the step and wait times are filled (the engine's timer file that
+// comes with them is removed again).
+void test_profile_times() {
+  if (!kEngineProfile) return;
+  const int rank = rank_of(MPI_COMM_WORLD);
+  Problem p{"profile", rn::Dense(4), rn::Activation::tanh, 32, 3, 1.0, mgrit(2, 2, 1)};
+  p.mgrit.profile = true;
+  const std::vector<double> theta = all_params<double>(p, 5);
+  const std::vector<double> u0 = random_state<double>(p, 6, 1.0);
+  const std::vector<double> c = random_state<double>(p, 8, 1.0);
+  const Held<double> h = run(p, p.mgrit, MPI_COMM_WORLD, theta, u0, c);
+  for (const rn::SolveInfo* i : {&h.fwd, &h.adj}) {
+    check(i->steps > 0 && i->time_step > 0 && i->time_step_coarsest > 0 &&
+              i->time_step_coarsest < i->time_step && i->time_wait >= 0 &&
+              i->time_solve >= i->time_step,
+          "profile: times step " + std::to_string(i->time_step) + ", coarsest " +
+              std::to_string(i->time_step_coarsest) + ", wait " + std::to_string(i->time_wait) +
+              ", solve " + std::to_string(i->time_solve));
+  }
+  char file[64];
+  std::snprintf(file, sizeof(file), "braid_timings_%04d.txt", rank);
+  std::remove(file);
+}
+
 void test_problem(const Problem& p) {
   const int rank = rank_of(MPI_COMM_WORLD);
   const std::vector<double> theta = all_params<double>(p, 7);
@@ -327,6 +407,8 @@ void test_problem(const Problem& p) {
   check(identical(mg, restrict_to(mg_self, lay)),
         std::string(p.name) + ": MGRIT on " + std::to_string(size) +
         " ranks differs from MGRIT on one rank");
+
+  check_profile(p, serial, mg, mg_self);
 
   const double fd = finite_differences(p, serial, theta, u0, c);
   const double fd_mg = finite_differences(p, mg, theta, u0, c);
@@ -610,6 +692,7 @@ int main(int argc, char** argv) {
     short_mgrit.min_coarse = 1;
     test_problem({"dense/tanh N=3", rn::Dense(3), rn::Activation::tanh, 3, 2, 1.0, short_mgrit});
     test_warm_start();
+    test_profile_times();
     test_errors();
     test_interrupt();
   } catch (const std::exception& e) {

@@ -132,6 +132,11 @@ struct SolverOptions {
   bool skip = true;       // skip the work of the first down-cycle (the initial guess is zero)
   bool warm_start = false;  // keep the engine's solution between calls as the initial guess
   int print_level = 0;    // the engine's printing (0 none, 1 residuals, 2 + statistics)
+  // Time the engine's step calls and waits (braid_SetTimings level 2), so that SolveInfo's
+  // time_step, time_step_coarsest and time_wait are filled; its counts are filled either way.
+  // At that level the engine also writes its timer file, braid_timings_<rank>.txt, in the
+  // working directory after each solve.
+  bool profile = false;
 
   // std::invalid_argument naming the first bad value; `who` prefixes the message.
   void validate(const std::string& who) const;
@@ -155,6 +160,14 @@ struct SolveInfo {
   int iterations = 0;           // MGRIT iterations (0 for sequential stepping)
   int levels = 0;               // grid levels used
   std::vector<double> rnorms;   // residual history as braid_GetRNorms reports it (-1 = none)
+  // This rank's share of the solve (layerbraid_GetProfile; 0 when built against upstream
+  // XBraid, which has no such counts): calls of the layer step on every level and on the
+  // coarsest one, point-to-point engine messages and the bytes sent; with
+  // SolverOptions::profile the seconds in steps (all levels, coarsest level) and in waits for
+  // other ranks. time_solve: seconds (MPI_Wtime; simulated time under SMPI) of the whole
+  // forward()/adjoint() call on this rank, always filled.
+  long steps = 0, steps_coarsest = 0, messages_sent = 0, messages_received = 0;
+  double bytes_sent = 0, time_step = 0, time_step_coarsest = 0, time_wait = 0, time_solve = 0;
 };
 
 // Forward and adjoint propagation of a batch through `depth` residual layers of one kind and

@@ -108,7 +108,16 @@ typedef struct {
 typedef struct {
    braid_Real drive, step, init, clone, free, sum, spatialnorm, access, bufsize, bufpack,
       bufunpack, residual, scoarsen, srefine, sync, mpi_wait;
+   braid_Real step_coarsest;       /* the part of step spent on the coarsest level */
 } _braid_Timers;
+
+/* Always-on counts of this rank's work and point-to-point messages (layerbraid_GetProfile);
+ * cleared with the timers by braid_ResetTimer. */
+typedef struct {
+   braid_Int steps, steps_coarsest;          /* calls of the user's step */
+   braid_Int messages_sent, messages_received;
+   braid_Real bytes_sent;
+} _braid_Counts;
 
 struct _braid_Core_struct {
    /* problem */
@@ -195,6 +204,7 @@ struct _braid_Core_struct {
    _braid_CollectiveBuffers *collective_buffers; /* separate: may outlive the core (_braid_Abandon) */
    braid_Real wall_start, wall_time;
    _braid_Timers timers;
+   _braid_Counts counts;
    struct _braid_RichardsonState *richardson_state; /* richardson.c's work space */
    braid_Real *estimate;           /* Richardson error estimates at the local fine points
                                     * [i - ilower] of level 0, -1 where none is available */

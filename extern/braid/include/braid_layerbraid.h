@@ -41,6 +41,31 @@ braid_Int layerbraid_SetPollHook(braid_Core core, layerbraid_PtFcnPoll poll, voi
  *  reports them itself. */
 braid_Int layerbraid_SetQuietFailures(braid_Core core, braid_Int quiet);
 
+/* ---- Profile: per-rank work and communication ---- */
+
+/** This rank's counts and times, accumulated over the life of the core (every braid_Drive)
+ *  and cleared by braid_ResetTimer, like the timers. The counts are always kept; the step
+ *  and wait times need braid_SetTimings(core, 2) (else they stay 0), the drive time is kept
+ *  at every level. */
+typedef struct {
+   braid_Int steps;              /* calls of the user's step on this rank, all levels */
+   braid_Int steps_coarsest;     /* of which on the coarsest level of the hierarchy */
+   braid_Int messages_sent;      /* point-to-point engine messages (Isend) posted to other
+                                  * ranks: the solution and adjoint values between
+                                  * neighbours, the points moved by temporal refinement; not
+                                  * failure notices, not collectives */
+   braid_Int messages_received;  /* point-to-point engine messages received (the same kinds) */
+   double bytes_sent;            /* payload bytes of the messages sent */
+   double time_step;             /* seconds in calls of the user's step (timings level >= 2) */
+   double time_step_coarsest;    /* of which on the coarsest level */
+   double time_wait;             /* seconds waiting for messages and collectives in the
+                                  * engine (timings level >= 2) */
+   double time_drive;            /* seconds in braid_Drive */
+} layerbraid_Profile;
+
+/** Copy this rank's profile into *profile. */
+braid_Int layerbraid_GetProfile(braid_Core core, layerbraid_Profile *profile);
+
 /* ---- XBraid_Adjoint (after braid_InitAdjoint) ---- */
 
 /** The adjoint residual history of the last braid_Drive, one entry per iteration plus a copy

@@ -94,6 +94,7 @@ braid_Int _braid_MessageUnpack(braid_Core core, _braid_Message *msg, braid_Int l
    braid_Int err;
    if ((err = _braid_Wait(core, &msg->request))) return err;
    msg->active = 0;
+   _braid_CountRecv(core);
    s = _braid_StatusFor(core, level, index, _braid_Time(core, level, index), 0.0,
                         core->status.calling_function);
    err = core->bufunpack(core->app, msg->buffer, u_ptr, (braid_BufferStatus) s);
@@ -127,6 +128,7 @@ braid_Int _braid_MessageSend(braid_Core core, _braid_Message *msg, braid_Int lev
    }
    MPI_Isend(msg->buffer, (int) bytes, MPI_BYTE, dest, tag, core->tcomm, &msg->request);
    msg->active = 1;
+   _braid_CountSend(core, bytes);
    return 0;
 }
 

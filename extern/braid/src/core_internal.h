@@ -177,7 +177,8 @@ braid_Int _braid_Residual(braid_Core core, braid_Int level, braid_Int index, bra
 /** core->full_rnorm: the user's full residual (braid_SetFullRNormRes) over every fine point. */
 braid_Int _braid_FullResidualNorm(braid_Core core);
 
-/* ---- timers (timers.c: braid_ResetTimer, braid_PrintTimers) ----
+/* ---- timers and counts (timers.c: braid_ResetTimer, braid_PrintTimers,
+ *      layerbraid_GetProfile) ----
  * Inline: they sit around every step call, where a trivial step costs a few nanoseconds. */
 /** MPI_Wtime() when the timings level is >= 2 (else 0): the start of a timed call. */
 static inline braid_Real _braid_TimerStart(braid_Core core)
@@ -188,6 +189,31 @@ static inline braid_Real _braid_TimerStart(braid_Core core)
 static inline void _braid_TimerStop(braid_Core core, braid_Real *total, braid_Real start)
 {
    if (core->timings >= 2) *total += MPI_Wtime() - start;
+}
+/** After a call of the user's step on `level` that began at start: count it and add its time
+ *  (timings level >= 2), both also to the coarsest level's totals when level is the coarsest. */
+static inline void _braid_StepDone(braid_Core core, braid_Int level, braid_Real start)
+{
+   braid_Int coarsest = level == core->nlevels - 1;
+   core->counts.steps++;
+   if (coarsest) core->counts.steps_coarsest++;
+   if (core->timings >= 2)
+   {
+      braid_Real elapsed = MPI_Wtime() - start;
+      core->timers.step += elapsed;
+      if (coarsest) core->timers.step_coarsest += elapsed;
+   }
+}
+/** Count a point-to-point engine message posted to another rank (bytes of payload). */
+static inline void _braid_CountSend(braid_Core core, braid_Int bytes)
+{
+   core->counts.messages_sent++;
+   core->counts.bytes_sent += (braid_Real) bytes;
+}
+/** Count a point-to-point engine message received from another rank. */
+static inline void _braid_CountRecv(braid_Core core)
+{
+   core->counts.messages_received++;
 }
 
 /* ---- richardson.c (level 0 sweeps that propagate to C-points) ---- */

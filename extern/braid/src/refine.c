@@ -218,7 +218,7 @@ static braid_Int refine_step(braid_Core core, long long tindex, braid_Real t0, b
    s = _braid_StatusFor(core, 0, (braid_Int) tindex, t0, t1, braid_ASCaller_FRefine);
    start = _braid_TimerStart(core);
    err = core->step(core->app, u, NULL, u, (braid_StepStatus) s);
-   _braid_TimerStop(core, &core->timers.step, start);
+   _braid_StepDone(core, 0, start);
    return err ? _braid_CallbackFailed(core, "step", err) : 0;
 }
 
@@ -406,6 +406,7 @@ static braid_Int redistribute(braid_Core core, produced *p, const block *blocks)
       if ((err = alloc_message(core, x.nvec[nprocs + q], x.slot, &x.buf[nprocs + q]))) break;
       MPI_Irecv(x.buf[nprocs + q], x.nvec[nprocs + q] * (int) x.slot, MPI_BYTE, q, REFINE_TAG,
                 core->tcomm, &x.req[nprocs + q]);
+      _braid_CountRecv(core);
    }
    /* pack in increasing time index; the receiver unpacks in the same order */
    for (q = 0; q < nprocs && !err; q++)
@@ -432,6 +433,7 @@ static braid_Int redistribute(braid_Core core, produced *p, const block *blocks)
       if (x.nvec[q] == 0) continue;
       MPI_Isend(x.buf[q], x.nvec[q] * (int) x.slot, MPI_BYTE, q, REFINE_TAG, core->tcomm,
                 &x.req[q]);
+      _braid_CountSend(core, x.nvec[q] * x.slot);
    }
    for (q = 0; q < 2 * nprocs && !err; q++)
    {

@@ -27,7 +27,7 @@ braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_V
    start = _braid_TimerStart(core);
    err = core->step(core->app, ustop != NULL ? ustop : u, core->residual != NULL ? f : NULL, u,
                     (braid_StepStatus) s);
-   _braid_TimerStop(core, &core->timers.step, start);
+   _braid_StepDone(core, level, start);
    if (err) return _braid_CallbackFailed(core, "step", err);
    if (core->refine && (err = _braid_RefineRecord(core, level, index))) return err;
    if (core->status.r_space && level == 0) core->r_space = 1; /* braid_StepStatusSetRSpace */

@@ -5,6 +5,10 @@
  * the user's step, residual, init, access, sync and spatial coarsen/refine, and the engine's
  * waits for messages, and writes each rank's totals to <stem>_<rank>.txt after every
  * braid_Drive (stem "braid_timings" unless braid_SetTimerFile chose another).
+ *
+ * Counts (always on, integer increments): the user's step calls, split off those on the
+ * coarsest level, and the point-to-point engine messages this rank sent and received, with
+ * the bytes sent. layerbraid_GetProfile gives them with the matching timer totals.
  */
 #include <string.h>
 
@@ -14,6 +18,7 @@ braid_Int braid_ResetTimer(braid_Core core)
 {
    CHECK_CORE("braid_ResetTimer");
    memset(&core->timers, 0, sizeof(core->timers));
+   memset(&core->counts, 0, sizeof(core->counts));
    return 0;
 }
 
@@ -40,6 +45,28 @@ braid_Int braid_PrintTimers(braid_Core core)
    fprintf(f, "  sync               %e\n", t->sync);
    fprintf(f, "  spatial coarsen    %e\n", t->scoarsen);
    fprintf(f, "  spatial refine     %e\n", t->srefine);
+   fprintf(f, "  step, coarsest     %e\n", t->step_coarsest);
+   fprintf(f, "  step calls         %d\n", (int) core->counts.steps);
+   fprintf(f, "  step calls, coarsest %d\n", (int) core->counts.steps_coarsest);
+   fprintf(f, "  messages sent      %d\n", (int) core->counts.messages_sent);
+   fprintf(f, "  messages received  %d\n", (int) core->counts.messages_received);
+   fprintf(f, "  bytes sent         %.0f\n", core->counts.bytes_sent);
    if (fclose(f) != 0) return _braid_Error("braid_PrintTimers", "cannot write '%s'", name);
+   return 0;
+}
+
+braid_Int layerbraid_GetProfile(braid_Core core, layerbraid_Profile *profile)
+{
+   CHECK_CORE("layerbraid_GetProfile");
+   if (profile == NULL) return _braid_Error("layerbraid_GetProfile", "profile is NULL");
+   profile->steps = core->counts.steps;
+   profile->steps_coarsest = core->counts.steps_coarsest;
+   profile->messages_sent = core->counts.messages_sent;
+   profile->messages_received = core->counts.messages_received;
+   profile->bytes_sent = core->counts.bytes_sent;
+   profile->time_step = core->timers.step;
+   profile->time_step_coarsest = core->timers.step_coarsest;
+   profile->time_wait = core->timers.mpi_wait;
+   profile->time_drive = core->timers.drive;
    return 0;
 }
