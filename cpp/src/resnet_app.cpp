@@ -345,8 +345,12 @@ struct Propagation<T>::Impl {
     set("print_level", braid_SetPrintLevel(core, o.print_level));
     set("file_io_level", braid_SetFileIOLevel(core, 0));
     set("access_level", braid_SetAccessLevel(core, 1));
-    set("profile", braid_SetTimings(core, o.profile ? 2 : 1));
     if (s.adjoint) set("reverted_ranks", braid_SetRevertedRanks(core, 1));
+#if LAYERBRAID_RESNET_ENGINE_EXTENSIONS
+    set("profile", layerbraid_SetTimeCalls(core, o.profile ? 1 : 0));  // no timer files
+#else
+    set("profile", braid_SetTimings(core, o.profile ? 2 : 1));  // upstream: writes its files
+#endif
 #if LAYERBRAID_RESNET_ENGINE_EXTENSIONS
     layerbraid_SetQuietFailures(core, 1);  // we report failures ourselves, as exceptions
     layerbraid_SetPollHook(core, poll_cb, &s);  // the interrupt check while this rank waits

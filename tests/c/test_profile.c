@@ -174,11 +174,19 @@ static void check_two_level(int rank, int nprocs)
       remove(name);
    }
 
-   /* a second solve adds to the counts */
+   /* a second solve adds to the counts; layerbraid_SetTimeCalls times it like level 2 does,
+    * without writing the timer file */
+   braid_SetTimings(core, 1);
+   layerbraid_SetTimeCalls(core, 1);
    EXPECT(braid_Drive(core) == 0, "second 2-level drive");
    layerbraid_GetProfile(core, &q);
    EXPECT(q.steps > p.steps && q.time_drive > p.time_drive, "the counts accumulate: %d > %d",
           (int) q.steps, (int) p.steps);
+   EXPECT(q.time_step > p.time_step, "layerbraid_SetTimeCalls: step time %g after %g",
+          q.time_step, p.time_step);
+   f = fopen(name, "r");
+   EXPECT(f == NULL, "layerbraid_SetTimeCalls wrote the timer file %s", name);
+   if (f != NULL) fclose(f);
    remove(name);
    braid_ResetTimer(core);
    layerbraid_GetProfile(core, &q);

@@ -132,10 +132,10 @@ struct SolverOptions {
   bool skip = true;       // skip the work of the first down-cycle (the initial guess is zero)
   bool warm_start = false;  // keep the engine's solution between calls as the initial guess
   int print_level = 0;    // the engine's printing (0 none, 1 residuals, 2 + statistics)
-  // Time the engine's step calls and waits (braid_SetTimings level 2), so that SolveInfo's
+  // Time the engine's step calls and waits (layerbraid_SetTimeCalls), so that SolveInfo's
   // time_step, time_step_coarsest and time_wait are filled; its counts are filled either way.
-  // At that level the engine also writes its timer file, braid_timings_<rank>.txt, in the
-  // working directory after each solve.
+  // (Against upstream XBraid: braid_SetTimings level 2, which also writes its timer file
+  // braid_timings_<rank>.txt in the working directory after each solve.)
   bool profile = false;
 
   // std::invalid_argument naming the first bad value; `who` prefixes the message.

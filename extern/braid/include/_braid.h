@@ -175,6 +175,7 @@ struct _braid_Core_struct {
    braid_Int refine, max_refinements, tpoints_cutoff;
    braid_Int richardson, est_error, order;
    braid_Int print_level, access_level, io_level, timings;
+   braid_Int time_calls;           /* layerbraid_SetTimeCalls: level-2 timers without files */
    FILE *outfile;                  /* rank 0 of comm_world prints here */
    braid_Int outfile_owned;
    char *timer_file_stem;

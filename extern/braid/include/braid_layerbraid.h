@@ -66,6 +66,11 @@ typedef struct {
 /** Copy this rank's profile into *profile. */
 braid_Int layerbraid_GetProfile(braid_Core core, layerbraid_Profile *profile);
 
+/** Time every step call and wait, as timings level 2 does, without writing the per-rank timer
+ *  files level 2 writes after each braid_Drive (for profiles read with layerbraid_GetProfile
+ *  in runs of many ranks). Off by default. */
+braid_Int layerbraid_SetTimeCalls(braid_Core core, braid_Int on);
+
 /* ---- XBraid_Adjoint (after braid_InitAdjoint) ---- */
 
 /** The adjoint residual history of the last braid_Drive, one entry per iteration plus a copy

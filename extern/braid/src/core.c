@@ -367,3 +367,10 @@ braid_Int layerbraid_SetQuietFailures(braid_Core core, braid_Int quiet)
    core->quiet_failures = quiet != 0;
    return 0;
 }
+
+braid_Int layerbraid_SetTimeCalls(braid_Core core, braid_Int on)
+{
+   CHECK_CORE("layerbraid_SetTimeCalls");
+   core->time_calls = on != 0;
+   return 0;
+}

@@ -180,15 +180,21 @@ braid_Int _braid_FullResidualNorm(braid_Core core);
 /* ---- timers and counts (timers.c: braid_ResetTimer, braid_PrintTimers,
  *      layerbraid_GetProfile) ----
  * Inline: they sit around every step call, where a trivial step costs a few nanoseconds. */
-/** MPI_Wtime() when the timings level is >= 2 (else 0): the start of a timed call. */
+/** Whether every call is timed: timings level >= 2 (which also writes the timer files), or
+ *  layerbraid_SetTimeCalls (the same timers, no files). */
+static inline braid_Int _braid_TimingCalls(braid_Core core)
+{
+   return core->timings >= 2 || core->time_calls;
+}
+/** MPI_Wtime() when calls are timed (else 0): the start of a timed call. */
 static inline braid_Real _braid_TimerStart(braid_Core core)
 {
-   return core->timings >= 2 ? MPI_Wtime() : 0.0;
+   return _braid_TimingCalls(core) ? MPI_Wtime() : 0.0;
 }
 /** Add the time since start to *total (timings level >= 2). */
 static inline void _braid_TimerStop(braid_Core core, braid_Real *total, braid_Real start)
 {
-   if (core->timings >= 2) *total += MPI_Wtime() - start;
+   if (_braid_TimingCalls(core)) *total += MPI_Wtime() - start;
 }
 /** After a call of the user's step on `level` that began at start: count it and add its time
  *  (timings level >= 2), both also to the coarsest level's totals when level is the coarsest. */
@@ -197,7 +203,7 @@ static inline void _braid_StepDone(braid_Core core, braid_Int level, braid_Real 
    braid_Int coarsest = level == core->nlevels - 1;
    core->counts.steps++;
    if (coarsest) core->counts.steps_coarsest++;
-   if (core->timings >= 2)
+   if (_braid_TimingCalls(core))
    {
       braid_Real elapsed = MPI_Wtime() - start;
       core->timers.step += elapsed;
