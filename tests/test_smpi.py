@@ -3,7 +3,7 @@ MPI and under ``smpirun`` with no source change, and gives the same answer.
 
 A session fixture configures ``build/smpi`` with ``-DLAYERBRAID_SMPI=ON`` (the compilers
 smpicc / smpicxx) and builds the engine and ``scalar_ode`` only. ``scalar_ode -ntime 64 -ml 3``
-then runs on 1, 2 and 4 simulated ranks of benchmarks/scaling/platforms/host.xml; each must
+then runs on 1, 2 and 4 simulated ranks of python/layerbraid/platforms/host.xml; each must
 finish (a wait that polls instead of blocking never lets the simulated clock move: on one rank
 it hung, see extern/braid/doc/waits.md) and print upstream's final residual 3.814569e-07 after
 6 iterations, as the real-MPI build does. Skips, saying why, where SimGrid is not installed
@@ -23,7 +23,7 @@ import pytest
 
 from conftest import REPO, clean_env
 
-PLATFORM = REPO / "benchmarks" / "scaling" / "platforms" / "host.xml"
+PLATFORM = REPO / "python" / "layerbraid" / "platforms" / "host.xml"
 # the stats block of scalar_ode -ntime 64 -ml 3, as upstream XBraid prints it (issue 16)
 EXPECTED = {"iterations": 6, "residual": "3.814569e-07"}
 ARGS = ["-ntime", "64", "-ml", "3"]
