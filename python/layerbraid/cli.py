@@ -8,6 +8,8 @@ or layer-parallel; under ``mpiexec -n P`` the layers are distributed over P rank
     layerbraid train --method iterations --optimizer sgd --lr 0.1 --epochs 256  # MGRIT over
                                                 # the training steps (Schroder)
     layerbraid train --nested 3 --nested-epochs 60,30   # 4N/... layers first, then N
+    layerbraid plan --depth 4096 --width 32 --batch 256 --ranks 256 --platform cluster \\
+        --calibrate                             # MGRIT settings and time per step (plan.py)
 
 Options in a config file use the long names, with dashes or underscores
 (``mgrit_iters = 2``); options given on the command line win over the file.
@@ -104,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a ResNet-ODE classifier",
                        description="Train a ResNet-ODE classifier. Every option can also come "
                                    "from --config FILE (TOML or JSON).")
+    from .plan import add_arguments as add_plan_arguments
+
+    add_plan_arguments(sub.add_parser(
+        "plan", help="recommend MGRIT settings and predict the time per training step",
+        description="Recommend MGRIT settings for a layer-parallel run on P ranks of a "
+                    "platform and predict its time per training step (forward + backward) "
+                    "from a calibrated cost model; says when layer-serial is faster."))
     c = _choices()
     t.add_argument("--config", help="TOML or JSON file of options (long names)")
     g = t.add_argument_group("data")
@@ -543,13 +552,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ranks.control_comm(comm)
     ranks.DEBUG = "--debug" in argv
     command = next((a for a in argv if not a.startswith("-")), "")
-    ranks.PROGRAM = f"layerbraid {command}" if command == "train" else "layerbraid"
+    ranks.PROGRAM = f"layerbraid {command}" if command in ("train", "plan") else "layerbraid"
     root = comm.Get_rank() == 0
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         try:
             parser = build_parser()
             args = parser.parse_args(argv)
+            if args.command == "plan":
+                from . import plan
+
+                return plan.run(args)
             settings = _settings(args, parser)
             if settings["method"] == "iterations":
                 return train_over_iterations(settings)

@@ -1,0 +1,1068 @@
+"""``layerbraid plan``: recommend MGRIT settings for a layer-parallel run and predict its time.
+
+A cost model of one training step (a forward and an adjoint solve) on P ranks of a platform:
+
+- **Costs** (:class:`CostTable`): seconds per engine callback (layer step forward/adjoint on
+  the finest and on coarse levels, and the vector operations clone, sum, norm, init, pack,
+  unpack on a state of ``batch * width`` doubles), measured on this machine by
+  :func:`calibrate` or read from a JSON file (the same layout as
+  ``benchmarks/scaling/propagate --calibrate FILE`` writes).
+- **Platform** (:class:`Platform`): a SimGrid platform file (``platforms/host.xml``,
+  ``cluster.xml``, ``gpu.xml`` shipped with the package, or a path) read as data: core speed
+  relative to the calibrating machine, cores per host, link and loopback latency/bandwidth,
+  fat-tree leaves.
+- **Work** (:func:`rank_levels`, :func:`step_counts`): what extern/braid does on each rank,
+  derived from its algorithm (grid.c, drive.c, relax.c, transfer.c): points blocked over the
+  ranks, levels coarsened by cfactor while the coarse grid keeps min_coarse intervals, a
+  V-cycle of relaxation, restriction with the FAS coarse step, the sequential coarsest-grid
+  solve, interpolation (F-relaxation plus correction), the skipped first down-cycle, the final
+  access sweep. The step counts equal the engine's own (``steps`` in the native solve infos).
+- **Time** (:func:`predict`): a critical-path estimate, one function per term: for every
+  sweep the slowest rank's work plus one neighbour message; the coarsest solve as a chain
+  across the ranks holding coarse points; the residual norm and the final success vote as
+  binomial-tree reductions (2 log2 P message latencies).
+
+:func:`recommend` searches levels, cfactor, relaxation (and one-shot cycles) and says plainly
+when layer-serial training is faster.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import statistics
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "COST_NAMES", "CostTable", "calibrate", "load_costs", "save_costs",
+    "Platform", "load_platform", "PLATFORMS",
+    "Settings", "RankLevel", "rank_levels", "level_sizes", "step_counts",
+    "Prediction", "predict", "serial_time", "measure_iterations",
+    "Plan", "recommend", "format_plan", "add_arguments", "run",
+]
+
+#: The per-call costs of a cost table, in seconds, in the order the JSON file lists them.
+COST_NAMES = ("step_forward_fine", "step_forward_coarse", "step_adjoint_fine",
+              "step_adjoint_coarse", "clone", "sum", "norm", "init", "pack", "unpack")
+
+#: The platform files shipped with the package (``--platform NAME``).
+PLATFORMS = ("host", "cluster", "gpu")
+PLATFORM_DIR = Path(__file__).resolve().parent / "platforms"
+
+RELAXATIONS = {"F": 0, "FCF": 1}
+_MAX_COST = 1e3           # seconds; a cost above it is not a per-call cost
+_MAX_FILE = 1 << 20       # bytes of a cost table or platform file
+
+
+# ------------------------------------------------------------------------------------------
+# cost tables
+# ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CostTable:
+    """Seconds per callback for one width and batch (dense tanh layers)."""
+
+    host: str
+    width: int
+    batch: int
+    costs: Mapping[str, float]
+    network: str = "dense"
+    activation: str = "tanh"
+    notes: tuple[str, ...] = ()
+
+    @property
+    def state_size(self) -> int:
+        return self.width * self.batch
+
+    @property
+    def message_bytes(self) -> int:
+        """Bytes of one engine message: a state of float64."""
+        return 8 * self.state_size
+
+    def __getitem__(self, name: str) -> float:
+        return float(self.costs[name])
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"host": self.host, "width": self.width, "batch": self.batch,
+                             "network": self.network, "activation": self.activation,
+                             "state_size": self.state_size,
+                             "costs": {k: float(self.costs[k]) for k in COST_NAMES}}
+        if self.notes:
+            d["notes"] = "; ".join(self.notes)   # a string: propagate's reader takes no arrays
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any, source: str = "cost table") -> "CostTable":
+        """Check every field; ValueError naming the bad one."""
+        def bad(what: str) -> ValueError:
+            return ValueError(f"{source}: {what}")
+
+        if not isinstance(d, dict):
+            raise bad("not a JSON object")
+        allowed = {"host", "width", "batch", "network", "activation", "state_size", "costs",
+                   "notes"}
+        extra = sorted(set(d) - allowed)
+        if extra:
+            raise bad(f"unknown field(s) {', '.join(map(repr, extra))}; a cost table has "
+                      f"{', '.join(sorted(allowed))}")
+        for key in ("host", "width", "batch", "network", "activation", "state_size", "costs"):
+            if key not in d:
+                raise bad(f"no {key!r} field")
+        if not isinstance(d["host"], str):
+            raise bad(f"host must be a string, got {d['host']!r}")
+        ints = {}
+        for key in ("width", "batch", "state_size"):
+            v = d[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 1 \
+                    or v > 1 << 40:
+                raise bad(f"{key} must be a positive integer, got {v!r}")
+            ints[key] = int(v)
+        if ints["state_size"] != ints["width"] * ints["batch"]:
+            raise bad(f"state_size {ints['state_size']} is not width * batch = "
+                      f"{ints['width']} * {ints['batch']} = {ints['width'] * ints['batch']}")
+        if d["network"] != "dense":
+            raise bad(f"network must be 'dense' (the only kind the planner models), got "
+                      f"{d['network']!r}")
+        if d["activation"] != "tanh":
+            raise bad(f"activation must be 'tanh', got {d['activation']!r}")
+        costs = d["costs"]
+        if not isinstance(costs, dict):
+            raise bad("costs must be an object of seconds per call")
+        missing = [k for k in COST_NAMES if k not in costs]
+        if missing:
+            raise bad(f"costs lacks {', '.join(missing)}")
+        unknown = sorted(set(costs) - set(COST_NAMES))
+        if unknown:
+            raise bad(f"costs has unknown entries {', '.join(map(repr, unknown))}; expected "
+                      f"{', '.join(COST_NAMES)}")
+        checked = {}
+        for k in COST_NAMES:
+            v = costs[k]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or not 0 <= v <= _MAX_COST:
+                raise bad(f"costs.{k} must be a time in seconds in [0, {_MAX_COST:g}], "
+                          f"got {v!r}")
+            checked[k] = float(v)
+        notes = d.get("notes", "")
+        if not isinstance(notes, str):
+            raise bad(f"notes must be a string, got {notes!r}")
+        return cls(host=d["host"], width=ints["width"], batch=ints["batch"], costs=checked,
+                   notes=tuple(n for n in notes.split("; ") if n))
+
+
+def _no_constants(value: str) -> float:
+    raise ValueError(f"{value} is not a number of seconds")
+
+
+def load_costs(path: str | Path) -> CostTable:
+    """Read and check a cost table (JSON, data only)."""
+    p = Path(path)
+    try:
+        if p.stat().st_size > _MAX_FILE:
+            raise ValueError(f"{p}: larger than {_MAX_FILE} bytes; not a cost table")
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ValueError(f"{p}: cannot be read ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{p}: not UTF-8 text; a cost table is a JSON file") from None
+    try:
+        data = json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") \
+            from None
+    except ValueError as e:
+        raise ValueError(f"{p}: {e}") from None
+    return CostTable.from_dict(data, str(p))
+
+
+def save_costs(table: CostTable, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(table.to_dict(), indent=1) + "\n", encoding="utf-8")
+
+
+def _per_call(fn: Callable[[], None], calls: int, repeats: int) -> float:
+    """Median over repeats of the mean seconds per call of fn (calls calls per repeat)."""
+    samples = []
+    fn()
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        samples.append((time.perf_counter() - t0) / calls)
+    return statistics.median(samples)
+
+
+def _native_solver_options(m: Any, levels: int, cfactor: int, nrelax: int, tol: float,
+                           max_iter: int, profile: bool) -> Any:
+    o = m.SolverOptions()
+    o.max_levels, o.cfactor, o.nrelax, o.min_coarse = levels, cfactor, nrelax, 2
+    o.abs_tol, o.max_iter, o.profile, o.print_level = tol, max_iter, profile, 0
+    return o
+
+
+class _NativeNet:
+    """A dense tanh network of the native backend on one rank (MPI.COMM_SELF), with the
+    weights and input of benchmarks/scaling/propagate: N(0, 1/width) weights and biases,
+    N(0, 1) u_0, lambda_N = u_N (the gradient of 0.5 |u_N|^2)."""
+
+    def __init__(self, depth: int, width: int, batch: int, forward: Any, adjoint: Any,
+                 seed: int = 0) -> None:
+        from mpi4py import MPI
+
+        from .native import _module
+
+        m = _module()
+        self.prop = m.Propagation64("dense", [width], "tanh", depth, 1.0, batch,
+                                    MPI.COMM_SELF.py2f(), forward, adjoint, [width, width])
+        rng = np.random.default_rng(seed)
+        s = 1.0 / math.sqrt(width)
+        self.w = [rng.normal(size=(width, width)) * s for _ in range(depth)]
+        self.b = [rng.normal(size=width) * s for _ in range(depth)]
+        self.u0 = rng.normal(size=batch * width)
+
+    def solve(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        fwd = self.prop.forward(self.w, self.b, self.u0)
+        adj = self.prop.adjoint(np.array(self.prop.final_state()))
+        return fwd, adj
+
+
+def calibrate(width: int, batch: int, *, depth: int = 128, repeats: int = 9,
+              log: Callable[[str], None] | None = None) -> CostTable:
+    """Measure the per-callback costs of the native backend for this width and batch.
+
+    Steps: the engine's own step timers (SolverOptions.profile) in serial sweeps (one level:
+    every step is a fine step) and in 2-level solves (the coarse level's steps), forward and
+    adjoint, medians over ``repeats``. Vector operations: NumPy passes with the memory traffic
+    of the C++ callbacks (clone: allocate + copy; sum: y = a x + b y, one read of x and y and
+    one write; norm: a dot product; init: a zero fill; pack/unpack: a copy).
+    """
+    from .native import _module
+
+    if width < 1 or batch < 1 or depth < 4:
+        raise ValueError(f"calibrate: width ({width}) and batch ({batch}) must be >= 1 and "
+                         f"depth ({depth}) >= 4")
+    m = _module()
+    say = log or (lambda s: None)
+    from mpi4py import MPI
+
+    serial = _native_solver_options(m, 1, 2, 1, 1e-300, 1, True)
+    two = _native_solver_options(m, 2, 4, 1, 1e-300, 2, True)
+    net = _NativeNet(depth, width, batch, serial, serial)
+    net2 = _NativeNet(depth, width, batch, two, two)
+    samples: dict[str, list[float]] = {k: [] for k in COST_NAMES[:4]}
+    net.solve()  # warm-up: caches, BLAS threads
+    net2.solve()
+    notes = []
+    for _ in range(repeats):
+        # serial sweeps (every step a fine step) and 2-level solves (the coarse level's steps)
+        # interleaved, so that both see the same machine load
+        fwd, adj = net.solve()
+        samples["step_forward_fine"].append(fwd["time_step"] / max(fwd["steps"], 1))
+        samples["step_adjoint_fine"].append(adj["time_step"] / max(adj["steps"], 1))
+        fwd, adj = net2.solve()
+        for name, info in (("step_forward_coarse", fwd), ("step_adjoint_coarse", adj)):
+            if info["steps_coarsest"] > 0 and info["time_step_coarsest"] > 0:
+                samples[name].append(info["time_step_coarsest"] / info["steps_coarsest"])
+    for name, fine in (("step_forward_coarse", "step_forward_fine"),
+                       ("step_adjoint_coarse", "step_adjoint_fine")):
+        if not samples[name]:
+            # an engine without step timers: the fine step less its cache writes, estimated
+            samples[name] = [0.9 * statistics.median(samples[fine])]
+            notes.append(f"{name} estimated as 0.9 x {fine} (no coarse step timer)")
+    costs = {k: statistics.median(v) for k, v in samples.items()}
+    if costs["step_forward_fine"] <= 0:
+        raise RuntimeError("calibrate: the native module reported no step times; was it built "
+                           "with the engine's profile (layerbraid_GetProfile)?")
+
+    n = width * batch
+    rng = np.random.default_rng(1)
+    x, y, buf = rng.normal(size=n), rng.normal(size=n), np.empty(n)
+    calls = max(20, min(2000, int(2e7 // max(n, 1))))
+    costs["clone"] = _per_call(lambda: np.copyto(np.empty(n), x), calls, repeats)
+    costs["sum"] = _per_call(lambda: np.add(x, y, out=y), calls, repeats)
+    costs["norm"] = _per_call(lambda: math.sqrt(float(np.dot(x, x))), calls, repeats)
+    costs["init"] = _per_call(lambda: buf.fill(0.0), calls, repeats)
+    costs["pack"] = _per_call(lambda: np.copyto(buf, x), calls, repeats)
+    costs["unpack"] = _per_call(lambda: np.copyto(y, buf), calls, repeats)
+    notes.append("vector operations timed as NumPy passes of the same memory traffic")
+    say(f"calibrated width={width} batch={batch}: step forward {costs['step_forward_fine']:.3g}"
+        f" s (coarse {costs['step_forward_coarse']:.3g} s), adjoint "
+        f"{costs['step_adjoint_fine']:.3g} s (coarse {costs['step_adjoint_coarse']:.3g} s), "
+        f"sum {costs['sum']:.3g} s")
+    return CostTable(host=MPI.Get_processor_name(), width=width, batch=batch, costs=costs,
+                     notes=tuple(notes))
+
+
+# ------------------------------------------------------------------------------------------
+# platforms
+# ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Platform:
+    """What the model needs of a SimGrid cluster platform.
+
+    speed is relative to the calibrating machine (``speed / 1Gf``: smpirun runs with
+    ``--cfg=smpi/host-speed:1Gf``, so a speed of 1Gf simulates a core as fast as the one the
+    costs were measured on). Latencies in seconds, bandwidths in bytes per second.
+    """
+
+    name: str
+    hosts: int
+    cores_per_host: int
+    speed: float
+    link_latency: float
+    link_bandwidth: float
+    loopback_latency: float
+    loopback_bandwidth: float
+    hosts_per_leaf: int = 0        # fat tree: hosts under one leaf switch; 0: no fat tree
+
+    @property
+    def ranks(self) -> int:
+        return self.hosts * self.cores_per_host
+
+    def host_of(self, rank: int) -> int:
+        """Ranks fill the hosts in order, cores_per_host ranks per host."""
+        return rank // self.cores_per_host
+
+    def hops(self, a: int, b: int) -> int:
+        """Links a message from rank a to rank b crosses (0: the same host, loopback):
+        2 inside a leaf switch (or in a cluster without topology), 4 through a spine."""
+        ha, hb = self.host_of(a), self.host_of(b)
+        if ha == hb:
+            return 0
+        if self.hosts_per_leaf and ha // self.hosts_per_leaf != hb // self.hosts_per_leaf:
+            return 4
+        return 2
+
+    def message_time(self, a: int, b: int, nbytes: float) -> float:
+        """Seconds for one message of nbytes from rank a to rank b: latency of every link
+        crossed plus nbytes over the (uniform) link bandwidth."""
+        h = self.hops(a, b)
+        if h == 0:
+            return self.loopback_latency + nbytes / self.loopback_bandwidth
+        return h * self.link_latency + nbytes / self.link_bandwidth
+
+
+_UNITS = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
+          "Ki": 2.0 ** 10, "Mi": 2.0 ** 20, "Gi": 2.0 ** 30, "Ti": 2.0 ** 40}
+_TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9, "ps": 1e-12}
+_NUMBER = r"([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)"
+_DOCTYPE = re.compile(r'<!DOCTYPE\s+platform\s+SYSTEM\s+"https?://simgrid\.org/simgrid\.dtd"\s*>')
+
+
+def _quantity(text: str | None, what: str, source: str, kind: str) -> float:
+    """A SimGrid number with unit: kind "speed" (f, flops), "bw" (Bps, bps), "lat" (s)."""
+    if text is None:
+        raise ValueError(f"{source}: the cluster has no {what}")
+    s = text.strip()
+    if kind == "lat":
+        m = re.fullmatch(_NUMBER + r"(s|ms|us|ns|ps)?", s)
+        value = float(m.group(1)) * _TIME_UNITS[m.group(2) or "s"] if m else None
+    else:
+        suffix = {"speed": r"(f|flops)", "bw": r"(Bps|bps)"}[kind]
+        m = re.fullmatch(_NUMBER + r"(k|K|M|G|T|P|Ki|Mi|Gi|Ti)?" + suffix, s)
+        value = None
+        if m:
+            value = float(m.group(1)) * _UNITS[m.group(2) or ""]
+            if kind == "bw" and m.group(3) == "bps":
+                value /= 8.0
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{source}: {what}={text!r} is not a positive "
+                         f"{ {'lat': 'time (e.g. 0.5us)', 'speed': 'speed (e.g. 1Gf)', 'bw': 'bandwidth (e.g. 12.5GBps)'}[kind]}")
+    return value
+
+
+def _count(text: str | None, what: str, source: str) -> int:
+    if text is None or not re.fullmatch(r"[0-9]+", text.strip()) or int(text) < 1:
+        raise ValueError(f"{source}: {what}={text!r} is not a positive integer")
+    return int(text)
+
+
+def load_platform(name_or_path: str | Path) -> Platform:
+    """A shipped platform by name (host, cluster, gpu) or a SimGrid platform file: one
+    <cluster> (radical, speed, core, lat, bw, loopback_lat, loopback_bw; FAT_TREE
+    topology optional). Parsed as data: no entities, no DOCTYPE but SimGrid's."""
+    s = str(name_or_path)
+    path = PLATFORM_DIR / f"{s}.xml" if s in PLATFORMS else Path(s)
+    source = str(path)
+    try:
+        if path.stat().st_size > _MAX_FILE:
+            raise ValueError(f"{source}: larger than {_MAX_FILE} bytes; not a platform file")
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ValueError(f"platform {s!r}: cannot read {source} ({e.strerror or e}); use one "
+                         f"of {', '.join(PLATFORMS)} or a SimGrid platform file") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{source}: not UTF-8 text; not a platform file") from None
+    stripped = re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    if "<!ENTITY" in stripped or "<!ELEMENT" in stripped or "<!ATTLIST" in stripped:
+        raise ValueError(f"{source}: declares entities or a DTD; platform files are read as "
+                         f"plain data")
+    doctypes = re.findall(r"<!DOCTYPE[^>]*>", stripped)
+    if len(doctypes) > 1 or (doctypes and not _DOCTYPE.fullmatch(doctypes[0])):
+        raise ValueError(f"{source}: only the standard DOCTYPE <!DOCTYPE platform SYSTEM "
+                         f"\"https://simgrid.org/simgrid.dtd\"> is accepted, got "
+                         f"{doctypes[0][:80]!r}")
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as e:
+        raise ValueError(f"{source}: not well-formed XML ({e})") from None
+    if root.tag != "platform":
+        raise ValueError(f"{source}: the root element is <{root.tag}>, not <platform>")
+    clusters = root.findall(".//cluster")
+    if len(clusters) != 1:
+        raise ValueError(f"{source}: the planner reads platforms of exactly one <cluster>, "
+                         f"found {len(clusters)}")
+    c = clusters[0].attrib
+    radical = c.get("radical", "")
+    hosts = 0
+    for part in radical.split(","):
+        m = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
+        if not m or (m.group(2) and int(m.group(2)) < int(m.group(1))):
+            raise ValueError(f"{source}: radical={radical!r} is not a list of host numbers "
+                             f"or ranges (e.g. 0-63)")
+        hosts += int(m.group(2)) - int(m.group(1)) + 1 if m.group(2) else 1
+    cores = _count(c.get("core", "1"), "core", source)
+    speed = _quantity(c.get("speed"), "speed", source, "speed") / 1e9
+    lat = _quantity(c.get("lat"), "lat", source, "lat")
+    bw = _quantity(c.get("bw"), "bw", source, "bw")
+    lb_lat = _quantity(c.get("loopback_lat", c.get("lat")), "loopback_lat", source, "lat")
+    lb_bw = _quantity(c.get("loopback_bw", c.get("bw")), "loopback_bw", source, "bw")
+    per_leaf = 0
+    topology = c.get("topology", "FLAT").upper()
+    if topology == "FAT_TREE":
+        params = c.get("topo_parameters", "")
+        m = re.fullmatch(r"\s*2\s*;\s*([0-9]+)\s*,\s*([0-9]+)\s*;\s*([0-9]+)\s*,\s*([0-9]+)"
+                         r"\s*;\s*([0-9]+)\s*,\s*([0-9]+)\s*", params)
+        if not m or int(m.group(1)) < 1:
+            raise ValueError(f"{source}: topo_parameters={params!r}: the planner reads "
+                             f"two-level fat trees \"2;down1,down2;up1,up2;par1,par2\"")
+        per_leaf = int(m.group(1))
+    elif topology not in ("FLAT",):
+        raise ValueError(f"{source}: topology={topology!r} is not modelled (FLAT or FAT_TREE)")
+    name = path.stem if s in PLATFORMS else s
+    return Platform(name=name, hosts=hosts, cores_per_host=cores, speed=speed,
+                    link_latency=lat, link_bandwidth=bw, loopback_latency=lb_lat,
+                    loopback_bandwidth=lb_bw, hosts_per_leaf=per_leaf)
+
+
+# ------------------------------------------------------------------------------------------
+# the engine's work per rank
+# ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Settings:
+    """MGRIT settings of both solves (the native backend's options)."""
+
+    max_levels: int
+    cfactor: int
+    relax: str = "FCF"          # "F" (nrelax 0) or "FCF" (nrelax 1), every level
+    min_coarse: int = 2
+
+    def __post_init__(self) -> None:
+        if self.max_levels < 1 or self.cfactor < 2 or self.min_coarse < 1:
+            raise ValueError(f"bad settings {self}: max_levels >= 1, cfactor >= 2, "
+                             f"min_coarse >= 1")
+        if self.relax not in RELAXATIONS:
+            raise ValueError(f"relax={self.relax!r}: use F or FCF")
+
+    @property
+    def nrelax(self) -> int:
+        return RELAXATIONS[self.relax]
+
+
+def level_sizes(depth: int, settings: Settings) -> list[int]:
+    """The last index (gupper) of every level the engine builds for depth layers."""
+    g = [depth]
+    while len(g) < min(settings.max_levels, 30) and g[-1] // settings.cfactor >= \
+            settings.min_coarse:
+        g.append(g[-1] // settings.cfactor)
+    return g
+
+
+@dataclass(frozen=True)
+class RankLevel:
+    """One level's points on every rank (arrays over ranks, in rank order)."""
+
+    gupper: int
+    cfactor: int          # the level's C-point spacing (gupper + 1 on the coarsest)
+    lo: np.ndarray
+    hi: np.ndarray
+
+    @property
+    def n(self) -> np.ndarray:
+        return np.maximum(self.hi - self.lo + 1, 0)
+
+    @property
+    def has_first(self) -> np.ndarray:
+        """1 on the rank holding point 0 (the initial condition: never stepped)."""
+        return ((self.lo == 0) & (self.n > 0)).astype(np.int64)
+
+    @property
+    def stepped(self) -> np.ndarray:
+        """Steps of a sweep that also steps the C-points (relaxation, restriction)."""
+        return self.n - self.has_first
+
+    @property
+    def cpoints(self) -> np.ndarray:
+        c = self.cfactor
+        k = np.floor_divide(self.hi, c) - (-np.floor_divide(-self.lo, c)) + 1
+        return np.where(self.n > 0, np.maximum(k, 0), 0)
+
+    @property
+    def fpoints(self) -> np.ndarray:
+        return self.n - self.cpoints
+
+    def holders(self) -> np.ndarray:
+        """The ranks with points on this level, in time order."""
+        order = np.argsort(self.lo, kind="stable")
+        return order[self.n[order] > 0]
+
+
+def rank_levels(depth: int, ranks: int, settings: Settings, reverted: bool = False
+                ) -> list[RankLevel]:
+    """Every level's block of points on each rank: the fine grid's depth + 1 points blocked
+    (the first (depth + 1) % ranks ranks one more), mirrored for the adjoint (reverted ranks),
+    coarse blocks the C-points of the finer block."""
+    if ranks < 1 or ranks > depth + 1:
+        raise ValueError(f"{ranks} ranks cannot share {depth} layers ({depth + 1} points); use "
+                         f"1 to {depth + 1} ranks")
+    npts = depth + 1
+    r = np.arange(ranks, dtype=np.int64)
+    quo, rem = divmod(npts, ranks)
+    lo = r * quo + np.minimum(r, rem)
+    hi = lo + quo + (r < rem) - 1
+    if reverted:
+        lo, hi = depth - hi, depth - lo
+    sizes = level_sizes(depth, settings)
+    out = []
+    for l, g in enumerate(sizes):
+        cf = settings.cfactor if l < len(sizes) - 1 else g + 1
+        out.append(RankLevel(g, cf, lo, hi))
+        lo = -np.floor_divide(-lo, settings.cfactor)
+        hi = np.floor_divide(hi, settings.cfactor)
+    return out
+
+
+def _vcycle_steps(lv: Sequence[RankLevel], nrelax: int) -> tuple[np.ndarray, np.ndarray]:
+    L = len(lv)
+    total = np.zeros_like(lv[0].n)
+    for l in range(L - 1):
+        total += (nrelax + 1) * lv[l].stepped + lv[l + 1].stepped
+    for l in range(1, L - 1):
+        total += lv[l].fpoints
+    coarsest = lv[-1].stepped * 2 if L > 1 else np.zeros_like(total)
+    total += lv[-1].stepped
+    return total, coarsest
+
+
+def step_counts(depth: int, ranks: int, settings: Settings, iterations: int, *,
+                skip_first: bool = True, adjoint: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per rank: (steps, steps on the coarsest level) of one solve of ``iterations`` MGRIT
+    iterations (the engine's count, the skipped first cycle included), the final access sweep
+    included: what the native solve infos report as ``steps`` / ``steps_coarsest``."""
+    lv = rank_levels(depth, ranks, settings, reverted=adjoint)
+    if len(lv) == 1:
+        return lv[0].stepped.copy(), lv[0].stepped.copy()
+    v, vc = _vcycle_steps(lv, settings.nrelax)
+    steps = np.zeros_like(v)
+    coarsest = np.zeros_like(v)
+    if iterations > 0:
+        if skip_first:
+            steps += lv[-1].stepped + sum((lv[l].fpoints for l in range(1, len(lv) - 1)),
+                                          np.zeros_like(v))
+            coarsest += lv[-1].stepped
+            steps += (iterations - 1) * v
+            coarsest += (iterations - 1) * vc
+        else:
+            steps += iterations * v
+            coarsest += iterations * vc
+    steps += lv[0].fpoints   # the final access sweep
+    return steps, coarsest
+
+
+# ------------------------------------------------------------------------------------------
+# the time model: one function per term
+# ------------------------------------------------------------------------------------------
+
+@dataclass
+class Breakdown:
+    """Seconds on the critical path by kind (one solve or a sum of solves)."""
+
+    relaxation: float = 0.0      # sweeps on every level but the coarsest: slowest rank's work
+    coarsest: float = 0.0        # the sequential coarsest-grid solve, its messages included
+    communication: float = 0.0   # one neighbour message per sweep of the other levels
+    norm: float = 0.0            # residual-norm reductions and the final success vote
+
+    @property
+    def total(self) -> float:
+        return self.relaxation + self.coarsest + self.communication + self.norm
+
+    def __iadd__(self, other: "Breakdown") -> "Breakdown":
+        for k in ("relaxation", "coarsest", "communication", "norm"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        return self
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    costs: CostTable
+    platform: Platform
+    adjoint: bool
+
+    def step(self, level: int) -> float:
+        d = "adjoint" if self.adjoint else "forward"
+        return self.costs[f"step_{d}_{'fine' if level == 0 else 'coarse'}"] / self.platform.speed
+
+    def op(self, name: str) -> float:
+        return self.costs[name] / self.platform.speed
+
+
+def sweep_work(ctx: _Ctx, level: int, lv: RankLevel, steps: np.ndarray, *, clones: np.ndarray,
+               sums: np.ndarray, norms: np.ndarray | int = 0) -> float:
+    """The slowest rank's computation in one sweep: its steps, the intervals' clones, its sums
+    (FAS terms, restriction copies, corrections) and norms; pack + unpack of the one message
+    each rank exchanges with its neighbours."""
+    work = (steps * ctx.step(level) + clones * ctx.op("clone") + sums * ctx.op("sum")
+            + np.asarray(norms) * ctx.op("norm"))
+    if len(lv.holders()) > 1:
+        work = work + (lv.n > 0) * (ctx.op("pack") + ctx.op("unpack"))
+    return float(work.max()) if work.size else 0.0
+
+
+def neighbour_message(ctx: _Ctx, lv: RankLevel) -> float:
+    """One message between consecutive ranks holding points of the level (the slowest pair):
+    what a sweep waits for on its critical path."""
+    h = lv.holders()
+    if len(h) < 2:
+        return 0.0
+    nbytes = ctx.costs.message_bytes
+    return max(ctx.platform.message_time(int(a), int(b), nbytes) for a, b in zip(h[:-1], h[1:]))
+
+
+def coarsest_solve(ctx: _Ctx, lv: RankLevel, with_fas: bool = True) -> float:
+    """The sequential solve on the coarsest level: each holder in turn steps its points
+    (with the FAS sum and the two correction sums at each point), then sends to the next."""
+    level_work = ctx.step(1) + (ctx.op("sum") if with_fas else 0.0) + 2 * ctx.op("sum")
+    h = lv.holders()
+    t = 0.0
+    nbytes = ctx.costs.message_bytes
+    for k, r in enumerate(h):
+        t += int(lv.stepped[r]) * level_work + 2 * ctx.op("sum") * int(lv.has_first[r])
+        if k + 1 < len(h):
+            t += (ctx.op("pack") + ctx.op("unpack")
+                  + ctx.platform.message_time(int(r), int(h[k + 1]), nbytes))
+    return t
+
+
+def reduction(ctx: _Ctx, ranks: int, nbytes: float = 64.0) -> float:
+    """A binomial-tree reduction to rank 0 and the broadcast back (reduce.c): at each round
+    the message between ranks `mask` apart, up then down."""
+    t, mask = 0.0, 1
+    while mask < ranks:
+        t += 2 * ctx.platform.message_time(0, mask, nbytes)
+        mask <<= 1
+    return t
+
+
+def vcycle_time(ctx: _Ctx, lv: Sequence[RankLevel], nrelax: int, ranks: int) -> Breakdown:
+    """One V-cycle from the finest level: per level relaxation, restriction (with the residual
+    norm on level 0), the FAS coarse step, the coarsest solve, interpolation."""
+    b = Breakdown()
+    L = len(lv)
+    for l in range(L - 1):
+        f, c = lv[l], lv[l + 1]
+        fas = f.stepped if l > 0 else 0
+        cp = f.cpoints
+        relax = sweep_work(ctx, l, f, f.stepped, clones=cp, sums=fas)
+        restrict = sweep_work(ctx, l, f, f.stepped, clones=cp,
+                              sums=3 * cp + fas + (cp - f.has_first if l == 0 else 0),
+                              norms=(cp - f.has_first) if l == 0 else 0)
+        coarse_rhs = sweep_work(ctx, l + 1, c, c.stepped, clones=c.stepped, sums=c.stepped)
+        b.relaxation += nrelax * relax + restrict + (coarse_rhs if l + 1 < L - 1 else 0.0)
+        if l + 1 == L - 1:
+            b.coarsest += coarse_rhs
+        b.communication += (nrelax + 1) * neighbour_message(ctx, f) + neighbour_message(ctx, c)
+        if l == 0:
+            b.norm += reduction(ctx, ranks)
+    b.coarsest += coarsest_solve(ctx, lv[-1])
+    for l in range(1, L - 1):
+        b.relaxation += interpolation(ctx, l, lv[l])
+        b.communication += neighbour_message(ctx, lv[l])
+    return b
+
+
+def interpolation(ctx: _Ctx, level: int, lv: RankLevel) -> float:
+    """FInterp on a level between the finest and the coarsest: F-relaxation (with the FAS sum)
+    and the correction of the finer level at every point (two sums)."""
+    return sweep_work(ctx, level, lv, lv.fpoints, clones=lv.cpoints,
+                      sums=lv.fpoints + 2 * lv.n)
+
+
+def skip_cycle_time(ctx: _Ctx, lv: Sequence[RankLevel]) -> Breakdown:
+    """The first cycle with skip: the coarsest solve and interpolation up, no relaxation."""
+    b = Breakdown()
+    b.coarsest += coarsest_solve(ctx, lv[-1])
+    for l in range(len(lv) - 2, 0, -1):
+        b.relaxation += interpolation(ctx, l, lv[l])
+        b.communication += neighbour_message(ctx, lv[l])
+    return b
+
+
+def final_time(ctx: _Ctx, lv: Sequence[RankLevel], ranks: int) -> Breakdown:
+    """After the last cycle: the access sweep on the finest level (its F-points stepped) and
+    the success vote (a reduction)."""
+    b = Breakdown()
+    f = lv[0]
+    b.relaxation += sweep_work(ctx, 0, f, f.fpoints, clones=f.cpoints, sums=0)
+    b.communication += neighbour_message(ctx, f)
+    b.norm += reduction(ctx, ranks)
+    return b
+
+
+def solve_time(ctx: _Ctx, depth: int, ranks: int, settings: Settings, iterations: int,
+               skip_first: bool) -> Breakdown:
+    lv = rank_levels(depth, ranks, settings, reverted=ctx.adjoint)
+    if len(lv) == 1:
+        b = Breakdown()
+        b.coarsest = coarsest_solve(ctx, lv[0], with_fas=False) - 2 * ctx.op("sum") * depth
+        b.norm = reduction(ctx, ranks)
+        return b
+    b = Breakdown()
+    v = vcycle_time(ctx, lv, settings.nrelax, ranks)
+    for k in range(iterations):
+        if k == 0 and skip_first:
+            b += skip_cycle_time(ctx, lv)
+        else:
+            b += v
+    b += final_time(ctx, lv, ranks)
+    return b
+
+
+def serial_time(depth: int, costs: CostTable, speed: float = 1.0) -> float:
+    """Layer-serial forward + backward on one rank: depth fine steps each way, plus the clone
+    and init of each solve."""
+    c = costs
+    return (depth * (c["step_forward_fine"] + c["step_adjoint_fine"])
+            + 2 * (c["clone"] + c["init"])) / speed
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted seconds of one training step (forward + adjoint solve) on ``ranks`` ranks."""
+
+    settings: Settings
+    ranks: int
+    levels: int
+    iterations: tuple[int, int]     # forward, adjoint
+    skip_first: bool
+    forward: float
+    adjoint: float
+    relaxation: float
+    coarsest: float
+    communication: float
+    norm: float
+    serial: float                   # layer-serial on one rank
+
+    @property
+    def total(self) -> float:
+        return self.forward + self.adjoint
+
+    @property
+    def speedup(self) -> float:
+        return self.serial / self.total if self.total > 0 else math.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["settings"] = asdict(self.settings)
+        d["iterations"] = list(self.iterations)
+        d["total"] = self.total
+        d["speedup"] = self.speedup
+        return d
+
+
+def predict(depth: int, ranks: int, settings: Settings, iterations: tuple[int, int],
+            costs: CostTable, platform: Platform, *, skip_first: bool = True) -> Prediction:
+    """Predict a forward + adjoint solve pair on ``ranks`` ranks of ``platform``.
+
+    iterations: the engine's MGRIT iteration counts (forward, adjoint); skip_first: the first
+    cycle skips its down-cycle (solves that start from zero: tolerance mode; warm-started
+    one-shot solves do not).
+    """
+    if ranks > platform.ranks:
+        raise ValueError(f"{ranks} ranks do not fit platform {platform.name!r} "
+                         f"({platform.hosts} hosts x {platform.cores_per_host} cores = "
+                         f"{platform.ranks} ranks)")
+    if any(i < 0 for i in iterations):
+        raise ValueError(f"iterations must be >= 0, got {iterations}")
+    parts = []
+    for k, adjoint in enumerate((False, True)):
+        ctx = _Ctx(costs, platform, adjoint)
+        parts.append(solve_time(ctx, depth, ranks, settings, iterations[k], skip_first))
+    total = Breakdown()
+    for p in parts:
+        total += p
+    return Prediction(settings=settings, ranks=ranks,
+                      levels=len(level_sizes(depth, settings)),
+                      iterations=(int(iterations[0]), int(iterations[1])),
+                      skip_first=skip_first, forward=parts[0].total, adjoint=parts[1].total,
+                      relaxation=total.relaxation, coarsest=total.coarsest,
+                      communication=total.communication, norm=total.norm,
+                      serial=serial_time(depth, costs, platform.speed))
+
+
+# ------------------------------------------------------------------------------------------
+# iterations and the search
+# ------------------------------------------------------------------------------------------
+
+def measure_iterations(depth: int, width: int, batch: int, settings: Settings, tol: float,
+                       *, max_iter: int = 100, seed: int = 0) -> tuple[int, int]:
+    """MGRIT iterations of a forward and an adjoint solve to abs tolerance ``tol`` on one rank
+    (they do not depend on the number of ranks), with the scaling driver's random network."""
+    from .native import _module
+
+    m = _module()
+    o = _native_solver_options(m, settings.max_levels, settings.cfactor, settings.nrelax, tol,
+                               max_iter, False)
+    o.min_coarse = settings.min_coarse
+    fwd, adj = _NativeNet(depth, width, batch, o, o, seed).solve()
+    return int(fwd["iterations"]), int(adj["iterations"])
+
+
+def candidate_settings(depth: int, min_coarse: int = 2,
+                       cfactors: Iterable[int] = (2, 4, 8, 16)) -> list[Settings]:
+    """Levels 2, 3, 4 and the most the engine builds (down to min_coarse), every cfactor,
+    F and FCF."""
+    out = []
+    for cf in cfactors:
+        most = len(level_sizes(depth, Settings(30, cf, "F", min_coarse)))
+        for levels in sorted({min(2, most), min(3, most), min(4, most), most} - {1}):
+            for relax in ("F", "FCF"):
+                out.append(Settings(levels, cf, relax, min_coarse))
+    return out
+
+
+@dataclass
+class Plan:
+    depth: int
+    width: int
+    batch: int
+    ranks: int
+    platform: Platform
+    mode: str
+    costs: CostTable
+    serial: float
+    candidates: list[Prediction] = field(default_factory=list)
+    verdict: str = ""
+    notes: list[str] = field(default_factory=list)
+    by_cycles: dict[int, Prediction] = field(default_factory=dict)   # one-shot: best per K
+
+    @property
+    def best(self) -> Prediction | None:
+        return self.candidates[0] if self.candidates else None
+
+    def to_dict(self, top: int = 5) -> dict[str, Any]:
+        return {"depth": self.depth, "width": self.width, "batch": self.batch,
+                "ranks": self.ranks, "platform": asdict(self.platform), "mode": self.mode,
+                "costs": self.costs.to_dict(), "serial_time": self.serial,
+                "layer_serial_faster": self.best is None or self.best.speedup <= 1.0,
+                "verdict": self.verdict, "notes": self.notes,
+                "best_by_cycles": {str(k): p.to_dict() for k, p in self.by_cycles.items()},
+                "recommendations": [p.to_dict() for p in self.candidates[:top]]}
+
+
+def _reason(p: Prediction, plan: Plan) -> str:
+    """Why the best layer-parallel setting still loses."""
+    if plan.ranks == 1:
+        return (f"one rank: MGRIT only adds work to layer-serial stepping (the best setting, "
+                f"{_describe(p.settings)}, {p.iterations[0]}+{p.iterations[1]} iterations, "
+                f"does {p.total / p.serial:.1f}x the work of layer-serial); use more ranks or "
+                f"train layer-serial")
+    parts = {"relaxation work (too few ranks for the depth and the "
+             f"{p.iterations[0]}+{p.iterations[1]} iterations)": p.relaxation,
+             "the sequential coarsest-grid solve": p.coarsest,
+             "communication latency against the step cost": p.communication,
+             "the residual-norm reductions": p.norm}
+    name, value = max(parts.items(), key=lambda kv: kv[1])
+    return (f"the best setting ({_describe(p.settings)}) takes {p.total * 1e3:.3g} ms against "
+            f"{p.serial * 1e3:.3g} ms layer-serial; its largest part is {name}, "
+            f"{value * 1e3:.3g} ms")
+
+
+def _describe(s: Settings) -> str:
+    return f"{s.max_levels} levels, cfactor {s.cfactor}, {s.relax}"
+
+
+def recommend(depth: int, width: int, batch: int, ranks: int, platform: Platform,
+              costs: CostTable, *, mode: str = "tolerance",
+              iterations: tuple[int, int] | None = None, cycles: Sequence[int] | None = None,
+              tol: float = 1e-6, min_coarse: int = 2,
+              log: Callable[[str], None] | None = None) -> Plan:
+    """Predict every candidate setting and rank them by time per training step.
+
+    mode "tolerance": solves to ``tol`` from zero (the first cycle skips its down-cycle);
+    iteration counts measured on one rank per setting (batch min(batch, 64)) unless
+    ``iterations`` gives them. mode "one-shot": warm-started solves of ``cycles`` MGRIT
+    iterations each (default: 1, 2 and 3 searched).
+    """
+    if mode not in ("tolerance", "one-shot"):
+        raise ValueError(f"mode={mode!r}: use tolerance or one-shot")
+    for name, v in (("depth", depth), ("width", width), ("batch", batch), ("ranks", ranks)):
+        if v < 1:
+            raise ValueError(f"{name} must be >= 1, got {v}")
+    if ranks > depth + 1:
+        raise ValueError(f"{ranks} ranks cannot share {depth} layers; use at most {depth + 1}")
+    if ranks > platform.ranks:
+        raise ValueError(f"{ranks} ranks do not fit platform {platform.name!r} "
+                         f"({platform.ranks} cores)")
+    if costs.width != width or costs.batch != batch:
+        raise ValueError(f"the cost table is for width {costs.width}, batch {costs.batch}, not "
+                         f"width {width}, batch {batch}; calibrate again (--calibrate)")
+    say = log or (lambda s: None)
+    plan = Plan(depth, width, batch, ranks, platform, mode, costs,
+                serial_time(depth, costs, platform.speed))
+    settings = candidate_settings(depth, min_coarse)
+    if mode == "one-shot":
+        chosen = cycles[0] if cycles else 2
+        for k in sorted({chosen, 1, 2, 3}):
+            preds = sorted((predict(depth, ranks, s, (k, k), costs, platform, skip_first=False)
+                            for s in settings), key=lambda p: p.total)
+            plan.by_cycles[k] = preds[0]
+            if k == chosen:
+                plan.candidates = preds
+        plan.notes.append(f"one-shot: warm-started solves of {chosen} MGRIT cycle(s) each (no "
+                          f"skipped first cycle); fewer cycles give cheaper steps but less "
+                          f"exact gradients")
+        plan.notes.append("best per cycles per solve: " + ", ".join(
+            f"{k}: {_describe(p.settings)}, {p.total * 1e3:.3g} ms ({p.speedup:.2f}x)"
+            for k, p in sorted(plan.by_cycles.items())))
+    else:
+        if iterations is None:
+            b = min(batch, 64)
+            plan.notes.append(f"iterations to abs tol {tol:g} measured on one rank, batch {b}")
+        for s in settings:
+            its = iterations
+            if its is None:
+                its = measure_iterations(depth, width, min(batch, 64), s, tol)
+                say(f"  {_describe(s)}: {its[0]} + {its[1]} iterations")
+            plan.candidates.append(predict(depth, ranks, s, its, costs, platform,
+                                           skip_first=True))
+    plan.candidates.sort(key=lambda p: p.total)
+    best = plan.best
+    if best is None or best.speedup <= 1.0:
+        plan.verdict = "layer-serial is faster here: " + (_reason(best, plan) if best else "")
+    else:
+        plan.verdict = (f"layer-parallel: {_describe(best.settings)}"
+                        + (f", {best.iterations[0]} cycles per solve" if mode == "one-shot"
+                           else "")
+                        + f", {best.total * 1e3:.3g} ms per step, {best.speedup:.2f}x "
+                          f"layer-serial ({best.serial * 1e3:.3g} ms on one rank)")
+    return plan
+
+
+def format_plan(plan: Plan, top: int = 5) -> str:
+    pf = plan.platform
+    lines = [
+        f"layerbraid plan: dense tanh ResNet, depth {plan.depth}, width {plan.width}, batch "
+        f"{plan.batch}; {plan.ranks} ranks on {pf.name} ({pf.hosts} hosts x "
+        f"{pf.cores_per_host} cores, speed x{pf.speed:g}, link {pf.link_latency * 1e6:g} us, "
+        f"loopback {pf.loopback_latency * 1e6:g} us)",
+        f"costs ({plan.costs.host}): step forward {plan.costs['step_forward_fine'] * 1e6:.1f} us"
+        f" (coarse {plan.costs['step_forward_coarse'] * 1e6:.1f}), adjoint "
+        f"{plan.costs['step_adjoint_fine'] * 1e6:.1f} us (coarse "
+        f"{plan.costs['step_adjoint_coarse'] * 1e6:.1f}), sum {plan.costs['sum'] * 1e6:.2f} us",
+        f"layer-serial on one rank: {plan.serial * 1e3:.3f} ms per step",
+        "",
+        "| levels | cf | relax | iterations fwd+adj | ms / step | speedup | relaxation | "
+        "coarsest | communication | norm |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in plan.candidates[:top]:
+        s = p.settings
+        lines.append(f"| {p.levels} | {s.cfactor} | {s.relax} | {p.iterations[0]}+"
+                     f"{p.iterations[1]} | {p.total * 1e3:.3f} | {p.speedup:.2f} | "
+                     f"{p.relaxation * 1e3:.3f} | {p.coarsest * 1e3:.3f} | "
+                     f"{p.communication * 1e3:.3f} | {p.norm * 1e3:.3f} |")
+    lines += ["", plan.verdict]
+    lines += [f"note: {n}" for n in plan.notes]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------
+# the command
+# ------------------------------------------------------------------------------------------
+
+def add_arguments(p: Any) -> None:
+    """The options of ``layerbraid plan``."""
+    p.add_argument("--depth", type=int, required=True, help="residual layers N")
+    p.add_argument("--width", type=int, required=True, help="dense layer width W")
+    p.add_argument("--batch", type=int, required=True, help="batch size B")
+    p.add_argument("--ranks", type=int, required=True, help="MPI ranks P")
+    p.add_argument("--platform", default="cluster",
+                   help=f"{', '.join(PLATFORMS)} (shipped SimGrid files) or a platform file")
+    p.add_argument("--mode", choices=("tolerance", "one-shot"), default="tolerance",
+                   help="solves to --tol (default) or one-shot cycles per solve")
+    p.add_argument("--cycles", type=int, help="one-shot: MGRIT cycles per solve (default: "
+                                              "search 1, 2, 3)")
+    p.add_argument("--tol", type=float, default=1e-6, help="absolute tolerance (1e-6)")
+    p.add_argument("--iterations", help="FWD,ADJ iteration counts instead of measuring them")
+    p.add_argument("--min-coarse", type=int, default=2, help="coarsest-grid intervals (2)")
+    p.add_argument("--costs", help="cost table JSON (from --calibrate or propagate "
+                                   "--calibrate)")
+    p.add_argument("--calibrate", metavar="FILE", nargs="?", const="",
+                   help="measure the costs here first (a few seconds); save them to FILE if "
+                        "given")
+    p.add_argument("--top", type=int, default=5, help="settings to list (5)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
+def _parse_iterations(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*([0-9]+)\s*,\s*([0-9]+)\s*", text)
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise ValueError(f"--iterations {text!r}: give two positive counts FWD,ADJ (e.g. 5,5)")
+    return int(m.group(1)), int(m.group(2))
+
+
+def run(args: Any) -> int:
+    """``layerbraid plan``: on rank 0 only (other ranks return at once)."""
+    def log(s: str) -> None:
+        print(s, file=sys.stderr, flush=True)
+
+    for name in ("depth", "width", "batch", "ranks", "top", "min_coarse"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got "
+                             f"{getattr(args, name)}")
+    if not (args.tol > 0 and math.isfinite(args.tol)):
+        raise ValueError(f"--tol must be a positive number, got {args.tol}")
+    if args.cycles is not None and not 1 <= args.cycles <= 100:
+        raise ValueError(f"--cycles must be in 1..100, got {args.cycles}")
+    if args.cycles is not None and args.mode != "one-shot":
+        raise ValueError("--cycles is for --mode one-shot")
+    iterations = _parse_iterations(args.iterations) if args.iterations else None
+    platform = load_platform(args.platform)
+    if args.calibrate is not None:
+        if not args.json:
+            log(f"calibrating width {args.width}, batch {args.batch} ...")
+        costs = calibrate(args.width, args.batch, log=None if args.json else log)
+        if args.calibrate:
+            save_costs(costs, args.calibrate)
+    elif args.costs:
+        costs = load_costs(args.costs)
+    else:
+        raise ValueError("give --costs FILE (a cost table) or --calibrate [FILE] (measure here)")
+    plan = recommend(args.depth, args.width, args.batch, args.ranks, platform, costs,
+                     mode=args.mode, iterations=iterations,
+                     cycles=None if args.cycles is None else (args.cycles,), tol=args.tol,
+                     min_coarse=args.min_coarse, log=None if args.json else log)
+    if args.json:
+        print(json.dumps(plan.to_dict(args.top), indent=1))
+    else:
+        print(format_plan(plan, args.top))
+    return 0
