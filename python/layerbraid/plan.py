@@ -374,8 +374,9 @@ def _quantity(text: str | None, what: str, source: str, kind: str) -> float:
             if kind == "bw" and m.group(3) == "bps":
                 value /= 8.0
     if value is None or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{source}: {what}={text!r} is not a positive "
-                         f"{ {'lat': 'time (e.g. 0.5us)', 'speed': 'speed (e.g. 1Gf)', 'bw': 'bandwidth (e.g. 12.5GBps)'}[kind]}")
+        example = {"lat": "time (e.g. 0.5us)", "speed": "speed (e.g. 1Gf)",
+                   "bw": "bandwidth (e.g. 12.5GBps)"}[kind]
+        raise ValueError(f"{source}: {what}={text!r} is not a positive {example}")
     return value
 
 
@@ -627,9 +628,8 @@ class _Ctx:
 
 def sweep_work(ctx: _Ctx, level: int, lv: RankLevel, steps: np.ndarray, *, clones: np.ndarray,
                sums: np.ndarray, norms: np.ndarray | int = 0) -> float:
-    """The slowest rank's computation in one sweep: its steps, the intervals' clones, its sums
-    (FAS terms, restriction copies, corrections) and norms; pack + unpack of the one message
-    each rank exchanges with its neighbours."""
+    """The slowest rank's computation in a sweep without chains (the FAS coarse step): its
+    steps, clones, sums and norms, and pack + unpack of its one neighbour message."""
     work = (steps * ctx.step(level) + clones * ctx.op("clone") + sums * ctx.op("sum")
             + np.asarray(norms) * ctx.op("norm"))
     if len(lv.holders()) > 1:
@@ -637,29 +637,112 @@ def sweep_work(ctx: _Ctx, level: int, lv: RankLevel, steps: np.ndarray, *, clone
     return float(work.max()) if work.size else 0.0
 
 
+def message_times(platform: Platform, a: np.ndarray, b: np.ndarray, nbytes: float
+                  ) -> np.ndarray:
+    """Seconds of one message from each rank of a to the rank of b (vectorised
+    :meth:`Platform.message_time`)."""
+    ha, hb = a // platform.cores_per_host, b // platform.cores_per_host
+    hops = np.where(ha == hb, 0, 2)
+    if platform.hosts_per_leaf:
+        leaf = platform.hosts_per_leaf
+        hops = np.where((hops > 0) & (ha // leaf != hb // leaf), 4, hops)
+    return np.where(hops == 0, platform.loopback_latency + nbytes / platform.loopback_bandwidth,
+                    hops * platform.link_latency + nbytes / platform.link_bandwidth)
+
+
 def neighbour_message(ctx: _Ctx, lv: RankLevel) -> float:
-    """One message between consecutive ranks holding points of the level (the slowest pair):
-    what a sweep waits for on its critical path."""
+    """One message between consecutive ranks holding points of the level (the slowest pair)."""
     h = lv.holders()
     if len(h) < 2:
         return 0.0
-    nbytes = ctx.costs.message_bytes
-    return max(ctx.platform.message_time(int(a), int(b), nbytes) for a, b in zip(h[:-1], h[1:]))
+    return float(message_times(ctx.platform, h[:-1], h[1:], ctx.costs.message_bytes).max())
 
 
-def coarsest_solve(ctx: _Ctx, lv: RankLevel, with_fas: bool = True) -> float:
-    """The sequential solve on the coarsest level: each holder in turn steps its points
-    (with the FAS sum and the two correction sums at each point), then sends to the next."""
-    level_work = ctx.step(1) + (ctx.op("sum") if with_fas else 0.0) + 2 * ctx.op("sum")
+def sweep_path(ctx: _Ctx, level: int, lv: RankLevel, *, cprop: bool, step_extra: float = 0.0,
+               point_extra: float = 0.0, cpoint_extra: float = 0.0) -> tuple[float, float]:
+    """(slowest rank's work, critical path) of one sweep of relax.c's _braid_Sweep.
+
+    Each rank first steps its trailing F-points (right of its last C-point) and sends the
+    result right, then its other intervals; its leftmost interval waits for the left
+    neighbour's value. A rank without a C-point of its own (an interval spanning ranks; on
+    the coarsest level every rank but the first) waits for its left neighbour before it can
+    start: such ranks form a chain. cprop: the sweep also steps to the C-points (relaxation,
+    restriction) rather than only the F-points (interpolation, access, coarsest solve).
+    Extras (seconds): per step (the FAS sum), per point (corrections), per C-point
+    (restriction's copies and residual norm).
+    """
     h = lv.holders()
-    t = 0.0
-    nbytes = ctx.costs.message_bytes
-    for k, r in enumerate(h):
-        t += int(lv.stepped[r]) * level_work + 2 * ctx.op("sum") * int(lv.has_first[r])
-        if k + 1 < len(h):
-            t += (ctx.op("pack") + ctx.op("unpack")
-                  + ctx.platform.message_time(int(r), int(h[k + 1]), nbytes))
-    return t
+    if len(h) == 0:
+        return 0.0, 0.0
+    lo, hi, n = lv.lo[h], lv.hi[h], lv.n[h]
+    cf = lv.cfactor
+    cl = -np.floor_divide(-lo, cf) * cf
+    cu = np.floor_divide(hi, cf) * cf
+    hasc = cl <= cu
+    ncp = np.where(hasc, (cu - cl) // cf + 1, 0)
+    step = ctx.step(level) + step_extra
+    clone = ctx.op("clone")
+    steps = n - (lo == 0) if cprop else n - ncp
+    msg_ops = ctx.op("pack") + ctx.op("unpack") if len(h) > 1 else 0.0
+    work = steps * step + n * point_extra + ncp * (cpoint_extra + clone) + msg_ops
+    trail = np.where(hasc, (hi - cu) * (step + point_extra) + (hi > cu) * clone, work)
+    first_c = (step if cprop else 0.0) + point_extra + cpoint_extra
+    first = np.where(hasc & (cl > 0), (cl - lo) * (step + point_extra) + first_c, 0.0)
+    msg = message_times(ctx.platform, h[:-1], h[1:], ctx.costs.message_bytes)
+    msg_in = np.concatenate(([0.0], msg))
+    # t_send: when each rank's value for its right neighbour is ready
+    cs = np.cumsum(np.where(hasc, 0.0, msg_in + work))
+    last_c = np.maximum.accumulate(np.where(hasc, np.arange(len(h)), 0))
+    t_send = cs + (trail - cs)[last_c]
+    arrive = np.concatenate(([0.0], t_send[:-1] + msg))
+    finish = np.where(hasc, np.maximum(work - first, arrive) + first, t_send)
+    return float(work.max()), float(finish.max())
+
+
+def _add_sweep(b: Breakdown, path: tuple[float, float], times: int = 1) -> None:
+    """A sweep's work under relaxation, the rest of its critical path (messages and waits
+    along chains) under communication."""
+    b.relaxation += times * path[0]
+    b.communication += times * (path[1] - path[0])
+
+
+def relaxation_sweep(ctx: _Ctx, level: int, lv: RankLevel) -> tuple[float, float]:
+    """One FC sweep of FCRelax (FAS sum per step on coarse levels)."""
+    return sweep_path(ctx, level, lv, cprop=True,
+                      step_extra=ctx.op("sum") if level > 0 else 0.0)
+
+
+def restriction_sweep(ctx: _Ctx, level: int, lv: RankLevel) -> tuple[float, float]:
+    """FRestrict's sweep: F-relaxation and the step to each C-point, whose value is injected
+    (three copies: the restricted value, the coarse point, the FAS term) and on level 0 gives
+    the residual (a sum and a norm)."""
+    extra = 3 * ctx.op("sum") + (ctx.op("sum") + ctx.op("norm") if level == 0 else 0.0)
+    return sweep_path(ctx, level, lv, cprop=True,
+                      step_extra=ctx.op("sum") if level > 0 else 0.0, cpoint_extra=extra)
+
+
+def coarse_rhs(ctx: _Ctx, level: int, lv: RankLevel) -> float:
+    """The FAS right-hand side on coarse level `level`: a clone, a step and a sum per point;
+    no chain (each point needs only the restricted value before it)."""
+    return sweep_work(ctx, level, lv, lv.stepped, clones=lv.stepped, sums=lv.stepped) \
+        + neighbour_message(ctx, lv)
+
+
+def interpolation(ctx: _Ctx, level: int, lv: RankLevel) -> tuple[float, float]:
+    """FInterp on a level between the finest and the coarsest: F-relaxation (with the FAS
+    sum) and the correction of the finer level at every point (two sums)."""
+    return sweep_path(ctx, level, lv, cprop=False, step_extra=ctx.op("sum"),
+                      point_extra=2 * ctx.op("sum"))
+
+
+def coarsest_solve(ctx: _Ctx, level: int, lv: RankLevel) -> float:
+    """The sequential solve on the coarsest level (FInterp there: one interval over the whole
+    level, so a chain through every rank holding its points, with the FAS sum per step and
+    two correction sums per point); on one level, the plain serial sweep."""
+    if level == 0:
+        return sweep_path(ctx, 0, lv, cprop=False)[1]
+    return sweep_path(ctx, level, lv, cprop=False, step_extra=ctx.op("sum"),
+                      point_extra=2 * ctx.op("sum"))[1]
 
 
 def reduction(ctx: _Ctx, ranks: int, nbytes: float = 64.0) -> float:
@@ -678,41 +761,27 @@ def vcycle_time(ctx: _Ctx, lv: Sequence[RankLevel], nrelax: int, ranks: int) -> 
     b = Breakdown()
     L = len(lv)
     for l in range(L - 1):
-        f, c = lv[l], lv[l + 1]
-        fas = f.stepped if l > 0 else 0
-        cp = f.cpoints
-        relax = sweep_work(ctx, l, f, f.stepped, clones=cp, sums=fas)
-        restrict = sweep_work(ctx, l, f, f.stepped, clones=cp,
-                              sums=3 * cp + fas + (cp - f.has_first if l == 0 else 0),
-                              norms=(cp - f.has_first) if l == 0 else 0)
-        coarse_rhs = sweep_work(ctx, l + 1, c, c.stepped, clones=c.stepped, sums=c.stepped)
-        b.relaxation += nrelax * relax + restrict + (coarse_rhs if l + 1 < L - 1 else 0.0)
+        _add_sweep(b, relaxation_sweep(ctx, l, lv[l]), nrelax)
+        _add_sweep(b, restriction_sweep(ctx, l, lv[l]))
+        rhs = coarse_rhs(ctx, l + 1, lv[l + 1])
         if l + 1 == L - 1:
-            b.coarsest += coarse_rhs
-        b.communication += (nrelax + 1) * neighbour_message(ctx, f) + neighbour_message(ctx, c)
+            b.coarsest += rhs
+        else:
+            b.relaxation += rhs
         if l == 0:
             b.norm += reduction(ctx, ranks)
-    b.coarsest += coarsest_solve(ctx, lv[-1])
+    b.coarsest += coarsest_solve(ctx, L - 1, lv[-1])
     for l in range(1, L - 1):
-        b.relaxation += interpolation(ctx, l, lv[l])
-        b.communication += neighbour_message(ctx, lv[l])
+        _add_sweep(b, interpolation(ctx, l, lv[l]))
     return b
-
-
-def interpolation(ctx: _Ctx, level: int, lv: RankLevel) -> float:
-    """FInterp on a level between the finest and the coarsest: F-relaxation (with the FAS sum)
-    and the correction of the finer level at every point (two sums)."""
-    return sweep_work(ctx, level, lv, lv.fpoints, clones=lv.cpoints,
-                      sums=lv.fpoints + 2 * lv.n)
 
 
 def skip_cycle_time(ctx: _Ctx, lv: Sequence[RankLevel]) -> Breakdown:
     """The first cycle with skip: the coarsest solve and interpolation up, no relaxation."""
     b = Breakdown()
-    b.coarsest += coarsest_solve(ctx, lv[-1])
+    b.coarsest += coarsest_solve(ctx, len(lv) - 1, lv[-1])
     for l in range(len(lv) - 2, 0, -1):
-        b.relaxation += interpolation(ctx, l, lv[l])
-        b.communication += neighbour_message(ctx, lv[l])
+        _add_sweep(b, interpolation(ctx, l, lv[l]))
     return b
 
 
@@ -720,22 +789,20 @@ def final_time(ctx: _Ctx, lv: Sequence[RankLevel], ranks: int) -> Breakdown:
     """After the last cycle: the access sweep on the finest level (its F-points stepped) and
     the success vote (a reduction)."""
     b = Breakdown()
-    f = lv[0]
-    b.relaxation += sweep_work(ctx, 0, f, f.fpoints, clones=f.cpoints, sums=0)
-    b.communication += neighbour_message(ctx, f)
+    _add_sweep(b, sweep_path(ctx, 0, lv[0], cprop=False))
     b.norm += reduction(ctx, ranks)
     return b
 
 
 def solve_time(ctx: _Ctx, depth: int, ranks: int, settings: Settings, iterations: int,
                skip_first: bool) -> Breakdown:
+    """One solve: its cycles (the first skipped when skip_first), the final access sweep."""
     lv = rank_levels(depth, ranks, settings, reverted=ctx.adjoint)
+    b = Breakdown()
     if len(lv) == 1:
-        b = Breakdown()
-        b.coarsest = coarsest_solve(ctx, lv[0], with_fas=False) - 2 * ctx.op("sum") * depth
+        b.coarsest = coarsest_solve(ctx, 0, lv[0])
         b.norm = reduction(ctx, ranks)
         return b
-    b = Breakdown()
     v = vcycle_time(ctx, lv, settings.nrelax, ranks)
     for k in range(iterations):
         if k == 0 and skip_first:
@@ -947,6 +1014,11 @@ def recommend(depth: int, width: int, batch: int, ranks: int, platform: Platform
         if iterations is None:
             b = min(batch, 64)
             plan.notes.append(f"iterations to abs tol {tol:g} measured on one rank, batch {b}")
+        else:
+            plan.notes.append(f"the given iterations ({iterations[0]}, {iterations[1]}) are "
+                              f"used for every setting; F-relaxation and coarser grids usually "
+                              f"need more than FCF and finer ones (measure them: leave out "
+                              f"--iterations)")
         for s in settings:
             its = iterations
             if its is None:
