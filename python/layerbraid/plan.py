@@ -1103,9 +1103,15 @@ def _parse_iterations(text: str) -> tuple[int, int]:
 
 
 def run(args: Any) -> int:
-    """``layerbraid plan``: on rank 0 only (other ranks return at once)."""
+    """``layerbraid plan``. Meant for one process; under mpiexec every rank computes the same
+    plan (so that a bad option fails on all of them alike) and rank 0 prints and saves."""
+    from mpi4py import MPI
+
+    root = MPI.COMM_WORLD.Get_rank() == 0
+
     def log(s: str) -> None:
-        print(s, file=sys.stderr, flush=True)
+        if root:
+            print(s, file=sys.stderr, flush=True)
 
     for name in ("depth", "width", "batch", "ranks", "top", "min_coarse"):
         if getattr(args, name) < 1:
@@ -1123,7 +1129,7 @@ def run(args: Any) -> int:
         if not args.json:
             log(f"calibrating width {args.width}, batch {args.batch} ...")
         costs = calibrate(args.width, args.batch, log=None if args.json else log)
-        if args.calibrate:
+        if args.calibrate and root:
             save_costs(costs, args.calibrate)
     elif args.costs:
         costs = load_costs(args.costs)
@@ -1133,8 +1139,7 @@ def run(args: Any) -> int:
                      mode=args.mode, iterations=iterations,
                      cycles=None if args.cycles is None else (args.cycles,), tol=args.tol,
                      min_coarse=args.min_coarse, log=None if args.json else log)
-    if args.json:
-        print(json.dumps(plan.to_dict(args.top), indent=1))
-    else:
-        print(format_plan(plan, args.top))
+    if root:
+        print(json.dumps(plan.to_dict(args.top), indent=1) if args.json
+              else format_plan(plan, args.top), flush=True)
     return 0
