@@ -80,12 +80,12 @@ typedef struct {
 #define _BRAID_MAX_SUBTREES 128
 
 typedef struct {
+   /* reduce.c: this rank's subtree sums of the temporal norm, merged with its children's */
    _braid_SubtreeSum mine[_BRAID_MAX_SUBTREES];
-   int nmine, nall;
-   int *counts, *displs;       /* rank 0 only */
-   _braid_SubtreeSum *all;     /* rank 0 only */
-   double total, result;
-   int agree_ok, agree_all;    /* _braid_AgreeSuccess */
+   int nmine;
+   double incoming[1 + 3 * _BRAID_MAX_SUBTREES]; /* a child's: count, then lo, hi, value */
+   double outgoing[1 + 3 * _BRAID_MAX_SUBTREES]; /* to the parent */
+   double total;               /* the reduced value (max, min, or rank 0's sum) */
    /* the receive of another rank's failure notice, posted before the first wait of a solve
     * on several ranks and cancelled at its end (comm.c); abandoned with these buffers when
     * the solve failed, since MPI may still write into notice_text */

@@ -45,15 +45,16 @@ braid_Int layerbraid_SetQuietFailures(braid_Core core, braid_Int quiet);
 
 /** This rank's counts and times, accumulated over the life of the core (every braid_Drive)
  *  and cleared by braid_ResetTimer, like the timers. The counts are always kept; the step
- *  and wait times need braid_SetTimings(core, 2) (else they stay 0), the drive time is kept
- *  at every level. */
+ *  and wait times need braid_SetTimings(core, 2) or layerbraid_SetTimeCalls (else they stay
+ *  0), the drive time is kept at every level. */
 typedef struct {
    braid_Int steps;              /* calls of the user's step on this rank, all levels */
    braid_Int steps_coarsest;     /* of which on the coarsest level of the hierarchy */
    braid_Int messages_sent;      /* point-to-point engine messages (Isend) posted to other
                                   * ranks: the solution and adjoint values between
                                   * neighbours, the points moved by temporal refinement; not
-                                  * failure notices, not collectives */
+                                  * failure notices, not the small messages of the reductions
+                                  * over ranks (residual norm, success vote) */
    braid_Int messages_received;  /* point-to-point engine messages received (the same kinds) */
    double bytes_sent;            /* payload bytes of the messages sent */
    double time_step;             /* seconds in calls of the user's step (timings level >= 2) */

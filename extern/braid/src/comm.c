@@ -1,8 +1,8 @@
 /*
  * Communication between ranks: the boundary vector of a sweep travels one way, from a rank to
  * the rank holding the next time point, as a non-blocking message posted early so that it
- * overlaps the sweep's computation; and the temporal norm of the residual, reduced so that
- * the result is the same, bit for bit, whatever the number of ranks.
+ * overlaps the sweep's computation; the failure notices; and every wait of the engine
+ * (_braid_Wait). The reductions over ranks are in reduce.c.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200112L /* nanosleep */
@@ -294,17 +294,6 @@ braid_Int _braid_CheckNotices(braid_Core core)
    return notice ? take_notice(core, &status) : 0;
 }
 
-braid_Int _braid_AgreeSuccess(braid_Core core)
-{
-   /* a rank that failed returned without joining, and its notice ends this wait */
-   _braid_CollectiveBuffers *ns = core->collective_buffers;
-   MPI_Request request;
-   if (core->nprocs == 1) return 0;
-   ns->agree_ok = 1;
-   MPI_Iallreduce(&ns->agree_ok, &ns->agree_all, 1, MPI_INT, MPI_MIN, core->tcomm, &request);
-   return _braid_Wait(core, &request);
-}
-
 static braid_Int wait_blocking(braid_Core core, MPI_Request *request)
 {
    _braid_CollectiveBuffers *ns = core->collective_buffers;
@@ -439,129 +428,4 @@ void _braid_CommCleanup(braid_Core core)
    _braid_MessageRelease(core, &core->send_msg);
    _braid_MessageRelease(core, &core->recv_msg);
    core->msg_bytes = 0;
-}
-
-/* ---- reproducible temporal norm ----
- *
- * The sum over points 1..N is defined as a pairwise sum over a fixed binary tree of the point
- * indices. Each rank sums the largest subtrees that lie inside its own points; rank 0 gathers
- * those partial sums and completes the tree. Every addition happens in the same order as on a
- * single rank, so the result does not depend on how points are distributed. */
-
-static double tree_sum_local(const braid_Real *norms, braid_Int first, braid_Int lo, braid_Int hi)
-{
-   braid_Int mid;
-   if (lo == hi) return norms[lo - first];
-   mid = lo + (hi - lo) / 2;
-   return tree_sum_local(norms, first, lo, mid) + tree_sum_local(norms, first, mid + 1, hi);
-}
-
-/* Collect the maximal subtrees of [lo, hi] inside [a, b]. */
-static void collect_subtrees(const braid_Real *norms, braid_Int a, braid_Int b, braid_Int lo,
-                             braid_Int hi, _braid_SubtreeSum *out, int *nout)
-{
-   braid_Int mid;
-   if (hi < a || lo > b) return;
-   if (a <= lo && hi <= b)
-   {
-      out[*nout].lo = (double) lo;
-      out[*nout].hi = (double) hi;
-      out[*nout].value = tree_sum_local(norms, a, lo, hi);
-      (*nout)++;
-      return;
-   }
-   mid = lo + (hi - lo) / 2;
-   collect_subtrees(norms, a, b, lo, mid, out, nout);
-   collect_subtrees(norms, a, b, mid + 1, hi, out, nout);
-}
-
-static double tree_sum_gathered(const _braid_SubtreeSum *parts, int nparts, braid_Int lo, braid_Int hi)
-{
-   braid_Int mid;
-   int k;
-   for (k = 0; k < nparts; k++)
-   {
-      if (parts[k].lo == (double) lo && parts[k].hi == (double) hi) return parts[k].value;
-   }
-   mid = lo + (hi - lo) / 2;
-   return tree_sum_gathered(parts, nparts, lo, mid) + tree_sum_gathered(parts, nparts, mid + 1, hi);
-}
-
-braid_Int _braid_TemporalNorm(braid_Core core, const braid_Real *norms, braid_Int first,
-                              braid_Int count, braid_Int npoints_global, braid_Real *result)
-{
-   _braid_CollectiveBuffers *ns = core->collective_buffers;
-   MPI_Request request;
-   braid_Int k, err;
-   int p;
-
-   if (core->tnorm == 3)
-   {
-      ns->total = 0.0;
-      for (k = 0; k < count; k++)
-      {
-         /* NaN must survive the reduction: fmax would drop it */
-         if (norms[k] != norms[k] || norms[k] > ns->total) ns->total = norms[k];
-      }
-      MPI_Iallreduce(&ns->total, &ns->result, 1, MPI_DOUBLE, MPI_MAX, core->tcomm, &request);
-      if ((err = _braid_Wait(core, &request))) return err;
-      *result = ns->result;
-      return 0;
-   }
-
-   /* squares for the l2 norm, plain norms for the sum */
-   if (count > 0)
-   {
-      braid_Real *terms = (braid_Real *) _braid_Calloc(core, "the terms of the temporal norm",
-                                                       count, sizeof(braid_Real));
-      if (terms == NULL) return braid_ERROR_MEMORY;
-      for (k = 0; k < count; k++)
-      {
-         terms[k] = core->tnorm == 2 ? norms[k] * norms[k] : norms[k];
-      }
-      ns->nmine = 0;
-      collect_subtrees(terms, first, first + count - 1, 1, npoints_global, ns->mine, &ns->nmine);
-      free(terms);
-   }
-   else
-   {
-      ns->nmine = 0;
-   }
-   ns->nmine *= 3; /* counted in doubles */
-   if (core->myid == 0 && ns->counts == NULL)
-   {
-      braid_Int nall;
-      const char *what = "the gathered partial sums of the temporal norm";
-      if (_braid_MulInt(core->nprocs, _BRAID_MAX_SUBTREES, &nall))
-      {
-         return _braid_OutOfMemory(core, what, INT_MAX, sizeof(_braid_SubtreeSum));
-      }
-      ns->counts = (int *) _braid_Calloc(core, what, core->nprocs, sizeof(int));
-      ns->displs = (int *) _braid_Calloc(core, what, core->nprocs, sizeof(int));
-      ns->all = (_braid_SubtreeSum *) _braid_Calloc(core, what, nall, sizeof(_braid_SubtreeSum));
-      if (ns->counts == NULL || ns->displs == NULL || ns->all == NULL) return braid_ERROR_MEMORY;
-   }
-   MPI_Igather(&ns->nmine, 1, MPI_INT, ns->counts, 1, MPI_INT, 0, core->tcomm, &request);
-   if ((err = _braid_Wait(core, &request))) return err;
-   ns->nall = 0;
-   if (core->myid == 0)
-   {
-      for (p = 0; p < core->nprocs; p++)
-      {
-         ns->displs[p] = ns->nall;
-         ns->nall += ns->counts[p];
-      }
-   }
-   MPI_Igatherv(ns->mine, ns->nmine, MPI_DOUBLE, ns->all, ns->counts, ns->displs, MPI_DOUBLE, 0,
-                core->tcomm, &request);
-   if ((err = _braid_Wait(core, &request))) return err;
-   ns->total = 0.0;
-   if (core->myid == 0 && npoints_global > 0)
-   {
-      ns->total = tree_sum_gathered(ns->all, ns->nall / 3, 1, npoints_global);
-   }
-   MPI_Ibcast(&ns->total, 1, MPI_DOUBLE, 0, core->tcomm, &request);
-   if ((err = _braid_Wait(core, &request))) return err;
-   *result = core->tnorm == 2 ? sqrt(ns->total) : ns->total;
-   return 0;
 }

@@ -201,16 +201,10 @@ braid_Int braid_Destroy(braid_Core core)
       /* MPI may still use these: messages nobody will receive keep MPI_Comm_free from
        * succeeding, and a collective the failed rank never joined may still write into the
        * buffers. They stay allocated until the process ends. */
-      _braid_Abandon(core->collective_buffers->counts);
-      _braid_Abandon(core->collective_buffers->displs);
-      _braid_Abandon(core->collective_buffers->all);
       _braid_Abandon(core->collective_buffers);
    }
    else
    {
-      free(core->collective_buffers->counts);
-      free(core->collective_buffers->displs);
-      free(core->collective_buffers->all);
       free(core->collective_buffers);
       MPI_Comm_free(&core->tcomm);
    }
