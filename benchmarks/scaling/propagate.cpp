@@ -79,7 +79,6 @@ struct Options {
   int repeat = 1;
   bool serial_reference = false;
   bool modelled = false;
-  bool poll_hook = true;  // modelled: set a poll hook as Propagation does (engine's wait loop)
   std::string costs_file, calibrate_file, json_file;
 };
 
@@ -88,7 +87,7 @@ const char* usage_text =
     "                 [--levels L] [--cfactor C] [--relax F|FCF] [--min-coarse M]\n"
     "                 [--tol X | --iters K | --iters-forward K --iters-adjoint K]\n"
     "                 [--repeat R] [--serial-reference] [--compute real|modelled]\n"
-    "                 [--costs FILE] [--wait poll|block] [--calibrate FILE] [--json FILE]\n";
+    "                 [--costs FILE] [--calibrate FILE] [--json FILE]\n";
 
 long parse_long(const std::string& name, const std::string& text, long lo, long hi) {
   errno = 0;
@@ -154,10 +153,6 @@ Options parse_options(int argc, char** argv, int nranks) {
       if (v == "real") o.modelled = false;
       else if (v == "modelled") o.modelled = true;
       else throw UsageError("--compute=" + v + " must be real or modelled");
-    } else if (a == "--wait") {
-      if (v == "poll") o.poll_hook = true;
-      else if (v == "block") o.poll_hook = false;
-      else throw UsageError("--wait=" + v + " must be poll or block");
     } else if (a == "--costs") o.costs_file = v;
     else if (a == "--calibrate") o.calibrate_file = v;
     else if (a == "--json") o.json_file = v;
@@ -180,10 +175,6 @@ Options parse_options(int argc, char** argv, int nranks) {
     }
   } else if (!o.costs_file.empty()) {
     throw UsageError("--costs is for --compute modelled");
-  }
-  if (!o.poll_hook && !o.modelled) {
-    throw UsageError("--wait block is for --compute modelled (Propagation always waits with "
-                     "its poll hook)");
   }
   if (o.serial_reference && o.modelled) {
     throw UsageError("--serial-reference needs --compute real (modelled mode computes nothing)");
@@ -696,7 +687,6 @@ braid_Int m_norm(braid_App app, braid_Vector, braid_Real* norm) {
   *norm = 1.0;
   return 0;
 }
-braid_Int m_poll(void*) { return 0; }
 braid_Int m_access(braid_App, braid_Vector, braid_AccessStatus) { return 0; }
 braid_Int m_bufsize(braid_App app, braid_Int* size, braid_BufferStatus) {
   *size = static_cast<braid_Int>(model(app)->bytes);
@@ -790,10 +780,8 @@ class Model {
     braid_SetAccessLevel(core, 1);
     layerbraid_SetTimeCalls(core, 1);  // as SolverOptions::profile: step and wait times
     layerbraid_SetQuietFailures(core, 1);
-    // --wait poll (default): as Propagation, which asks its interrupt check while it waits,
-    // so the engine waits in its test-and-sleep loop; --wait block: no hook, the engine blocks
-    // in MPI_Waitany (extern/braid/doc/waits.md), far cheaper to simulate with many ranks.
-    if (o_.poll_hook) layerbraid_SetPollHook(core, m_poll, nullptr);
+    // no poll hook, as Propagation without an interrupt check: the engine's waits block in
+    // MPI_Waitany (extern/braid/doc/waits.md)
     if (app.adjoint) braid_SetRevertedRanks(core, 1);
     const int err = braid_Drive(core);
     braid_Int n = 0, l = 0;
@@ -920,8 +908,8 @@ void report(const Options& o, int size, const Run& best, double time, double tf,
     << ", \"min_coarse\": " << o.min_coarse << ", \"relax\": \""
     << (o.nrelax == 0 ? "F" : "FCF") << "\", \"tol\": " << opt_number(o.tol_given, o.tol)
     << ", \"iters\": " << (o.iters >= 0 ? std::to_string(o.iters) : "null")
-    << ", \"repeat\": " << o.repeat << ", \"wait\": \"" << (o.poll_hook ? "poll" : "block")
-    << "\", \"iterations_forward\": " << best.it_forward
+    << ", \"repeat\": " << o.repeat
+    << ", \"iterations_forward\": " << best.it_forward
     << ", \"iterations_adjoint\": " << best.it_adjoint << ", \"levels_used\": " << best.levels
     << ", \"time\": " << json_number(time) << ", \"time_forward\": " << json_number(tf)
     << ", \"time_adjoint\": " << json_number(ta)

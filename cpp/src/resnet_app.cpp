@@ -353,9 +353,24 @@ struct Propagation<T>::Impl {
 #endif
 #if LAYERBRAID_RESNET_ENGINE_EXTENSIONS
     layerbraid_SetQuietFailures(core, 1);  // we report failures ourselves, as exceptions
-    layerbraid_SetPollHook(core, poll_cb, &s);  // the interrupt check while this rank waits
+    set_poll_hook(s);
 #endif
     s.failed = false;
+  }
+
+  // The interrupt check while this rank waits, only when there is one: without a poll hook the
+  // engine blocks in MPI (MPI_Waitany on the message and the failure notice), which wakes at
+  // once when the message arrives; the hook's test-and-sleep loop may wake up to 0.25 ms late
+  // and costs a simulator host time in every waiting rank (extern/braid/doc/waits.md).
+  void set_poll_hook(Solve& s) const {
+#if LAYERBRAID_RESNET_ENGINE_EXTENSIONS
+    if (s.core != nullptr) {
+      layerbraid_SetPollHook(s.core, interrupt_check ? poll_cb : nullptr,
+                             interrupt_check ? &s : nullptr);
+    }
+#else
+    (void)s;
+#endif
   }
 
   // One solve on every rank. When it fails: Interrupted on a rank whose interrupt check
@@ -903,6 +918,8 @@ const std::map<int, std::vector<T>>& Propagation<T>::recorded_states(
 template <class T>
 void Propagation<T>::set_interrupt_check(std::function<bool()> check) {
   impl_->interrupt_check = std::move(check);
+  impl_->set_poll_hook(impl_->fwd);
+  impl_->set_poll_hook(impl_->bwd);
 }
 
 template <class T>

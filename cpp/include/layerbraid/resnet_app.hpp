@@ -240,6 +240,8 @@ class Propagation {
   // adjoint(), so it must be cheap; an exception it throws fails the solve like a callback's
   // (std::runtime_error here). The Propagation stays usable: the next solve starts afresh
   // (from zero, or from restored states; a warm start's stored solution is dropped).
+  // Without a check the engine's waits block in MPI, which wakes at once when the message
+  // arrives; with one they poll (test, yield, sleep up to 0.25 ms) so the check can run.
   void set_interrupt_check(std::function<bool()> check);
 
  private:
