@@ -12,6 +12,7 @@ DEMO_STAMP := $(VENV)/.layerbraid-installed-demo
 NPROC      := $(shell nproc 2>/dev/null || echo 2)
 BUILD      := build
 ASAN_BUILD := build/asan
+SMPI_BUILD := build/smpi
 SANITIZE   ?= address,undefined
 
 # Everything the pip build of the Python package reads; a change re-runs pip install -e.
@@ -24,7 +25,7 @@ generator  = $(if $(wildcard $(1)/CMakeCache.txt),,$(if $(NINJA),-G Ninja,))
 CMAKE_MPI := -DPython_EXECUTABLE=$(CURDIR)/$(VPY)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv examples ctest asan test demo clean distclean
+.PHONY: help venv examples ctest asan test demo scaling clean distclean
 
 help:
 	@echo "make demo       set up .venv (pip install -e . only), train a ResNet on Peaks"
@@ -34,6 +35,9 @@ help:
 	@echo "make examples   plain CMake build into $(BUILD)/ (C library, examples, C tests)"
 	@echo "make ctest      run the C tests of $(BUILD)/"
 	@echo "make asan       sanitizer build ($(SANITIZE)) in $(ASAN_BUILD)/ and its C tests"
+	@echo "make scaling    speedup on simulated clusters (SimGrid SMPI, issue 16): builds"
+	@echo "                propagate/train_peaks ($(BUILD)/) and $(SMPI_BUILD)/, runs"
+	@echo "                benchmarks/scaling/run.py (resumable; SCALING_ARGS=--quick etc.)"
 	@echo "make clean      remove build/ ;  make distclean: also .venv"
 
 venv: $(STAMP)
@@ -76,6 +80,17 @@ demo: $(DEMO_STAMP)
 	set -x; \
 	"$$mpiexec" -n 2 $(VPY) -m layerbraid.cli train --dataset peaks --layers 30 --width 8 \
 	  --method one-shot --mgrit-iters 2 --optimizer lbfgs --epochs 130 --native --out $(DEMO_OUT)
+
+# Issue 16: layer-parallel speedup on simulated clusters (needs SimGrid's smpirun). The real
+# build gives the cost tables, the iteration counts and the training run; the SMPI build runs
+# the modelled propagations. Cases already in benchmarks/results/scaling.json are skipped.
+SCALING_ARGS ?=
+scaling: $(STAMP)
+	cmake -S . -B $(BUILD) $(call generator,$(BUILD)) $(CMAKE_MPI)
+	cmake --build $(BUILD) -j $(NPROC) --target propagate train_peaks
+	cmake -S . -B $(SMPI_BUILD) $(call generator,$(SMPI_BUILD)) $(CMAKE_MPI) -DLAYERBRAID_SMPI=ON
+	cmake --build $(SMPI_BUILD) -j $(NPROC) --target propagate
+	$(VPY) benchmarks/scaling/run.py --real-build $(BUILD) --smpi-build $(SMPI_BUILD) $(SCALING_ARGS)
 
 clean:
 	rm -rf $(BUILD)
