@@ -233,6 +233,14 @@ def hostfile(platform: str, ranks: int, path: Path) -> None:
     path.write_text("".join(f"{prefix}{i}:{per}\n" for i in range(need)))
 
 
+def host_bursts_cfg(s: dict[str, Any]) -> list[str]:
+    """Modelled runs: only the injected costs are computation. SMPI's default also charges the
+    host time between MPI calls, which on a core shared by hundreds of simulated ranks is
+    cache-cold (5-20 us per burst against ~0.5 us per step on one rank) plus its own
+    MPI_Comm_dup (up to 50 ms per rank at 1024 ranks): benchmarks/scaling/README.md."""
+    return ["--cfg=smpi/simulate-computation:no"] if s.get("host_bursts") == "off" else []
+
+
 def run_smpi(s: dict[str, Any], platform: str, ranks: int, timeout: float = 3600
              ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="scaling_smpi_") as d:
@@ -242,7 +250,8 @@ def run_smpi(s: dict[str, Any], platform: str, ranks: int, timeout: float = 3600
         (Path(d) / "tmp").mkdir()
         cmd = ["smpirun", "-np", str(ranks), "-platform", str(PLATFORMS / f"{platform}.xml"),
                "-hostfile", str(hf), "--cfg=smpi/host-speed:1Gf", f"--cfg=smpi/tmpdir:{d}/tmp",
-               "--cfg=smpi/test:0", str(SMPI_BIN), *propagate_args(s), "--json", str(j)]
+               "--cfg=smpi/test:0", *host_bursts_cfg(s), str(SMPI_BIN), *propagate_args(s),
+               "--json", str(j)]
         return _run(cmd, Path(d), j, timeout)
 
 
@@ -390,7 +399,7 @@ def modelled(depth: int, width: int, batch: int, levels: int, cfactor: int, rela
     """One modelled SMPI case; mode "tol" (counts from part iterations), "cap2" (2 per
     direction) or "serial" (--levels 1)."""
     s: dict[str, Any] = dict(depth=depth, width=width, batch=batch, levels=levels,
-                             cfactor=cfactor, relax=relax, compute="modelled")
+                             cfactor=cfactor, relax=relax, compute="modelled", host_bursts="off")
     if PLATFORM_SPEED[platform] != 1:
         s["costs_divided_by"] = PLATFORM_SPEED[platform]
     if mode == "serial":
