@@ -91,6 +91,7 @@ scaling: $(STAMP)
 	cmake -S . -B $(SMPI_BUILD) $(call generator,$(SMPI_BUILD)) $(CMAKE_MPI) -DLAYERBRAID_SMPI=ON
 	cmake --build $(SMPI_BUILD) -j $(NPROC) --target propagate
 	$(VPY) benchmarks/scaling/run.py --real-build $(BUILD) --smpi-build $(SMPI_BUILD) $(SCALING_ARGS)
+	$(VPY) benchmarks/scaling/plan_check.py
 
 clean:
 	rm -rf $(BUILD)
