@@ -53,6 +53,7 @@ struct Options {
   double lr = 0.02;
   int levels = 2;
   int cfactor = 4;
+  int nrelax = 1;  // FCF
   double tol = 1e-5;
   int iters = 0;
   int train = 5000;
@@ -71,6 +72,7 @@ const char* usage =
     "  --lr X          initial Adam learning rate, cosine decay to 0 (default 0.02)\n"
     "  --levels N      MGRIT levels; 1 = layer-serial, exact backpropagation (default 2)\n"
     "  --cfactor N     MGRIT coarsening factor (default 4)\n"
+    "  --relax F|FCF   MGRIT relaxation (default FCF)\n"
     "  --tol X         MGRIT absolute residual tolerance of every solve (default 1e-5)\n"
     "  --iters N       one-shot: exactly N MGRIT iterations per solve, warm-started, instead\n"
     "                  of --tol (default 0: solve to --tol)\n"
@@ -131,6 +133,13 @@ bool parse(int argc, char** argv, Options& o) {
     else if (flag == "--lr") o.lr = parse_positive(flag, v);
     else if (flag == "--levels") o.levels = int(parse_int(flag, v, 1, 30));
     else if (flag == "--cfactor") o.cfactor = int(parse_int(flag, v, 2, big));
+    else if (flag == "--relax") {
+      const std::string relax = v;
+      if (relax != "F" && relax != "FCF") {
+        throw UsageError("--relax=" + relax + " must be F or FCF");
+      }
+      o.nrelax = relax == "F" ? 0 : 1;
+    }
     else if (flag == "--tol") o.tol = parse_positive(flag, v);
     else if (flag == "--iters") o.iters = int(parse_int(flag, v, 0, 1000));
     else if (flag == "--train") o.train = int(parse_int(flag, v, 1, big));
@@ -228,7 +237,7 @@ int train(const Options& o, int rank, int size) {
   rn::SolverOptions mgrit;
   mgrit.max_levels = o.levels;
   mgrit.cfactor = o.cfactor;
-  mgrit.nrelax = 1;  // FCF relaxation
+  mgrit.nrelax = o.nrelax;
   if (o.iters > 0) {
     mgrit.max_iter = o.iters;
     mgrit.abs_tol = 1e-300;  // `iters` iterations, fewer only once the residual is exactly 0
@@ -259,11 +268,11 @@ int train(const Options& o, int rank, int size) {
     if (o.levels == 1) {
       std::snprintf(method, sizeof method, "layer-serial");
     } else if (o.iters > 0) {
-      std::snprintf(method, sizeof method, "one-shot MGRIT (%d levels, cf %d, %d iterations)",
-                    o.levels, o.cfactor, o.iters);
+      std::snprintf(method, sizeof method, "one-shot MGRIT (%d levels, cf %d, %s, %d iterations)",
+                    o.levels, o.cfactor, o.nrelax == 0 ? "F" : "FCF", o.iters);
     } else {
-      std::snprintf(method, sizeof method, "MGRIT (%d levels, cf %d, tolerance %g)", o.levels,
-                    o.cfactor, o.tol);
+      std::snprintf(method, sizeof method, "MGRIT (%d levels, cf %d, %s, tolerance %g)",
+                    o.levels, o.cfactor, o.nrelax == 0 ? "F" : "FCF", o.tol);
     }
     std::printf("train_peaks: %d rank(s), %d layers of width %d, T=%g, %s; %d training / %d "
                 "validation points, batch %d, Adam lr %g\n",
