@@ -78,6 +78,7 @@ struct Options {
   int iters = -1, iters_forward = -1, iters_adjoint = -1;
   int repeat = 1;
   bool serial_reference = false;
+  bool skip = true;  // skip the first down-cycle (a solve from zero); off: warm-started steps
   bool modelled = false;
   std::string costs_file, calibrate_file, json_file;
 };
@@ -86,7 +87,7 @@ const char* usage_text =
     "usage: propagate [--depth N] [--width W] [--batch B] [--final-time T] [--seed S]\n"
     "                 [--levels L] [--cfactor C] [--relax F|FCF] [--min-coarse M]\n"
     "                 [--tol X | --iters K | --iters-forward K --iters-adjoint K]\n"
-    "                 [--repeat R] [--serial-reference] [--compute real|modelled]\n"
+    "                 [--repeat R] [--serial-reference] [--no-skip] [--compute real|modelled]\n"
     "                 [--costs FILE] [--calibrate FILE] [--json FILE]\n";
 
 long parse_long(const std::string& name, const std::string& text, long lo, long hi) {
@@ -119,6 +120,10 @@ Options parse_options(int argc, char** argv, int nranks) {
     if (a == "--help" || a == "-h") throw UsageError("help");
     if (a == "--serial-reference") {
       o.serial_reference = true;
+      continue;
+    }
+    if (a == "--no-skip") {
+      o.skip = false;
       continue;
     }
     if (i + 1 >= argc) throw UsageError(a + " needs a value (or is unknown)");
@@ -587,6 +592,7 @@ lr::SolverOptions solver_options(const Options& o, int iters) {
   s.min_coarse = o.min_coarse;
   s.cfactor = o.cfactor;
   s.nrelax = o.nrelax;
+  s.skip = o.skip;
   if (iters >= 0) {  // exactly `iters` iterations: a tolerance no residual reaches
     s.abs_tol = std::numeric_limits<double>::min();
     s.max_iter = std::max(iters, 1);
@@ -773,7 +779,7 @@ class Model {
     braid_SetMinCoarse(core, o_.min_coarse);
     braid_SetCFactor(core, -1, o_.cfactor);
     braid_SetNRelax(core, -1, o_.nrelax);
-    braid_SetSkip(core, 1);
+    braid_SetSkip(core, o_.skip ? 1 : 0);
     braid_SetAbsTol(core, 0.0);
     braid_SetMaxIter(core, std::max(iters, 1));
     braid_SetPrintLevel(core, 0);
@@ -906,7 +912,8 @@ void report(const Options& o, int size, const Run& best, double time, double tf,
     << ", \"final_time\": " << json_number(o.final_time) << ", \"seed\": " << o.seed
     << ", \"levels\": " << o.levels << ", \"cfactor\": " << o.cfactor
     << ", \"min_coarse\": " << o.min_coarse << ", \"relax\": \""
-    << (o.nrelax == 0 ? "F" : "FCF") << "\", \"tol\": " << opt_number(o.tol_given, o.tol)
+    << (o.nrelax == 0 ? "F" : "FCF") << "\", \"skip\": " << (o.skip ? "true" : "false")
+    << ", \"tol\": " << opt_number(o.tol_given, o.tol)
     << ", \"iters\": " << (o.iters >= 0 ? std::to_string(o.iters) : "null")
     << ", \"repeat\": " << o.repeat
     << ", \"iterations_forward\": " << best.it_forward
