@@ -11,8 +11,8 @@ one rank it hung, see extern/braid/doc/waits.md) and print upstream's final resi
 The scaling driver benchmarks/scaling/propagate (C++, layerbraid::resnet) runs the same
 forward + backward solve under the real MPI and under smpirun, with the real kernels and with
 modelled ones (callbacks that spend their calibrated time): the iterations, the gradient and
-every rank's counts of steps and messages must agree, and the simulated times must be of the
-size of the real one. Skips, saying why, where SimGrid is not installed (``apt-get install
+every rank's counts of steps and messages must agree, and the modelled simulated time must be of
+the size of the real-kernel one. Skips, saying why, where SimGrid is not installed (``apt-get install
 libsimgrid-dev``; .ci/run tries it).
 """
 
@@ -165,7 +165,8 @@ def test_propagate_real_and_simulated_agree(smpi_propagate: Path, build_dir: Pat
     for name in ("simulated", "modelled"):
         for key in COUNTS:
             assert results[name]["per_rank"][key] == real["per_rank"][key], (name, key, results)
-    # times of the same size: generous bounds, the machine may be loaded
-    for name in ("simulated", "modelled"):
-        ratio = results[name]["time"] / real["time"]
-        assert 0.2 < ratio < 5.0, (name, ratio, results)
+    # the modelled kernels take about the time the real ones take in the simulation: only a
+    # gross error (a unit, a missing cost) can leave these bounds; wall-clock times of the
+    # real run are not compared, a loaded machine stretches them without limit
+    ratio = results["modelled"]["time"] / sim["time"]
+    assert 0.05 < ratio < 20.0, (ratio, results)
