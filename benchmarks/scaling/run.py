@@ -56,6 +56,7 @@ sys.path.insert(0, str(REPO / "benchmarks" / "python_driver"))
 
 from _common import (RESULTS, machine_info, mpiexec, table, thread_env,  # noqa: E402
                      write_section)
+from layerbraid.plan import load_platform  # noqa: E402  (the platform files, parsed as data)
 
 NAME = "scaling"
 HEADING = "## Speedup at cluster scale (simulated clusters, SimGrid SMPI)"
@@ -66,8 +67,6 @@ REAL_BIN = REPO / "build" / "benchmarks" / "scaling" / "propagate"
 SMPI_BIN = REPO / "build" / "smpi" / "benchmarks" / "scaling" / "propagate"
 TRAIN_BIN = REPO / "build" / "examples" / "cpp" / "train_peaks"
 PLATFORMS = REPO / "python" / "layerbraid" / "platforms"
-#: platform -> (host name prefix, number of nodes, ranks per node)
-HOSTS = {"cluster": ("node-", 64, 32), "gpu": ("gpunode-", 16, 4), "host": ("core-", 16, 1)}
 ALL_PARTS = ["calibrate", "iterations", "strong", "settings", "oneshot", "gpu", "validate"]
 GRAD_TARGET = 1e-6
 CAL_REPEAT = 3
@@ -228,11 +227,12 @@ def run_real(s: dict[str, Any], ranks: int = 1, timeout: float = 1800) -> dict[s
 
 
 def hostfile(platform: str, ranks: int, path: Path) -> None:
-    prefix, nodes, per = HOSTS[platform]
+    p = load_platform(platform)
+    per = p.cores_per_host
     need = math.ceil(ranks / per)
-    if need > nodes:
+    if need > p.hosts:
         raise ValueError(f"{ranks} ranks do not fit {platform}.xml")
-    path.write_text("".join(f"{prefix}{i}:{per}\n" for i in range(need)))
+    path.write_text("".join(f"{name}:{per}\n" for name in p.host_names[:need]))
 
 
 def host_bursts_cfg(s: dict[str, Any]) -> list[str]:
@@ -278,13 +278,19 @@ def summarise(out: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------- the parts
 
 
-#: Host speed of each platform relative to the calibrating machine. propagate's modelled
-#: callbacks spend their time with smpi_execute_benched(seconds), which SimGrid converts to
-#: flops with the simulated host's own speed (seconds x speed), so a burst takes the same
-#: simulated time on any host: a faster platform's speed is not applied to them (it is to the
-#: engine's own measured code, which SMPI converts with smpi/host-speed). For such a platform
-#: the runs read a cost table divided by the factor (costs_w*_b*_div10.json, derived here).
-PLATFORM_SPEED = {"cluster": 1, "gpu": 10, "host": 1}
+# Host speed of each platform relative to the calibrating machine. propagate's modelled
+# callbacks spend their time with smpi_execute_benched(seconds), which SimGrid converts to
+# flops with the simulated host's own speed (seconds x speed), so a burst takes the same
+# simulated time on any host: a faster platform's speed is not applied to them (it is to the
+# engine's own measured code, which SMPI converts with smpi/host-speed). For such a platform
+# the runs read a cost table divided by the factor (costs_w*_b*_div10.json, derived here).
+def platform_speed(platform: str) -> int:
+    """The platform's core speed over the calibrating machine's (gpu.xml: 10), from its file."""
+    speed = load_platform(platform).speed
+    if speed != round(speed) or speed < 1:
+        raise ValueError(f"{platform}.xml: core speed {speed} x; the cost tables are divided "
+                         f"by whole factors >= 1")
+    return round(speed)
 
 
 def costs_file(width: int, batch: int, divided_by: int = 1) -> Path:
@@ -405,8 +411,8 @@ def modelled(depth: int, width: int, batch: int, levels: int, cfactor: int, rela
                              cfactor=cfactor, relax=relax, compute="modelled", host_bursts="off")
     if not skip:        # full V-cycles from the first, as warm-started training solves
         s["no_skip"] = True
-    if PLATFORM_SPEED[platform] != 1:
-        s["costs_divided_by"] = PLATFORM_SPEED[platform]
+    if platform_speed(platform) != 1:
+        s["costs_divided_by"] = platform_speed(platform)
     if mode == "serial":
         s.update(levels=1, iters=1)
     elif mode.startswith("cap"):       # capK: exactly K iterations per direction

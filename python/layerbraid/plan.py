@@ -60,6 +60,7 @@ PLATFORM_DIR = Path(__file__).resolve().parent / "platforms"
 RELAXATIONS = {"F": 0, "FCF": 1}
 _MAX_COST = 1e3           # seconds; a cost above it is not a per-call cost
 _MAX_FILE = 1 << 20       # bytes of a cost table or platform file
+_MAX_HOSTS = 1 << 22      # hosts a platform file may name (their names are kept)
 
 
 # ------------------------------------------------------------------------------------------
@@ -322,6 +323,7 @@ class Platform:
     loopback_latency: float
     loopback_bandwidth: float
     hosts_per_leaf: int = 0        # fat tree: hosts under one leaf switch; 0: no fat tree
+    host_names: tuple[str, ...] = ()  # the hosts in order (prefix + radical + suffix)
 
     @property
     def ranks(self) -> int:
@@ -423,13 +425,20 @@ def load_platform(name_or_path: str | Path) -> Platform:
                          f"found {len(clusters)}")
     c = clusters[0].attrib
     radical = c.get("radical", "")
-    hosts = 0
+    numbers: list[int] = []
     for part in radical.split(","):
         m = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
         if not m or (m.group(2) and int(m.group(2)) < int(m.group(1))):
             raise ValueError(f"{source}: radical={radical!r} is not a list of host numbers "
                              f"or ranges (e.g. 0-63)")
-        hosts += int(m.group(2)) - int(m.group(1)) + 1 if m.group(2) else 1
+        first = int(m.group(1))
+        last = int(m.group(2)) if m.group(2) else first
+        if len(numbers) + last - first + 1 > _MAX_HOSTS:
+            raise ValueError(f"{source}: radical={radical!r} names more than {_MAX_HOSTS} "
+                             f"hosts")
+        numbers.extend(range(first, last + 1))
+    hosts = len(numbers)
+    names = tuple(f"{c.get('prefix', '')}{k}{c.get('suffix', '')}" for k in numbers)
     cores = _count(c.get("core", "1"), "core", source)
     speed = _quantity(c.get("speed"), "speed", source, "speed") / 1e9
     lat = _quantity(c.get("lat"), "lat", source, "lat")
@@ -451,7 +460,7 @@ def load_platform(name_or_path: str | Path) -> Platform:
     name = path.stem if s in PLATFORMS else s
     return Platform(name=name, hosts=hosts, cores_per_host=cores, speed=speed,
                     link_latency=lat, link_bandwidth=bw, loopback_latency=lb_lat,
-                    loopback_bandwidth=lb_bw, hosts_per_leaf=per_leaf)
+                    loopback_bandwidth=lb_bw, hosts_per_leaf=per_leaf, host_names=names)
 
 
 # ------------------------------------------------------------------------------------------
