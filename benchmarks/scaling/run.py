@@ -42,7 +42,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -1183,8 +1182,7 @@ def main() -> None:
         MPIEXEC = mpiexec()
         CACHE.set_machine(machine_info(1, {"simgrid": simgrid_version()}))
         if QUICK:
-            global WIDTHS, CALIBRATIONS
-            global TOL_PROBE
+            global WIDTHS, TOL_PROBE
             RANKS, WIDTHS, TOL_PROBE = [1, 4, 16], [32], [1e-4]
         for part in [p for p in ALL_PARTS if p in parts]:
             log(f"part {part}")
