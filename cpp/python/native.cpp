@@ -333,7 +333,9 @@ PYBIND11_MODULE(_native, m) {
       .def_readwrite("skip", &rn::SolverOptions::skip)
       .def_readwrite("warm_start", &rn::SolverOptions::warm_start)
       .def_readwrite("print_level", &rn::SolverOptions::print_level)
-      .def_readwrite("profile", &rn::SolverOptions::profile);
+      .def_readwrite("profile", &rn::SolverOptions::profile)
+      .def_readwrite("spatial_coarsen", &rn::SolverOptions::spatial_coarsen)
+      .def_readwrite("spatial_states", &rn::SolverOptions::spatial_states);
 
   bind_propagation<double>(m, "Propagation64");
   bind_propagation<float>(m, "Propagation32");

@@ -2,9 +2,12 @@
 // forward and backward through the residual layers, the layer layout over the ranks, and the
 // exchange of boundary layers, caches and gradients between ranks (see resnet_app.hpp).
 //
-// A state is one array of state_size() values of T; the engine's braid_Vector is that array's
-// pointer (new T[] in init/clone/unpack, delete[] in free), so a clone is one allocation and a
-// step allocates nothing. braid_App is a pointer to one Solve (forward or adjoint).
+// A state is one array of T: a 16-byte header holding its spatial index s (how many times its
+// image is halved: 0 on the finest level, min(level, spatial_coarsen) on the others), then
+// the batch's values at that resolution. The engine's braid_Vector is that array's pointer
+// (new T[] in init/clone/unpack/coarsen/refine, delete[] in free), so a clone is one
+// allocation, a step allocates nothing, and a message is the array as it is (header
+// included, so unpack knows the size). braid_App is a pointer to one Solve.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -166,6 +169,9 @@ void SolverOptions::validate(const std::string& who) const {
   if (print_level < 0 || print_level > 3) {
     bad("print_level=" + str(print_level) + " must lie in [0, 3]");
   }
+  if (spatial_coarsen < 0 || spatial_coarsen > 30) {
+    bad("spatial_coarsen=" + str(spatial_coarsen) + " must lie in [0, 30] (0 = off)");
+  }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -178,6 +184,8 @@ struct Propagation<T>::Impl {
     Impl* impl = nullptr;
     bool adjoint = false;
     SolverOptions options;
+    int spatial = 0;         // options.spatial_coarsen
+    bool low_states = false;  // options.spatial_states: coarse states are low resolution
     braid_Core core = nullptr;
     bool failed = false;        // the last Drive failed: the core must be rebuilt
     std::string error;          // the exception a callback caught on this rank
@@ -204,6 +212,8 @@ struct Propagation<T>::Impl {
   };
 
   Layer layer;
+  std::vector<Layer> layer_at;        // by spatial index s: the layer on images halved s times
+  std::vector<std::size_t> n_state_at;  // by s: values of one state
   Activation act;
   int depth;
   double final_time;
@@ -211,6 +221,7 @@ struct Propagation<T>::Impl {
   MPI_Comm comm = MPI_COMM_NULL;  // our duplicate, for the exchanges outside the engine
   Layout layout;
   std::size_t n_state, n_weight, n_bias, n_layer;
+  std::size_t state_bytes = 0;  // a fine state with its header: the largest message
   Workspace<T> work;
   LayerParameters<T> params, grads;  // this rank's layers
   std::vector<T> cache_u, cache_deriv;  // this rank's layers: u_n and sigma'(z_n)
@@ -218,6 +229,11 @@ struct Propagation<T>::Impl {
   std::vector<int> foreign;  // layer index of each slot
   std::vector<T> foreign_params, foreign_u, foreign_deriv, foreign_grads;
   std::vector<AdjointLayer> adj;  // by n - layout.adjoint_layers().first
+  // Spatial coarsening, by s - 1: the coarse kernels of this rank's layers (forward), and of
+  // its adjoint layers with their averaged sigma'(z_n) (adjoint), remade before each solve.
+  std::vector<std::vector<T>> coarse_weights, adjoint_coarse_weights, adjoint_coarse_derivs;
+  // Scratch of low_resolution_update, by s - 1: states of spatial index s.
+  std::vector<std::vector<T>> low, low_up;
   std::vector<MPI_Request> requests;
   bool forward_ready = false;  // a forward solve succeeded; its caches are current
   std::function<bool()> interrupt_check;  // asked every step and while waiting (may be empty)
@@ -231,7 +247,20 @@ struct Propagation<T>::Impl {
     n_weight = std::visit([](const auto& l) { return l.weight_size(); }, layer);
     n_bias = std::visit([](const auto& l) { return l.bias_size(); }, layer);
     n_layer = n_weight + n_bias;
-    int_size("state_size() * sizeof(T) in bytes", n_state * sizeof(T));
+    state_bytes = header_bytes + n_state * sizeof(T);
+    int_size("state_size() * sizeof(T) + 16 in bytes", state_bytes);
+    make_spatial_levels(std::max(fo.spatial_coarsen, ao.spatial_coarsen));
+    for (const SolverOptions* o : {&fo, &ao}) {
+      // F-relaxation never updates the C-points' fine detail, and a low-resolution coarse
+      // grid cannot correct it: such a solve would not converge.
+      if (o->spatial_states && o->spatial_coarsen > 0 &&
+          (o->nrelax == 0 || o->fine_nrelax == 0)) {
+        throw std::invalid_argument(
+            "Propagation: spatial_states with F-relaxation (nrelax=" + str(o->nrelax) +
+            ", fine_nrelax=" + str(o->fine_nrelax) + ") never corrects the fine detail of the "
+            "C-points; use nrelax >= 1 (FCF) or spatial_states = false");
+      }
+    }
     int_size("weight_size() + bias_size()", n_layer);
     std::visit([&](const auto& l) { work.reserve(l, batch); }, layer);
 
@@ -273,6 +302,10 @@ struct Propagation<T>::Impl {
     bwd.adjoint = true;
     fwd.options = fo;
     bwd.options = ao;
+    fwd.spatial = fo.spatial_coarsen;
+    bwd.spatial = ao.spatial_coarsen;
+    fwd.low_states = fo.spatial_states && fo.spatial_coarsen > 0;
+    bwd.low_states = ao.spatial_states && ao.spatial_coarsen > 0;
     for (Solve* s : {&fwd, &bwd}) s->final.assign(n_state, T(0));
     if (MPI_Comm_dup(user_comm, &comm) != MPI_SUCCESS) {
       throw std::runtime_error("Propagation: MPI_Comm_dup failed");
@@ -301,12 +334,87 @@ struct Propagation<T>::Impl {
     return Layout(depth, size, rank);
   }
 
+  // The layer and state size on images halved s = 0 .. levels times (levels > 0: Conv only).
+  void make_spatial_levels(int levels) {
+    layer_at.assign(1, layer);
+    n_state_at.assign(1, n_state);
+    if (levels == 0) return;
+    const Conv* conv = std::get_if<Conv>(&layer);
+    if (conv == nullptr) {
+      throw std::invalid_argument("Propagation: spatial_coarsen=" + str(levels) +
+                                  " needs Conv layers; Dense states have no image to coarsen");
+    }
+    const std::int64_t f = std::int64_t(1) << levels;
+    if (conv->height() % f != 0 || conv->width() % f != 0) {
+      throw std::invalid_argument(
+          "Propagation: spatial_coarsen=" + str(levels) + " halves " + str(conv->height()) +
+          " x " + str(conv->width()) + " images " + str(levels) +
+          " times; height and width must be divisible by " + str(f));
+    }
+    for (int s = 1; s <= levels; ++s) {
+      const Conv c(conv->channels(), conv->height() >> s, conv->width() >> s,
+                   conv->kernel_size());
+      layer_at.emplace_back(c);
+      n_state_at.push_back(c.state_size(batch));
+      low.emplace_back(n_state_at.back());
+      low_up.emplace_back(n_state_at.back());
+    }
+  }
+
+  const Conv& conv_at(int s) const { return std::get<Conv>(layer_at[static_cast<std::size_t>(s)]); }
+
+  // kernels[s - 1] <- the coarse kernels, s = 1 .. levels, of `count` layers whose fine
+  // kernels are fine(i); derivs (adjoint): sigma'(z) averaged likewise from deriv(i).
+  template <class Weight, class Deriv>
+  void coarsen_layers(int levels, int count, Weight fine, std::vector<std::vector<T>>& kernels,
+                      Deriv deriv, std::vector<std::vector<T>>* derivs) {
+    kernels.resize(static_cast<std::size_t>(levels));
+    if (derivs != nullptr) derivs->resize(static_cast<std::size_t>(levels));
+    const std::size_t nc = static_cast<std::size_t>(count);
+    for (int s = 1; s <= levels; ++s) {
+      const std::size_t k = static_cast<std::size_t>(s - 1);
+      const Conv& g = conv_at(s - 1);
+      kernels[k].resize(nc * n_weight);
+      if (derivs != nullptr) (*derivs)[k].resize(nc * n_state_at[k + 1]);
+      for (std::size_t i = 0; i < nc; ++i) {
+        const T* from = s == 1 ? fine(i) : kernels[k - 1].data() + i * n_weight;
+        coarsen_kernel<T>(CSpan<T>(from, n_weight), Span<T>(kernels[k].data() + i * n_weight,
+                                                           n_weight),
+                          g.channels(), g.kernel_size());
+        if (derivs == nullptr) continue;
+        const std::size_t nf = n_state_at[k], nco = n_state_at[k + 1];
+        const T* d = s == 1 ? deriv(i) : (*derivs)[k - 1].data() + i * nf;
+        restrict_image<T>(CSpan<T>(d, nf), Span<T>((*derivs)[k].data() + i * nco, nco), batch,
+                          g.height(), g.width(), g.channels());
+      }
+    }
+  }
+
   // ---- the engine's cores ----
 
   static braid_App as_app(Solve* s) { return reinterpret_cast<braid_App>(s); }
   static Solve& solve_of(braid_App app) { return *reinterpret_cast<Solve*>(app); }
-  static T* data(braid_Vector v) { return reinterpret_cast<T*>(v); }
-  static braid_Vector vector(T* p) { return reinterpret_cast<braid_Vector>(p); }
+
+  // A state's array: header (its spatial index), then its values.
+  static constexpr std::size_t header_bytes = 16;
+  static constexpr std::size_t header = header_bytes / sizeof(T);
+  static T* data(braid_Vector v) { return reinterpret_cast<T*>(v) + header; }
+  static int spatial_of(braid_Vector v) {
+    int s = 0;
+    std::memcpy(&s, v, sizeof s);
+    return s;
+  }
+  std::size_t size_of(braid_Vector v) const {
+    return n_state_at[static_cast<std::size_t>(spatial_of(v))];
+  }
+  // A new state of spatial index s; its values are not set.
+  braid_Vector new_state(int s) const {
+    T* block = new T[header + n_state_at[static_cast<std::size_t>(s)]];
+    std::memset(block, 0, header_bytes);
+    std::memcpy(block, &s, sizeof s);
+    return reinterpret_cast<braid_Vector>(block);
+  }
+  static void delete_state(braid_Vector v) noexcept { delete[] reinterpret_cast<T*>(v); }
 
   void destroy_core(Solve& s) noexcept {
     if (s.core != nullptr) braid_Destroy(s.core);
@@ -346,6 +454,10 @@ struct Propagation<T>::Impl {
     set("file_io_level", braid_SetFileIOLevel(core, 0));
     set("access_level", braid_SetAccessLevel(core, 1));
     if (s.adjoint) set("reverted_ranks", braid_SetRevertedRanks(core, 1));
+    if (s.low_states) {
+      set("spatial_coarsen", braid_SetSpatialCoarsen(core, coarsen_cb));
+      set("spatial_refine", braid_SetSpatialRefine(core, refine_cb));
+    }
 #if LAYERBRAID_RESNET_ENGINE_EXTENSIONS
     set("profile", layerbraid_SetTimeCalls(core, o.profile ? 1 : 0));  // no timer files
 #else
@@ -485,8 +597,6 @@ struct Propagation<T>::Impl {
     return static_cast<int>(p);
   }
 
-  T* new_state() const { return new T[n_state]; }
-
   // The interrupt check, if there is one: Interrupted (a failed callback) when it says stop.
   static void interrupt_if_asked(Solve& s) {
     const std::function<bool()>& check = s.impl->interrupt_check;
@@ -510,13 +620,105 @@ struct Propagation<T>::Impl {
       braid_Int level = 0;
       braid_StepStatusGetTstartTstop(status, &tstart, &tstop);
       braid_StepStatusGetLevel(status, &level);
-      if (s.adjoint) s.impl->adjoint_step(data(u), tstart, tstop, level == 0);
-      else s.impl->forward_step(data(u), tstart, tstop, level == 0);
+      const int sp = std::min<int>(level, s.spatial);
+      if (spatial_of(u) != (s.low_states ? sp : 0)) {
+        throw std::logic_error("a state of spatial index " + str(spatial_of(u)) +
+                               " on level " + str(level) + ", which works at index " + str(sp));
+      }
+      Impl& m = *s.impl;
+      auto step = [&](T* v) {
+        if (s.adjoint) m.adjoint_step(v, tstart, tstop, level == 0, sp);
+        else m.forward_step(v, tstart, tstop, level == 0, sp);
+      };
+      if (sp == 0 || s.low_states) step(data(u));
+      else m.low_resolution_update(data(u), sp, step);
     });
   }
 
+  // u <- u + P^sp (step(R^sp u) - R^sp u) on a full-size state u: the step's update computed on
+  // the image halved sp times (the `low` scratch), brought back by P.
+  template <class Step>
+  void low_resolution_update(T* u, int sp, Step&& step) {
+    const T* src = u;
+    for (int s = 1; s <= sp; ++s) {
+      const Conv& g = conv_at(s - 1);
+      restrict_image<T>(CSpan<T>(src, n_state_at[std::size_t(s - 1)]),
+                        Span<T>(low[std::size_t(s - 1)].data(), n_state_at[std::size_t(s)]),
+                        batch, g.height(), g.width(), g.channels());
+      src = low[std::size_t(s - 1)].data();
+    }
+    const std::size_t n = n_state_at[std::size_t(sp)];
+    T* z = low[std::size_t(sp - 1)].data();
+    T* before = low_up[std::size_t(sp - 1)].data();
+    std::memcpy(before, z, n * sizeof(T));
+    step(z);
+    for (std::size_t i = 0; i < n; ++i) z[i] -= before[i];
+    const T* d = z;
+    for (int s = sp; s >= 1; --s) {
+      const Conv& g = conv_at(s - 1);
+      const std::size_t nf = n_state_at[std::size_t(s - 1)];
+      T* out = s == 1 ? u : low_up[std::size_t(s - 2)].data();
+      if (s > 1) std::fill(out, out + nf, T(0));
+      refine_image<T>(CSpan<T>(d, n_state_at[std::size_t(s)]), Span<T>(out, nf), batch,
+                      g.height(), g.width(), g.channels());
+      d = out;
+    }
+  }
+
+  // Spatial coarsening from `level` to level + 1 (status level: the finer one): halve the
+  // image while level < spatial, else copy.
+  static braid_Int coarsen_cb(braid_App app, braid_Vector fu, braid_Vector* cu_ptr,
+                              braid_CoarsenRefStatus status) {
+    *cu_ptr = nullptr;
+    return guarded(app, "coarsen", [&](Solve& s) {
+      braid_Int level = 0;
+      braid_CoarsenRefStatusGetLevel(status, &level);
+      *cu_ptr = s.impl->move_between_levels(fu, level, s.spatial, true);
+    });
+  }
+
+  // The correction from level + 1 back to `level`: each coarse pixel to its 2x2 block while
+  // level < spatial, else a copy.
+  static braid_Int refine_cb(braid_App app, braid_Vector cu, braid_Vector* fu_ptr,
+                             braid_CoarsenRefStatus status) {
+    *fu_ptr = nullptr;
+    return guarded(app, "refine", [&](Solve& s) {
+      braid_Int level = 0;
+      braid_CoarsenRefStatusGetLevel(status, &level);
+      *fu_ptr = s.impl->move_between_levels(cu, level, s.spatial, false);
+    });
+  }
+
+  braid_Vector move_between_levels(braid_Vector v, int level, int spatial, bool down) const {
+    const int from = std::min(down ? level : level + 1, spatial);
+    const int to = std::min(down ? level + 1 : level, spatial);
+    if (spatial_of(v) != from) {
+      throw std::logic_error("a state of spatial index " + str(spatial_of(v)) + " moved " +
+                             (down ? "down from" : "up to") + " level " + str(level) +
+                             ", expected index " + str(from));
+    }
+    std::unique_ptr<T[]> block(reinterpret_cast<T*>(new_state(to)));
+    const braid_Vector out = reinterpret_cast<braid_Vector>(block.get());
+    const std::size_t n_from = n_state_at[std::size_t(from)], n_to = n_state_at[std::size_t(to)];
+    if (from == to) {
+      std::memcpy(data(out), data(v), n_to * sizeof(T));
+    } else if (down) {
+      const Conv& g = conv_at(from);
+      restrict_image<T>(CSpan<T>(data(v), n_from), Span<T>(data(out), n_to), batch, g.height(),
+                        g.width(), g.channels());
+    } else {
+      const Conv& g = conv_at(to);
+      std::fill(data(out), data(out) + n_to, T(0));
+      refine_image<T>(CSpan<T>(data(v), n_from), Span<T>(data(out), n_to), batch, g.height(),
+                      g.width(), g.channels());
+    }
+    block.release();
+    return out;
+  }
+
   // The step to point p applies layer p - 1; fine steps cache its input and sigma'(z).
-  void forward_step(T* u, double tstart, double tstop, bool fine) {
+  // Spatial index sp > 0: the layer on the halved images, with its coarse kernel.
+  void forward_step(T* u, double tstart, double tstop, bool fine, int sp) {
     const int n = point_of(tstop) - 1;
     const LayerRange own = layout.owned_layers();
     if (!own.contains(n)) {
@@ -530,15 +732,21 @@ struct Propagation<T>::Impl {
       cd = Span<T>(cache_deriv.data() + i, n_state);
     }
     const double dt = tstop - tstart;
+    const std::size_t k = static_cast<std::size_t>(sp);
+    const CSpan<T> weight =
+        sp == 0 ? CSpan<T>(params.weight(n))
+                : CSpan<T>(coarse_weights[k - 1].data() +
+                               static_cast<std::size_t>(n - own.first) * n_weight,
+                           n_weight);
     std::visit([&](const auto& l) {
-      l.template forward<T>(Span<T>(u, n_state), batch, params.weight(n), params.bias(n), dt,
-                            act, work, cu, cd);
-    }, layer);
+      l.template forward<T>(Span<T>(u, n_state_at[k]), batch, weight, params.bias(n), dt, act,
+                            work, cu, cd);
+    }, layer_at[k]);
   }
 
   // The adjoint step to point n (adjoint time index N - n) applies layer n's transpose at
   // u_n; fine steps write layer n's gradient.
-  void adjoint_step(T* lam, double tstart, double tstop, bool fine) {
+  void adjoint_step(T* lam, double tstart, double tstop, bool fine, int sp) {
     const int n = depth - point_of(tstop);
     const LayerRange back = layout.adjoint_layers();
     if (!back.contains(n)) {
@@ -546,8 +754,12 @@ struct Propagation<T>::Impl {
                              str(layout.rank()) + ", whose adjoint layers are [" +
                              str(back.first) + ", " + str(back.end()) + ")");
     }
-    const AdjointLayer& a = adj[static_cast<std::size_t>(n - back.first)];
+    const std::size_t i = static_cast<std::size_t>(n - back.first);
+    const AdjointLayer& a = adj[i];
     const double dt = tstop - tstart;
+    const std::size_t k = static_cast<std::size_t>(sp), ns = n_state_at[k];
+    const T* weight = sp == 0 ? a.weight : adjoint_coarse_weights[k - 1].data() + i * n_weight;
+    const T* deriv = sp == 0 ? a.deriv : adjoint_coarse_derivs[k - 1].data() + i * ns;
     CSpan<T> u_in;
     Span<T> gw, gb;
     if (fine) {
@@ -556,16 +768,17 @@ struct Propagation<T>::Impl {
       gb = Span<T>(a.grad_bias, n_bias);
     }
     std::visit([&](const auto& l) {
-      l.template adjoint<T>(Span<T>(lam, n_state), batch, CSpan<T>(a.weight, n_weight), dt,
-                            CSpan<T>(a.deriv, n_state), work, u_in, gw, gb);
-    }, layer);
+      l.template adjoint<T>(Span<T>(lam, ns), batch, CSpan<T>(weight, n_weight), dt,
+                            CSpan<T>(deriv, ns), work, u_in, gw, gb);
+    }, layer_at[k]);
   }
 
   static braid_Int init_cb(braid_App app, braid_Real t, braid_Vector* u_ptr) {
     *u_ptr = nullptr;
     return guarded(app, "init", [&](Solve& s) {
       Impl& m = *s.impl;
-      T* u = m.new_state();
+      const braid_Vector v = m.new_state(0);
+      T* u = data(v);
       const int index = m.point_of(t);  // the solve's time index
       const auto saved = s.restore.find(index);
       if (index == 0 && s.initial.size() == m.n_state) {
@@ -576,29 +789,34 @@ struct Propagation<T>::Impl {
       } else {
         std::fill(u, u + m.n_state, T(0));
       }
-      *u_ptr = vector(u);
+      *u_ptr = v;
     });
   }
 
   static braid_Int clone_cb(braid_App app, braid_Vector u, braid_Vector* v_ptr) {
     *v_ptr = nullptr;
     return guarded(app, "clone", [&](Solve& s) {
-      T* v = s.impl->new_state();
-      std::memcpy(v, data(u), s.impl->n_state * sizeof(T));
-      *v_ptr = vector(v);
+      const braid_Vector v = s.impl->new_state(spatial_of(u));
+      std::memcpy(data(v), data(u), s.impl->size_of(u) * sizeof(T));
+      *v_ptr = v;
     });
   }
 
   static braid_Int free_cb(braid_App, braid_Vector u) {
-    delete[] data(u);
+    delete_state(u);
     return 0;
   }
 
   // y <- alpha x + beta y (beta = 0: y <- alpha x, whatever y held, NaN included).
   static braid_Int sum_cb(braid_App app, braid_Real alpha, braid_Vector x, braid_Real beta,
                           braid_Vector y) {
-    const Solve& s = solve_of(app);
-    const std::size_t n = s.impl->n_state;
+    Solve& s = solve_of(app);
+    if (spatial_of(x) != spatial_of(y)) {
+      fail(s, "sum", ("states of spatial index " + str(spatial_of(x)) + " and " +
+                      str(spatial_of(y)) + " added").c_str());
+      return 1;
+    }
+    const std::size_t n = s.impl->size_of(x);
     // x and y are distinct states or the same one, never partly overlapping: element-wise,
     // either is safe, and restrict lets the loop be vectorised.
     const T* __restrict__ xs = data(x);
@@ -618,7 +836,8 @@ struct Propagation<T>::Impl {
     const Solve& s = solve_of(app);
     const T* v = data(u);
     double sum = 0.0;
-    for (std::size_t i = 0; i < s.impl->n_state; ++i) {
+    const std::size_t n = s.impl->size_of(u);
+    for (std::size_t i = 0; i < n; ++i) {
       const double x = static_cast<double>(v[i]);
       sum += x * x;
     }
@@ -648,12 +867,16 @@ struct Propagation<T>::Impl {
   }
 
   static braid_Int bufsize_cb(braid_App app, braid_Int* size_ptr, braid_BufferStatus) {
-    *size_ptr = static_cast<braid_Int>(solve_of(app).impl->n_state * sizeof(T));
+    *size_ptr = static_cast<braid_Int>(solve_of(app).impl->state_bytes);
     return 0;
   }
 
-  static braid_Int pack_cb(braid_App app, braid_Vector u, void* buffer, braid_BufferStatus) {
-    std::memcpy(buffer, data(u), solve_of(app).impl->n_state * sizeof(T));
+  // The state's array as it is, header included; a coarser state sends fewer bytes.
+  static braid_Int pack_cb(braid_App app, braid_Vector u, void* buffer,
+                           braid_BufferStatus status) {
+    const std::size_t bytes = header_bytes + solve_of(app).impl->size_of(u) * sizeof(T);
+    std::memcpy(buffer, u, bytes);
+    braid_BufferStatusSetSize(status, static_cast<braid_Real>(bytes));
     return 0;
   }
 
@@ -661,9 +884,16 @@ struct Propagation<T>::Impl {
                              braid_BufferStatus) {
     *u_ptr = nullptr;
     return guarded(app, "bufunpack", [&](Solve& s) {
-      T* u = s.impl->new_state();
-      std::memcpy(u, buffer, s.impl->n_state * sizeof(T));
-      *u_ptr = vector(u);
+      int sp = -1;
+      std::memcpy(&sp, buffer, sizeof sp);
+      if (sp < 0 || sp > s.spatial) {
+        throw std::runtime_error("a message holds a state of spatial index " + str(sp) +
+                                 ", outside [0, " + str(s.spatial) + "]");
+      }
+      const braid_Vector u = s.impl->new_state(sp);
+      std::memcpy(data(u), static_cast<const char*>(buffer) + header_bytes,
+                  s.impl->n_state_at[static_cast<std::size_t>(sp)] * sizeof(T));
+      *u_ptr = u;
     });
   }
 
@@ -768,6 +998,11 @@ struct Propagation<T>::Impl {
     forward_ready = false;
     std::copy(given.values().data(), given.values().data() + given.values().size(),
               params.values().data());
+    const LayerRange own_now = layout.owned_layers();
+    coarsen_layers(fwd.spatial, own_now.count,
+                   [&](std::size_t i) { return params.weight(own_now.first + int(i)).data(); },
+                   coarse_weights, [](std::size_t) { return static_cast<const T*>(nullptr); },
+                   nullptr);
     fwd.initial = layout.has_first_point() ? u0 : CSpan<T>();
     drive(fwd);
     forward_ready = true;
@@ -784,6 +1019,9 @@ struct Propagation<T>::Impl {
     }
     agree(error);
     send_adjoint_inputs();
+    coarsen_layers(bwd.spatial, static_cast<int>(adj.size()),
+                   [&](std::size_t i) { return adj[i].weight; }, adjoint_coarse_weights,
+                   [&](std::size_t i) { return adj[i].deriv; }, &adjoint_coarse_derivs);
     std::fill(grads.values().data(), grads.values().data() + grads.values().size(), T(0));
     std::fill(foreign_grads.begin(), foreign_grads.end(), T(0));
     bwd.initial = layout.has_last_point() ? lambda_N : CSpan<T>();

@@ -201,6 +201,59 @@ void run(const std::string& name, const Layer& layer, std::int64_t batch, unsign
   }
 }
 
+// Spatial coarsening: the coarse kernel is the Galerkin product R K P of the fine convolution
+// (plain loops, borders included), restrict_image averages 2x2 blocks, refine_image adds each
+// coarse pixel to its block, and bad sizes are refused.
+void spatial(const char* name, std::int64_t channels, std::int64_t height, std::int64_t width,
+             std::int64_t kernel, std::int64_t batch, unsigned seed, double& worst) {
+  std::mt19937_64 rng(seed);
+  const rn::Conv fine(channels, height, width, kernel), coarse(channels, height / 2, width / 2,
+                                                               kernel);
+  const Vec w = random_vec(rng, fine.weight_size(), 1.0);
+  const Vec c = random_vec(rng, coarse.state_size(batch), 1.0);
+  Vec wc(w.size(), 0.0), up(fine.state_size(batch), 0.0), down(c.size(), 0.0);
+  rn::coarsen_kernel<double>(w, wc, channels, kernel);
+  rn::refine_image<double>(c, up, batch, height, width, channels);  // P c
+  const Vec kpc = apply_linear(fine, batch, w, up);
+  rn::restrict_image<double>(kpc, down, batch, height, width, channels);  // R K P c
+  const Vec want = apply_linear(coarse, batch, wc, c);
+  const double err = rel_diff(down, want);
+  worst = std::max(worst, err);
+  check(err <= 1e-13, std::string(name) + ": R K P c differs from K_c c by " +
+                          std::to_string(err));
+  // restrict after refine is the identity; refine adds
+  Vec back(c.size(), 0.0);
+  rn::restrict_image<double>(up, back, batch, height, width, channels);
+  check(rel_diff(back, c) == 0.0, std::string(name) + ": R P c != c");
+  Vec twice = up;
+  rn::refine_image<double>(c, twice, batch, height, width, channels);
+  check(rel_diff(twice, axpy(up, 1.0, up)) == 0.0, std::string(name) + ": refine does not add");
+  // the kernel's sum is kept (a constant image's response away from the border)
+  double fs = 0, cs = 0;
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    fs += w[i];
+    cs += wc[i];
+  }
+  check(std::fabs(fs - cs) <= 1e-12 * (1 + std::fabs(fs)), std::string(name) + ": kernel sum");
+}
+
+void spatial_errors() {
+  Vec odd(2 * 3 * 4 * 1), small(2 * 1 * 2 * 1), k(4 * 9), kc(4 * 9), k2(4 * 4);
+  expect_throw<std::invalid_argument>("restrict_image: odd height", [&] {
+    rn::restrict_image<double>(odd, small, 2, 3, 4, 1);
+  }, {"height=3"});
+  Vec fine(2 * 4 * 4 * 1), wrong(3);
+  expect_throw<std::invalid_argument>("refine_image: wrong coarse size", [&] {
+    rn::refine_image<double>(wrong, fine, 2, 4, 4, 1);
+  }, {"coarse has 3 elements"});
+  expect_throw<std::invalid_argument>("coarsen_kernel: even kernel", [&] {
+    rn::coarsen_kernel<double>(k2, kc, 2, 2);
+  }, {"kernel=2"});
+  expect_throw<std::invalid_argument>("coarsen_kernel: wrong output size", [&] {
+    rn::coarsen_kernel<double>(k, k2, 2, 3);
+  }, {"coarse has 16 elements"});
+}
+
 }  // namespace
 
 int main() {
@@ -212,6 +265,12 @@ int main() {
   run("conv c3 3x5 k1 b2", rn::Conv(3, 3, 5, 1), 2, 4, shared, worst);
   run("conv c2 2x3 k5 b3", rn::Conv(2, 2, 3, 5), 3, 5, shared, worst);  // kernel beyond the image
   run("conv c2 4x3 k3 b1", rn::Conv(2, 4, 3, 3), 1, 6, shared, worst);  // smaller batch, reused
+  double galerkin = 0;
+  spatial("spatial c2 4x6 k3 b2", 2, 4, 6, 3, 2, 7, galerkin);
+  spatial("spatial c3 8x8 k5 b1", 3, 8, 8, 5, 1, 8, galerkin);
+  spatial("spatial c1 2x2 k3 b3", 1, 2, 2, 3, 3, 9, galerkin);  // coarse image of one pixel
+  spatial_errors();
+  std::printf("spatial coarsening: R K P vs coarse kernel %.2e\n", galerkin);
   std::printf("BLAS: %s\n", rn::blas_description());
   std::printf("worst: forward vs loops %.2e, finite differences %.2e, transpose %.2e, "
               "float vs double %.2e\n",

@@ -474,6 +474,24 @@ void test_errors() {
   o = {};
   o.nrelax = -1;
   expect_throw<IA>("nrelax -1", [&] { make(8, 1.0, 2, o); }, {"nrelax=-1"});
+  o = {};
+  o.spatial_coarsen = 1;
+  expect_throw<IA>("spatial coarsening of dense layers", [&] { make(8, 1.0, 2, o); },
+                   {"spatial_coarsen=1 needs Conv layers"});
+  const rn::Conv conv(2, 6, 4, 3);
+  o.spatial_coarsen = 2;  // 6 is not divisible by 4
+  expect_throw<IA>("spatial coarsening of 6 x 4 images twice", [&] {
+    rn::Propagation<double>(conv, rn::Activation::tanh, 8, 1.0, 2, MPI_COMM_WORLD, o);
+  }, {"spatial_coarsen=2", "6 x 4", "divisible by 4"});
+  o = mgrit(3, 2, 0);
+  o.spatial_coarsen = 1;
+  o.spatial_states = true;
+  expect_throw<IA>("low-resolution states with F-relaxation", [&] {
+    rn::Propagation<double>(conv, rn::Activation::tanh, 8, 1.0, 2, MPI_COMM_WORLD, o);
+  }, {"spatial_states", "nrelax >= 1"});
+  o = {};
+  o.spatial_coarsen = -1;
+  expect_throw<IA>("spatial_coarsen -1", [&] { make(8, 1.0, 2, o); }, {"spatial_coarsen=-1"});
   if (size > 2) {
     expect_throw<IA>("too many ranks", [&] { make(1, 1.0, 2, rn::SolverOptions{}); },
                      {"ranks cannot share depth=1", "at most 2"});
@@ -684,7 +702,7 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   try {
-    const std::vector<Problem> problems = {
+    std::vector<Problem> problems = {
         {"dense/tanh", rn::Dense(4), rn::Activation::tanh, 64, 3, 1.0, mgrit(3, 4, 1)},
         {"dense/relu", rn::Dense(5), rn::Activation::relu, 48, 4, 1.5, mgrit(4, 2, 0)},
         {"dense/smoothrelu", rn::Dense(3), rn::Activation::smoothrelu, 40, 2, 1.0,
@@ -693,6 +711,20 @@ int main(int argc, char** argv) {
          mgrit(3, 2, 1)},
         {"conv/tanh", rn::Conv(2, 4, 3, 3), rn::Activation::tanh, 32, 2, 1.0, mgrit(2, 4, 2)},
     };
+    // Spatial coarsening: coarse levels compute on halved images (once; twice, down to 2x1),
+    // and with low-resolution coarse states (which need FCF relaxation).
+    rn::SolverOptions spatial1 = mgrit(3, 2, 1), spatial2 = mgrit(4, 2, 0),
+                      states1 = mgrit(3, 2, 1);
+    spatial1.spatial_coarsen = 1;
+    spatial2.spatial_coarsen = 2;
+    states1.spatial_coarsen = 1;
+    states1.spatial_states = true;
+    problems.push_back({"conv/tanh spatial 1", rn::Conv(2, 4, 6, 3), rn::Activation::tanh, 32,
+                        2, 1.0, spatial1});
+    problems.push_back({"conv/tanh spatial 2", rn::Conv(3, 8, 4, 3), rn::Activation::tanh, 32,
+                        2, 1.0, spatial2});
+    problems.push_back({"conv/tanh states 1", rn::Conv(2, 4, 6, 3), rn::Activation::tanh, 32, 2,
+                        1.0, states1});
     for (const Problem& p : problems) test_problem(p);
     // N = 3: with 4 ranks rank 0 owns no layer, and every adjoint layer is another rank's.
     rn::SolverOptions short_mgrit = mgrit(2, 2, 1);

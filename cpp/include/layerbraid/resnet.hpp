@@ -220,6 +220,28 @@ class Conv {
   std::int64_t channels_, height_, width_, kernel_;
 };
 
+// Spatial coarsening of conv states between MGRIT levels (Propagation's
+// SolverOptions::spatial_coarsen), by a factor 2 in height and width. With R the 2x2 mean
+// (restrict_image) and P the copy of each coarse pixel to its 2x2 block (refine_image adds it),
+// coarsen_kernel gives the kernel K_c of the Galerkin product R K P of the same-padded
+// convolution K: exact, borders included, so the coarse layer u + dt sigma(K_c u + b) is the
+// fine layer seen through R and P. K_c has the same shape (C_out, C_in, k, k): a fine offset d
+// (from the kernel's centre) goes to the coarse offset d / 2 when d is even, and half to each
+// of (d - 1) / 2 and (d + 1) / 2 when it is odd.
+//   restrict_image: fine (batch, height, width, channels) NHWC, height and width even ->
+//                   coarse (batch, height / 2, width / 2, channels), each pixel its block's mean.
+//   refine_image:   fine[b, y, x, c] += coarse[b, y / 2, x / 2, c]; height, width: the fine
+//                   sizes (even). It adds, because the engine refines corrections.
+// std::invalid_argument for sizes that do not match or odd height/width.
+template <class T>
+void restrict_image(CSpan<T> fine, Span<T> coarse, std::int64_t batch, std::int64_t height,
+                    std::int64_t width, std::int64_t channels);
+template <class T>
+void refine_image(CSpan<T> coarse, Span<T> fine, std::int64_t batch, std::int64_t height,
+                  std::int64_t width, std::int64_t channels);
+template <class T>
+void coarsen_kernel(CSpan<T> fine, Span<T> coarse, std::int64_t channels, std::int64_t kernel);
+
 // The BLAS the library was built against, e.g. "scipy-openblas32 (prefix scipy_)" or
 // "system BLAS (FindBLAS)", for diagnostics.
 const char* blas_description();

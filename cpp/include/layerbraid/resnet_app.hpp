@@ -137,6 +137,23 @@ struct SolverOptions {
   // (Against upstream XBraid: braid_SetTimings level 2, which also writes its timer file
   // braid_timings_<rank>.txt in the working directory after each solve.)
   bool profile = false;
+  // Spatial coarsening (Conv layers only; 0 = off): time level l computes on images halved
+  // s = min(l, spatial_coarsen) times in height and width (which must be divisible by
+  // 2^spatial_coarsen), with R = the 2x2 mean, P = the copy of a coarse pixel to its 2x2 block,
+  // each layer's Galerkin coarse kernel K_c = R K P (coarsen_kernel in resnet.hpp) and, in the
+  // adjoint, sigma'(z_n) averaged by R. The solution the iteration converges to is the fine
+  // one whatever the choice; the coarse levels only change how fast it gets there. Two kinds:
+  //   spatial_states = false (default): the states stay full size on every level and a coarse
+  //     step is u <- u + P^s (Phi_c(R^s u) - R^s u): the layer's update computed at low
+  //     resolution (4^s times fewer operations), while the identity part of the residual layer
+  //     carries the fine detail along. Messages keep their size.
+  //   spatial_states = true: the coarse levels' states themselves are low resolution (the
+  //     engine's braid_SetSpatialCoarsen/Refine), so messages shrink 4x per halving too. The
+  //     coarse grid then cannot correct the fine detail, which a residual layer does not damp:
+  //     that part of the error only converges by relaxation, about depth / cfactor iterations
+  //     (measured in benchmarks/scaling; kept for that comparison and for smooth problems).
+  int spatial_coarsen = 0;
+  bool spatial_states = false;
 
   // std::invalid_argument naming the first bad value; `who` prefixes the message.
   void validate(const std::string& who) const;
