@@ -151,6 +151,25 @@ def test_digits_are_images() -> None:
     assert len(d.y_train) + len(d.y_val) == 1797
 
 
+def test_shapes_are_32x32_images_of_four_drawn_classes() -> None:
+    d = data.shapes(400, 100, seed=5)
+    assert d.input_shape == (1, 32, 32) and d.classes == 4 and d.name == "shapes32"
+    assert (len(d.y_train), len(d.y_val)) == (400, 100)
+    assert 0.0 <= d.x_train.min() and d.x_train.max() <= 1.0
+    assert set(np.unique(d.y_train)) == {0, 1, 2, 3}
+    np.testing.assert_array_equal(d.x_train, data.shapes(400, 100, seed=5).x_train)
+    assert not np.array_equal(d.x_train, data.shapes(400, 100, seed=6).x_train)
+    # the shape is drawn: without noise, each image is a bright shape on a darker background
+    clean = data.shapes(40, 1, noise=0.0, seed=1)
+    for img in clean.x_train[:, 0]:
+        assert len(np.unique(img)) == 2 and 0.02 < np.mean(img == img.max()) < 0.5
+    assert data.BUILTIN["shapes"] is data.shapes
+    for bad in ({"n_train": 0}, {"size": 4}, {"size": 2000}, {"noise": -0.1},
+                {"noise": float("nan")}, {"n_train": 2.5}):
+        with pytest.raises(ValueError):
+            data.shapes(**bad)
+
+
 def test_npz_and_idx_loaders(tmp_path) -> None:
     x, y = np.random.default_rng(0).standard_normal((50, 3)), np.arange(50) % 4
     np.savez(tmp_path / "mine.npz", x=x, y=y)
