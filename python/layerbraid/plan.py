@@ -5,8 +5,11 @@ A cost model of one training step (a forward and an adjoint solve) on P ranks of
 - **Costs** (:class:`CostTable`): seconds per engine callback (layer step forward/adjoint on
   the finest and on coarse levels, and the vector operations clone, sum, norm, init, pack,
   unpack on a state of ``batch * width`` doubles), measured on this machine by
-  :func:`calibrate` or read from a JSON file (the same layout as
-  ``benchmarks/scaling/propagate --calibrate FILE`` writes).
+  :func:`calibrate` (dense) or :func:`calibrate_conv` (convolutional) or read from a JSON file
+  (the same layout as ``benchmarks/scaling/propagate --calibrate FILE`` writes). A conv table
+  also has the costs at each halved image resolution s = 1..S (``<name>_s<s>``: coarse steps,
+  vector operations, the 2x2 pooling ``coarsen_s<s>`` from s - 1 to s and the copy back
+  ``refine_s<s>``) and ``kernel_coarsen`` (one Galerkin coarse kernel).
 - **Platform** (:class:`Platform`): a SimGrid platform file (``platforms/host.xml``,
   ``cluster.xml``, ``gpu.xml`` shipped with the package, or a path) read as data: core speed
   relative to the calibrating machine, cores per host, link and loopback latency/bandwidth,
@@ -22,8 +25,18 @@ A cost model of one training step (a forward and an adjoint solve) on P ranks of
   across the ranks holding coarse points; the residual norm and the final success vote as
   binomial-tree reductions (2 log2 P message latencies).
 
-:func:`recommend` searches levels, cfactor, relaxation (and one-shot cycles) and says plainly
-when layer-serial training is faster.
+Spatial coarsening (conv networks, ``Settings.spatial`` = S, the native backend's
+``SolverOptions.spatial_coarsen``): time level l computes on images halved s = min(l, S) times,
+so steps, vector operations and messages on level l cost what they cost at resolution s, while
+the step counts do not change. The engine adds its user coarsen (restriction: the restricted
+value and the FAS right-hand side at each C-point; the skipped first cycle: the initial guess
+at every coarse point of every level) and refine (interpolation: the correction at every
+coarse point) calls; from level l to l + 1 coarsen is a 2x2 pooling when l < S and a copy
+otherwise. Before the solves every rank coarsens its layers' kernels (S per layer) and, for
+the adjoint, the layers' sigma'(z) at each s (:func:`spatial_setup`).
+
+:func:`recommend` searches levels, cfactor, relaxation (one-shot cycles, and for conv networks
+spatial coarsening) and says plainly when layer-serial training is faster.
 """
 
 from __future__ import annotations
@@ -42,16 +55,26 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 __all__ = [
-    "COST_NAMES", "CostTable", "calibrate", "load_costs", "save_costs",
+    "COST_NAMES", "SPATIAL_COST_NAMES", "CostTable", "ConvShape", "calibrate", "calibrate_conv",
+    "load_costs", "save_costs",
     "Platform", "load_platform", "PLATFORMS",
     "Settings", "RankLevel", "rank_levels", "level_sizes", "step_counts",
-    "Prediction", "predict", "serial_time", "measure_iterations",
+    "Prediction", "predict", "serial_time", "spatial_setup", "measure_iterations",
     "Plan", "recommend", "format_plan", "add_arguments", "run",
 ]
 
 #: The per-call costs of a cost table, in seconds, in the order the JSON file lists them.
 COST_NAMES = ("step_forward_fine", "step_forward_coarse", "step_adjoint_fine",
               "step_adjoint_coarse", "clone", "sum", "norm", "init", "pack", "unpack")
+
+#: The costs a conv table has at every halved resolution s = 1..spatial, as ``<name>_s<s>``
+#: (coarsen: the 2x2 pooling from resolution s - 1 to s; refine: the copy from s to s - 1).
+SPATIAL_COST_NAMES = ("step_forward_coarse", "step_adjoint_coarse", "clone", "sum", "norm",
+                      "pack", "unpack", "coarsen", "refine")
+#: Halvings of the image a conv table or plan may use (spatial_coarsen at most this).
+MAX_SPATIAL = 3
+#: Bytes a conv message carries besides the state (the resolution it was packed at).
+CONV_MESSAGE_HEADER = 16
 
 #: The platform files shipped with the package (``--platform NAME``).
 PLATFORMS = ("host", "cluster", "gpu")
@@ -67,9 +90,62 @@ _MAX_HOSTS = 1 << 22      # hosts a platform file may name (their names are kept
 # cost tables
 # ------------------------------------------------------------------------------------------
 
+def _cost_key(name: str, s: int = 0) -> str:
+    return name if s == 0 else f"{name}_s{s}"
+
+
+def _halvings(n: int) -> int:
+    """How often n halves exactly (2x2 pooling needs even sizes), capped at MAX_SPATIAL."""
+    k = 0
+    while k < MAX_SPATIAL and n % 2 == 0 and n > 1:
+        n //= 2
+        k += 1
+    return k
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """A convolutional ResNet layer: ``channels`` x ``height`` x ``width`` NHWC images, same
+    padded ``kernel`` x ``kernel`` convolutions (the native backend's Conv)."""
+
+    channels: int
+    height: int
+    width: int
+    kernel: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("channels", "height", "width", "kernel"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1 or v > 1 << 20:
+                raise ValueError(f"conv {name} must be a positive integer, got {v!r}")
+        if self.kernel % 2 == 0:
+            raise ValueError(f"conv kernel must be odd (same padding), got {self.kernel}")
+
+    @property
+    def features(self) -> int:
+        """Doubles of one image: channels * height * width (the cost table's width)."""
+        return self.channels * self.height * self.width
+
+    @property
+    def max_spatial(self) -> int:
+        """The most halvings spatial coarsening may use: height and width stay even at every
+        2x2 pooling, at most MAX_SPATIAL."""
+        return min(_halvings(self.height), _halvings(self.width))
+
+    def image(self, s: int = 0) -> tuple[int, int]:
+        """(height, width) of the images halved s times."""
+        return self.height >> s, self.width >> s
+
+    def __str__(self) -> str:
+        return f"{self.channels}x{self.height}x{self.width} k{self.kernel}"
+
+
 @dataclass(frozen=True)
 class CostTable:
-    """Seconds per callback for one width and batch (dense tanh layers)."""
+    """Seconds per callback for one network and batch: dense tanh layers of ``width``, or
+    (network "conv") conv tanh layers of ``channels`` x ``height`` x ``image_width`` images,
+    ``kernel`` x ``kernel``, with the costs at resolutions 0..``spatial`` (see
+    :data:`SPATIAL_COST_NAMES`); ``width`` is then channels * height * image_width."""
 
     host: str
     width: int
@@ -78,24 +154,64 @@ class CostTable:
     network: str = "dense"
     activation: str = "tanh"
     notes: tuple[str, ...] = ()
+    channels: int = 0          # conv only, as are the fields below
+    height: int = 0
+    image_width: int = 0
+    kernel: int = 0
+    spatial: int = 0           # resolutions 1..spatial are in costs
 
     @property
     def state_size(self) -> int:
         return self.width * self.batch
 
     @property
+    def conv(self) -> ConvShape | None:
+        if self.network != "conv":
+            return None
+        return ConvShape(self.channels, self.height, self.image_width, self.kernel)
+
+    def state_size_at(self, s: int = 0) -> int:
+        """Doubles of a state on images halved s times (dense: the state size)."""
+        if self.network != "conv" or s == 0:
+            return self.state_size
+        return self.batch * self.channels * (self.height >> s) * (self.image_width >> s)
+
+    @property
     def message_bytes(self) -> int:
         """Bytes of one engine message: a state of float64."""
-        return 8 * self.state_size
+        return self.message_bytes_at(0)
+
+    def message_bytes_at(self, s: int = 0) -> int:
+        """Bytes of one engine message at resolution s: a state of float64 (conv: and a
+        header of CONV_MESSAGE_HEADER bytes)."""
+        if self.network != "conv":
+            return 8 * self.state_size
+        return CONV_MESSAGE_HEADER + 8 * self.state_size_at(s)
+
+    def key(self, name: str, s: int = 0) -> str:
+        """The cost of callback `name` at resolution s (its name, or ``<name>_s<s>``)."""
+        return _cost_key(name, s)
+
+    def names(self) -> tuple[str, ...]:
+        """Every cost this table has, in the order its JSON lists them."""
+        out = list(COST_NAMES)
+        for s in range(1, self.spatial + 1):
+            out += [self.key(n, s) for n in SPATIAL_COST_NAMES]
+        if "kernel_coarsen" in self.costs or self.spatial > 0:
+            out.append("kernel_coarsen")
+        return tuple(out)
 
     def __getitem__(self, name: str) -> float:
         return float(self.costs[name])
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"host": self.host, "width": self.width, "batch": self.batch,
-                             "network": self.network, "activation": self.activation,
-                             "state_size": self.state_size,
-                             "costs": {k: float(self.costs[k]) for k in COST_NAMES}}
+                             "network": self.network, "activation": self.activation}
+        if self.network == "conv":
+            d.update(channels=self.channels, height=self.height, image_width=self.image_width,
+                     kernel=self.kernel, spatial=self.spatial)
+        d["state_size"] = self.state_size
+        d["costs"] = {k: float(self.costs[k]) for k in self.names()}
         if self.notes:
             d["notes"] = "; ".join(self.notes)   # a string: propagate's reader takes no arrays
         return d
@@ -108,44 +224,76 @@ class CostTable:
 
         if not isinstance(d, dict):
             raise bad("not a JSON object")
-        allowed = {"host", "width", "batch", "network", "activation", "state_size", "costs",
-                   "notes"}
+        if "network" not in d:
+            raise bad("no 'network' field (dense or conv)")
+        network = d["network"]
+        if network not in ("dense", "conv"):
+            raise bad(f"network must be 'dense' or 'conv' (the kinds the planner models), got "
+                      f"{network!r}")
+        base = ("host", "width", "batch", "network", "activation", "state_size", "costs")
+        geometry = ("channels", "height", "image_width", "kernel", "spatial")
+        required = base + (geometry if network == "conv" else ())
+        allowed = set(required) | {"notes"}
         extra = sorted(set(d) - allowed)
         if extra:
-            raise bad(f"unknown field(s) {', '.join(map(repr, extra))}; a cost table has "
-                      f"{', '.join(sorted(allowed))}")
-        for key in ("host", "width", "batch", "network", "activation", "state_size", "costs"):
-            if key not in d:
-                raise bad(f"no {key!r} field")
+            raise bad(f"unknown field(s) {', '.join(map(repr, extra))}; a {network} cost table "
+                      f"has {', '.join(sorted(allowed))}")
+        missing = [k for k in required if k not in d]
+        if missing:
+            raise bad(f"no {', '.join(map(repr, missing))} field"
+                      + ("s" if len(missing) > 1 else "")
+                      + (f" (a conv cost table has {', '.join(geometry)})"
+                         if network == "conv" else ""))
         if not isinstance(d["host"], str):
             raise bad(f"host must be a string, got {d['host']!r}")
         ints = {}
-        for key in ("width", "batch", "state_size"):
+        for key in ("width", "batch", "state_size") + (geometry if network == "conv" else ()):
             v = d[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 1 \
-                    or v > 1 << 40:
-                raise bad(f"{key} must be a positive integer, got {v!r}")
+            low = 0 if key == "spatial" else 1
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or v != int(v) or v < low or v > 1 << 40:
+                raise bad(f"{key} must be a {'non-negative' if low == 0 else 'positive'} "
+                          f"integer, got {v!r}")
             ints[key] = int(v)
         if ints["state_size"] != ints["width"] * ints["batch"]:
             raise bad(f"state_size {ints['state_size']} is not width * batch = "
                       f"{ints['width']} * {ints['batch']} = {ints['width'] * ints['batch']}")
-        if d["network"] != "dense":
-            raise bad(f"network must be 'dense' (the only kind the planner models), got "
-                      f"{d['network']!r}")
+        spatial = 0
+        if network == "conv":
+            try:
+                shape = ConvShape(ints["channels"], ints["height"], ints["image_width"],
+                                  ints["kernel"])
+            except ValueError as e:
+                raise bad(str(e)) from None
+            if ints["width"] != shape.features:
+                raise bad(f"width {ints['width']} is not channels * height * image_width = "
+                          f"{shape.features}")
+            spatial = ints["spatial"]
+            if spatial > shape.max_spatial:
+                raise bad(f"spatial {spatial}: {shape.height}x{shape.width} images halve "
+                          f"{shape.max_spatial} time(s) at most (even sizes, <= {MAX_SPATIAL})")
         if d["activation"] != "tanh":
             raise bad(f"activation must be 'tanh', got {d['activation']!r}")
         costs = d["costs"]
         if not isinstance(costs, dict):
             raise bad("costs must be an object of seconds per call")
-        missing = [k for k in COST_NAMES if k not in costs]
+        names = list(COST_NAMES)
+        for s in range(1, spatial + 1):
+            names += [_cost_key(n, s) for n in SPATIAL_COST_NAMES]
+        optional = []
+        if spatial > 0:
+            names.append("kernel_coarsen")
+        elif network == "conv":
+            optional.append("kernel_coarsen")
+        missing = [k for k in names if k not in costs]
         if missing:
             raise bad(f"costs lacks {', '.join(missing)}")
-        unknown = sorted(set(costs) - set(COST_NAMES))
+        unknown = sorted(set(costs) - set(names) - set(optional))
         if unknown:
             raise bad(f"costs has unknown entries {', '.join(map(repr, unknown))}; expected "
-                      f"{', '.join(COST_NAMES)}")
+                      f"{', '.join(names + optional)}")
         checked = {}
-        for k in COST_NAMES:
+        for k in names + [k for k in optional if k in costs]:
             v = costs[k]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
                     or not 0 <= v <= _MAX_COST:
@@ -155,8 +303,11 @@ class CostTable:
         notes = d.get("notes", "")
         if not isinstance(notes, str):
             raise bad(f"notes must be a string, got {notes!r}")
+        conv = {}
+        if network == "conv":
+            conv = {k: ints[k] for k in geometry}
         return cls(host=d["host"], width=ints["width"], batch=ints["batch"], costs=checked,
-                   notes=tuple(n for n in notes.split("; ") if n))
+                   network=network, notes=tuple(n for n in notes.split("; ") if n), **conv)
 
 
 def _no_constants(value: str) -> float:
@@ -209,29 +360,81 @@ def _native_solver_options(m: Any, levels: int, cfactor: int, nrelax: int, tol: 
 
 
 class _NativeNet:
-    """A dense tanh network of the native backend on one rank (MPI.COMM_SELF), with the
-    weights and input of benchmarks/scaling/propagate: N(0, 1/width) weights and biases,
-    N(0, 1) u_0, lambda_N = u_N (the gradient of 0.5 |u_N|^2)."""
+    """A dense or conv tanh network of the native backend on one rank (MPI.COMM_SELF), with
+    the weights and input of benchmarks/scaling/propagate: N(0, 1/fan_in) weights and biases
+    (dense: fan_in = width; conv: channels * kernel^2), N(0, 1) u_0, lambda_N = u_N (the
+    gradient of 0.5 |u_N|^2)."""
 
-    def __init__(self, depth: int, width: int, batch: int, forward: Any, adjoint: Any,
-                 seed: int = 0) -> None:
+    def __init__(self, depth: int, width: int | ConvShape, batch: int, forward: Any,
+                 adjoint: Any, seed: int = 0) -> None:
         from mpi4py import MPI
 
         from .native import _module
 
         m = _module()
-        self.prop = m.Propagation64("dense", [width], "tanh", depth, 1.0, batch,
-                                    MPI.COMM_SELF.py2f(), forward, adjoint, [width, width])
         rng = np.random.default_rng(seed)
-        s = 1.0 / math.sqrt(width)
-        self.w = [rng.normal(size=(width, width)) * s for _ in range(depth)]
-        self.b = [rng.normal(size=width) * s for _ in range(depth)]
-        self.u0 = rng.normal(size=batch * width)
+        if isinstance(width, ConvShape):
+            c, k = width.channels, width.kernel
+            kind, dims, shape = "conv", [c, width.height, width.width, k], [c, c, k, k]
+            fan_in, nbias, n = c * k * k, c, width.features
+        else:
+            kind, dims, shape = "dense", [width], [width, width]
+            fan_in, nbias, n = width, width, width
+        self.prop = m.Propagation64(kind, dims, "tanh", depth, 1.0, batch,
+                                    MPI.COMM_SELF.py2f(), forward, adjoint, shape)
+        s = 1.0 / math.sqrt(fan_in)
+        self.w = [rng.normal(size=shape) * s for _ in range(depth)]
+        self.b = [rng.normal(size=nbias) * s for _ in range(depth)]
+        self.u0 = rng.normal(size=batch * n)
 
     def solve(self) -> tuple[dict[str, Any], dict[str, Any]]:
         fwd = self.prop.forward(self.w, self.b, self.u0)
         adj = self.prop.adjoint(np.array(self.prop.final_state()))
         return fwd, adj
+
+
+def _step_costs(net: Any, net2: Any, repeats: int, notes: list[str]) -> dict[str, float]:
+    """The four step costs (seconds) from the engine's step timers: serial sweeps of ``net``
+    (one level: every step a fine step) and 2-level solves of ``net2`` (the coarse level's
+    steps), forward and adjoint, medians over ``repeats``."""
+    samples: dict[str, list[float]] = {k: [] for k in COST_NAMES[:4]}
+    net.solve()  # warm-up: caches, BLAS threads
+    net2.solve()
+    for _ in range(repeats):
+        # serial sweeps and 2-level solves interleaved, so that both see the same machine load
+        fwd, adj = net.solve()
+        samples["step_forward_fine"].append(fwd["time_step"] / max(fwd["steps"], 1))
+        samples["step_adjoint_fine"].append(adj["time_step"] / max(adj["steps"], 1))
+        fwd, adj = net2.solve()
+        for name, info in (("step_forward_coarse", fwd), ("step_adjoint_coarse", adj)):
+            if info["steps_coarsest"] > 0 and info["time_step_coarsest"] > 0:
+                samples[name].append(info["time_step_coarsest"] / info["steps_coarsest"])
+    for name, fine in (("step_forward_coarse", "step_forward_fine"),
+                       ("step_adjoint_coarse", "step_adjoint_fine")):
+        if not samples[name]:
+            # an engine without step timers: the fine step less its cache writes, estimated
+            samples[name] = [0.9 * statistics.median(samples[fine])]
+            notes.append(f"{name} estimated as 0.9 x {fine} (no coarse step timer)")
+    costs = {k: statistics.median(v) for k, v in samples.items()}
+    if costs["step_forward_fine"] <= 0:
+        raise RuntimeError("calibrate: the native module reported no step times; was it built "
+                           "with the engine's profile (layerbraid_GetProfile)?")
+    return costs
+
+
+def _vector_costs(n: int, repeats: int) -> dict[str, float]:
+    """NumPy passes with the memory traffic of the C++ callbacks on n doubles (clone: allocate
+    + copy; sum: y = a x + b y, one read of x and y and one write; norm: a dot product; init:
+    a zero fill; pack/unpack: a copy)."""
+    rng = np.random.default_rng(1)
+    x, y, buf = rng.normal(size=n), rng.normal(size=n), np.empty(n)
+    calls = max(20, min(2000, int(2e7 // max(n, 1))))
+    return {"clone": _per_call(lambda: np.copyto(np.empty(n), x), calls, repeats),
+            "sum": _per_call(lambda: np.add(x, y, out=y), calls, repeats),
+            "norm": _per_call(lambda: math.sqrt(float(np.dot(x, x))), calls, repeats),
+            "init": _per_call(lambda: buf.fill(0.0), calls, repeats),
+            "pack": _per_call(lambda: np.copyto(buf, x), calls, repeats),
+            "unpack": _per_call(lambda: np.copyto(y, buf), calls, repeats)}
 
 
 def calibrate(width: int, batch: int, *, depth: int = 128, repeats: int = 9,
@@ -257,41 +460,9 @@ def calibrate(width: int, batch: int, *, depth: int = 128, repeats: int = 9,
     two = _native_solver_options(m, 2, 4, 1, 1e-300, 2, True)
     net = _NativeNet(depth, width, batch, serial, serial)
     net2 = _NativeNet(depth, width, batch, two, two)
-    samples: dict[str, list[float]] = {k: [] for k in COST_NAMES[:4]}
-    net.solve()  # warm-up: caches, BLAS threads
-    net2.solve()
-    notes = []
-    for _ in range(repeats):
-        # serial sweeps (every step a fine step) and 2-level solves (the coarse level's steps)
-        # interleaved, so that both see the same machine load
-        fwd, adj = net.solve()
-        samples["step_forward_fine"].append(fwd["time_step"] / max(fwd["steps"], 1))
-        samples["step_adjoint_fine"].append(adj["time_step"] / max(adj["steps"], 1))
-        fwd, adj = net2.solve()
-        for name, info in (("step_forward_coarse", fwd), ("step_adjoint_coarse", adj)):
-            if info["steps_coarsest"] > 0 and info["time_step_coarsest"] > 0:
-                samples[name].append(info["time_step_coarsest"] / info["steps_coarsest"])
-    for name, fine in (("step_forward_coarse", "step_forward_fine"),
-                       ("step_adjoint_coarse", "step_adjoint_fine")):
-        if not samples[name]:
-            # an engine without step timers: the fine step less its cache writes, estimated
-            samples[name] = [0.9 * statistics.median(samples[fine])]
-            notes.append(f"{name} estimated as 0.9 x {fine} (no coarse step timer)")
-    costs = {k: statistics.median(v) for k, v in samples.items()}
-    if costs["step_forward_fine"] <= 0:
-        raise RuntimeError("calibrate: the native module reported no step times; was it built "
-                           "with the engine's profile (layerbraid_GetProfile)?")
-
-    n = width * batch
-    rng = np.random.default_rng(1)
-    x, y, buf = rng.normal(size=n), rng.normal(size=n), np.empty(n)
-    calls = max(20, min(2000, int(2e7 // max(n, 1))))
-    costs["clone"] = _per_call(lambda: np.copyto(np.empty(n), x), calls, repeats)
-    costs["sum"] = _per_call(lambda: np.add(x, y, out=y), calls, repeats)
-    costs["norm"] = _per_call(lambda: math.sqrt(float(np.dot(x, x))), calls, repeats)
-    costs["init"] = _per_call(lambda: buf.fill(0.0), calls, repeats)
-    costs["pack"] = _per_call(lambda: np.copyto(buf, x), calls, repeats)
-    costs["unpack"] = _per_call(lambda: np.copyto(y, buf), calls, repeats)
+    notes: list[str] = []
+    costs = _step_costs(net, net2, repeats, notes)
+    costs.update(_vector_costs(width * batch, repeats))
     notes.append("vector operations timed as NumPy passes of the same memory traffic")
     say(f"calibrated width={width} batch={batch}: step forward {costs['step_forward_fine']:.3g}"
         f" s (coarse {costs['step_forward_coarse']:.3g} s), adjoint "
@@ -299,6 +470,115 @@ def calibrate(width: int, batch: int, *, depth: int = 128, repeats: int = 9,
         f"sum {costs['sum']:.3g} s")
     return CostTable(host=MPI.Get_processor_name(), width=width, batch=batch, costs=costs,
                      notes=tuple(notes))
+
+
+def _pooling_costs(batch: int, channels: int, height: int, width: int, repeats: int
+                   ) -> tuple[float, float]:
+    """(coarsen, refine) seconds between (height, width) images and their 2x2-halved ones, as
+    NumPy passes: coarsen the 2x2 mean into a new coarse state, refine the copy of each coarse
+    pixel to its 2x2 block of a new fine state."""
+    h2, w2 = height // 2, width // 2
+    rng = np.random.default_rng(2)
+    fine = rng.normal(size=(batch, height, width, channels))
+    coarse = rng.normal(size=(batch, h2, w2, channels))
+    blocks = fine.reshape(batch, h2, 2, w2, 2, channels)
+
+    def pool() -> None:
+        out = np.add(blocks[:, :, 0, :, 0], blocks[:, :, 0, :, 1])
+        out += blocks[:, :, 1, :, 0]
+        out += blocks[:, :, 1, :, 1]
+        out *= 0.25
+
+    def refine() -> None:
+        out = np.empty((batch, h2, 2, w2, 2, channels))
+        out[...] = coarse[:, :, None, :, None, :]
+
+    calls = max(5, min(500, int(5e6 // max(fine.size, 1))))
+    return _per_call(pool, calls, repeats), _per_call(refine, calls, repeats)
+
+
+def _kernel_coarsen_cost(channels: int, kernel: int, repeats: int) -> float:
+    """Seconds of one Galerkin coarse kernel (C_out, C_in, k, k): each k x k kernel mapped by
+    a k x k offset matrix on both sides, as a NumPy pass."""
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(channels, channels, kernel, kernel))
+    a = rng.normal(size=(kernel, kernel))
+    calls = max(20, min(2000, int(2e6 // max(w.size, 1))))
+    return _per_call(lambda: np.matmul(np.matmul(a, w), a.T), calls, repeats)
+
+
+def calibrate_conv(shape: ConvShape, batch: int, *, spatial: int | None = None,
+                   depth: int = 16, repeats: int = 5,
+                   log: Callable[[str], None] | None = None) -> CostTable:
+    """Measure the per-callback costs of the native backend's conv layers for this image
+    shape and batch, at full resolution and at every halved one s = 1..spatial (default: the
+    most the image allows, :attr:`ConvShape.max_spatial`).
+
+    Steps: the engine's own step timers as in :func:`calibrate`, on conv networks of images
+    halved s times: serial sweeps (the fine steps, full resolution) and 2-level solves (the
+    coarse level's steps: a coarse step is a fine step without its cache writes; on images
+    halved s times it is the step of a network of those images, so that is what is timed).
+    Vector operations at each resolution: NumPy passes as in :func:`calibrate`. coarsen_s<s>
+    and refine_s<s>: the 2x2 mean / the 2x2 copy as NumPy passes (allocation included);
+    kernel_coarsen: one coarse kernel as a NumPy pass. The NumPy estimates are only meant to
+    be sensible; the scaling driver (benchmarks/scaling/propagate --calibrate) times the
+    library's own kernels.
+    """
+    from mpi4py import MPI
+
+    from .native import _module
+
+    if batch < 1 or depth < 4:
+        raise ValueError(f"calibrate_conv: batch ({batch}) must be >= 1 and depth ({depth}) "
+                         f">= 4")
+    S = shape.max_spatial if spatial is None else spatial
+    if not 0 <= S <= shape.max_spatial:
+        raise ValueError(f"calibrate_conv: spatial={S}: {shape.height}x{shape.width} images "
+                         f"halve 0..{shape.max_spatial} times")
+    m = _module()
+    say = log or (lambda s: None)
+    serial = _native_solver_options(m, 1, 2, 1, 1e-300, 1, True)
+    two = _native_solver_options(m, 2, 4, 1, 1e-300, 2, True)
+    notes: list[str] = []
+    costs = _step_costs(_NativeNet(depth, shape, batch, serial, serial),
+                        _NativeNet(depth, shape, batch, two, two), repeats, notes)
+    costs.update(_vector_costs(shape.features * batch, repeats))
+    for s in range(1, S + 1):
+        h, w = shape.image(s)
+        small = ConvShape(shape.channels, h, w, shape.kernel)
+        net2 = _NativeNet(depth, small, batch, two, two)
+        net2.solve()
+        fwd_c, adj_c = [], []
+        for _ in range(repeats):
+            fwd, adj = net2.solve()
+            for out, info in ((fwd_c, fwd), (adj_c, adj)):
+                if info["steps_coarsest"] > 0 and info["time_step_coarsest"] > 0:
+                    out.append(info["time_step_coarsest"] / info["steps_coarsest"])
+        pixels = (h * w) / (shape.height * shape.width)
+        for name, got in (("step_forward_coarse", fwd_c), ("step_adjoint_coarse", adj_c)):
+            if got:
+                costs[f"{name}_s{s}"] = statistics.median(got)
+            else:
+                costs[f"{name}_s{s}"] = costs[name] * pixels
+                notes.append(f"{name}_s{s} scaled from {name} by the pixels (no step timer)")
+        vec = _vector_costs(small.features * batch, repeats)
+        for name in ("clone", "sum", "norm", "pack", "unpack"):
+            costs[f"{name}_s{s}"] = vec[name]
+        hf, wf = shape.image(s - 1)
+        costs[f"coarsen_s{s}"], costs[f"refine_s{s}"] = _pooling_costs(
+            batch, shape.channels, hf, wf, repeats)
+    costs["kernel_coarsen"] = _kernel_coarsen_cost(shape.channels, shape.kernel, repeats)
+    notes.append("vector operations, 2x2 pooling/copy and kernel coarsening timed as NumPy "
+                 "passes")
+    say(f"calibrated conv {shape} batch={batch} spatial={S}: step forward "
+        f"{costs['step_forward_fine']:.3g} s (coarse "
+        + ", ".join(f"s{s} {costs[_cost_key('step_forward_coarse', s)]:.3g}"
+                    for s in range(S + 1))
+        + f" s), adjoint {costs['step_adjoint_fine']:.3g} s, sum {costs['sum']:.3g} s")
+    return CostTable(host=MPI.Get_processor_name(), width=shape.features, batch=batch,
+                     costs=costs, network="conv", notes=tuple(notes), channels=shape.channels,
+                     height=shape.height, image_width=shape.width, kernel=shape.kernel,
+                     spatial=S)
 
 
 # ------------------------------------------------------------------------------------------
@@ -475,11 +755,13 @@ class Settings:
     cfactor: int
     relax: str = "FCF"          # "F" (nrelax 0) or "FCF" (nrelax 1), every level
     min_coarse: int = 2
+    spatial: int = 0            # conv: images halved on levels 1..spatial (spatial_coarsen)
 
     def __post_init__(self) -> None:
-        if self.max_levels < 1 or self.cfactor < 2 or self.min_coarse < 1:
+        if self.max_levels < 1 or self.cfactor < 2 or self.min_coarse < 1 \
+                or not 0 <= self.spatial <= MAX_SPATIAL:
             raise ValueError(f"bad settings {self}: max_levels >= 1, cfactor >= 2, "
-                             f"min_coarse >= 1")
+                             f"min_coarse >= 1, 0 <= spatial <= {MAX_SPATIAL}")
         if self.relax not in RELAXATIONS:
             raise ValueError(f"relax={self.relax!r}: use F or FCF")
 
@@ -610,13 +892,16 @@ class Breakdown:
     coarsest: float = 0.0        # the sequential coarsest-grid solve, its messages included
     communication: float = 0.0   # one neighbour message per sweep of the other levels
     norm: float = 0.0            # residual-norm reductions and the final success vote
+    coarsening: float = 0.0      # spatial coarsening outside the sweeps (spatial_setup,
+    #                              the skipped cycle's coarsened initial guess)
 
     @property
     def total(self) -> float:
-        return self.relaxation + self.coarsest + self.communication + self.norm
+        return self.relaxation + self.coarsest + self.communication + self.norm \
+            + self.coarsening
 
     def __iadd__(self, other: "Breakdown") -> "Breakdown":
-        for k in ("relaxation", "coarsest", "communication", "norm"):
+        for k in ("relaxation", "coarsest", "communication", "norm", "coarsening"):
             setattr(self, k, getattr(self, k) + getattr(other, k))
         return self
 
@@ -626,23 +911,55 @@ class _Ctx:
     costs: CostTable
     platform: Platform
     adjoint: bool
+    spatial: int = 0      # images halved on levels 1..spatial
+
+    def res(self, level: int) -> int:
+        """The resolution (halvings) level `level` computes on."""
+        return min(level, self.spatial)
 
     def step(self, level: int) -> float:
         d = "adjoint" if self.adjoint else "forward"
-        return self.costs[f"step_{d}_{'fine' if level == 0 else 'coarse'}"] / self.platform.speed
+        if level == 0:
+            return self.costs[f"step_{d}_fine"] / self.platform.speed
+        return self.costs[self.costs.key(f"step_{d}_coarse", self.res(level))] \
+            / self.platform.speed
 
-    def op(self, name: str) -> float:
-        return self.costs[name] / self.platform.speed
+    def op(self, name: str, level: int = 0) -> float:
+        """A vector operation on a state of level `level`."""
+        return self.costs[self.costs.key(name, self.res(level))] / self.platform.speed
+
+    def message_bytes(self, level: int) -> float:
+        return self.costs.message_bytes_at(self.res(level))
+
+    def coarsen(self, level: int) -> float:
+        """One vector from level to level + 1 (_braid_CoarsenInto): without spatial
+        coarsening a copy into the coarse vector (a sum); with it the user's coarsen, a 2x2
+        pooling while level < spatial, a copy into a new vector (a clone) after."""
+        if self.spatial == 0:
+            return self.op("sum", level)
+        if level < self.spatial:
+            return self.op(f"coarsen_s{level + 1}")
+        return self.op("clone", level)
+
+    def refine(self, level: int) -> float:
+        """One correction from level to level - 1 (_braid_RefineNew): nothing without spatial
+        coarsening (the coarse vector is added directly); the 2x2 copy while level <=
+        spatial, else a clone."""
+        if self.spatial == 0:
+            return 0.0
+        if level <= self.spatial:
+            return self.op(f"refine_s{level}")
+        return self.op("clone", level)
 
 
 def sweep_work(ctx: _Ctx, level: int, lv: RankLevel, steps: np.ndarray, *, clones: np.ndarray,
                sums: np.ndarray, norms: np.ndarray | int = 0) -> float:
     """The slowest rank's computation in a sweep without chains (the FAS coarse step): its
     steps, clones, sums and norms, and pack + unpack of its one neighbour message."""
-    work = (steps * ctx.step(level) + clones * ctx.op("clone") + sums * ctx.op("sum")
-            + np.asarray(norms) * ctx.op("norm"))
+    work = (steps * ctx.step(level) + clones * ctx.op("clone", level)
+            + sums * ctx.op("sum", level) + np.asarray(norms) * ctx.op("norm", level))
     if len(lv.holders()) > 1:
-        work = work + (lv.n > 0) * (ctx.op("pack") + ctx.op("unpack"))
+        work = work + (lv.n > 0) * (ctx.op("pack", level) + ctx.op("unpack", level))
     return float(work.max()) if work.size else 0.0
 
 
@@ -659,12 +976,12 @@ def message_times(platform: Platform, a: np.ndarray, b: np.ndarray, nbytes: floa
                     hops * platform.link_latency + nbytes / platform.link_bandwidth)
 
 
-def neighbour_message(ctx: _Ctx, lv: RankLevel) -> float:
+def neighbour_message(ctx: _Ctx, level: int, lv: RankLevel) -> float:
     """One message between consecutive ranks holding points of the level (the slowest pair)."""
     h = lv.holders()
     if len(h) < 2:
         return 0.0
-    return float(message_times(ctx.platform, h[:-1], h[1:], ctx.costs.message_bytes).max())
+    return float(message_times(ctx.platform, h[:-1], h[1:], ctx.message_bytes(level)).max())
 
 
 def sweep_path(ctx: _Ctx, level: int, lv: RankLevel, *, cprop: bool, step_extra: float = 0.0,
@@ -690,14 +1007,14 @@ def sweep_path(ctx: _Ctx, level: int, lv: RankLevel, *, cprop: bool, step_extra:
     hasc = cl <= cu
     ncp = np.where(hasc, (cu - cl) // cf + 1, 0)
     step = ctx.step(level) + step_extra
-    clone = ctx.op("clone")
+    clone = ctx.op("clone", level)
     steps = n - (lo == 0) if cprop else n - ncp
-    msg_ops = ctx.op("pack") + ctx.op("unpack") if len(h) > 1 else 0.0
+    msg_ops = ctx.op("pack", level) + ctx.op("unpack", level) if len(h) > 1 else 0.0
     work = steps * step + n * point_extra + ncp * (cpoint_extra + clone) + msg_ops
     trail = np.where(hasc, (hi - cu) * (step + point_extra) + (hi > cu) * clone, work)
     first_c = (step if cprop else 0.0) + point_extra + cpoint_extra
     first = np.where(hasc & (cl > 0), (cl - lo) * (step + point_extra) + first_c, 0.0)
-    msg = message_times(ctx.platform, h[:-1], h[1:], ctx.costs.message_bytes)
+    msg = message_times(ctx.platform, h[:-1], h[1:], ctx.message_bytes(level))
     msg_in = np.concatenate(([0.0], msg))
     # t_send: when each rank's value for its right neighbour is ready
     cs = np.cumsum(np.where(hasc, 0.0, msg_in + work))
@@ -718,40 +1035,50 @@ def _add_sweep(b: Breakdown, path: tuple[float, float], times: int = 1) -> None:
 def relaxation_sweep(ctx: _Ctx, level: int, lv: RankLevel) -> tuple[float, float]:
     """One FC sweep of FCRelax (FAS sum per step on coarse levels)."""
     return sweep_path(ctx, level, lv, cprop=True,
-                      step_extra=ctx.op("sum") if level > 0 else 0.0)
+                      step_extra=ctx.op("sum", level) if level > 0 else 0.0)
 
 
 def restriction_sweep(ctx: _Ctx, level: int, lv: RankLevel) -> tuple[float, float]:
-    """FRestrict's sweep: F-relaxation and the step to each C-point, whose value is injected
-    (three copies: the restricted value, the coarse point, the FAS term) and on level 0 gives
-    the residual (a sum and a norm)."""
-    extra = 3 * ctx.op("sum") + (ctx.op("sum") + ctx.op("norm") if level == 0 else 0.0)
+    """FRestrict's sweep: F-relaxation and the step to each C-point, whose value is moved to
+    level + 1 (the restricted value and the FAS term: :meth:`_Ctx.coarsen` each, the user's
+    coarsen with spatial coarsening, else copies; the coarse point: a copy at the coarse
+    resolution) and on level 0 gives the residual (a sum and a norm)."""
+    extra = 2 * ctx.coarsen(level) + ctx.op("sum", level + 1) \
+        + (ctx.op("sum") + ctx.op("norm") if level == 0 else 0.0)
     return sweep_path(ctx, level, lv, cprop=True,
-                      step_extra=ctx.op("sum") if level > 0 else 0.0, cpoint_extra=extra)
+                      step_extra=ctx.op("sum", level) if level > 0 else 0.0,
+                      cpoint_extra=extra)
 
 
 def coarse_rhs(ctx: _Ctx, level: int, lv: RankLevel) -> float:
     """The FAS right-hand side on coarse level `level`: a clone, a step and a sum per point;
     no chain (each point needs only the restricted value before it)."""
     return sweep_work(ctx, level, lv, lv.stepped, clones=lv.stepped, sums=lv.stepped) \
-        + neighbour_message(ctx, lv)
+        + neighbour_message(ctx, level, lv)
+
+
+def _correction(ctx: _Ctx, level: int) -> float:
+    """FInterp's correction at a point of `level`: e = u - v (a sum on this level), e on the
+    finer level (:meth:`_Ctx.refine`; nothing without spatial coarsening) added to its C-point
+    (a sum there)."""
+    return ctx.op("sum", level) + ctx.refine(level) + ctx.op("sum", level - 1)
 
 
 def interpolation(ctx: _Ctx, level: int, lv: RankLevel) -> tuple[float, float]:
     """FInterp on a level between the finest and the coarsest: F-relaxation (with the FAS
-    sum) and the correction of the finer level at every point (two sums)."""
-    return sweep_path(ctx, level, lv, cprop=False, step_extra=ctx.op("sum"),
-                      point_extra=2 * ctx.op("sum"))
+    sum) and the correction of the finer level at every point."""
+    return sweep_path(ctx, level, lv, cprop=False, step_extra=ctx.op("sum", level),
+                      point_extra=_correction(ctx, level))
 
 
 def coarsest_solve(ctx: _Ctx, level: int, lv: RankLevel) -> float:
     """The sequential solve on the coarsest level (FInterp there: one interval over the whole
     level, so a chain through every rank holding its points, with the FAS sum per step and
-    two correction sums per point); on one level, the plain serial sweep."""
+    the correction per point); on one level, the plain serial sweep."""
     if level == 0:
         return sweep_path(ctx, 0, lv, cprop=False)[1]
-    return sweep_path(ctx, level, lv, cprop=False, step_extra=ctx.op("sum"),
-                      point_extra=2 * ctx.op("sum"))[1]
+    return sweep_path(ctx, level, lv, cprop=False, step_extra=ctx.op("sum", level),
+                      point_extra=_correction(ctx, level))[1]
 
 
 def reduction(ctx: _Ctx, ranks: int, nbytes: float = 64.0) -> float:
@@ -785,9 +1112,24 @@ def vcycle_time(ctx: _Ctx, lv: Sequence[RankLevel], nrelax: int, ranks: int) -> 
     return b
 
 
+def inject_initial_guess(ctx: _Ctx, lv: Sequence[RankLevel]) -> float:
+    """The skipped cycle's start with spatial coarsening: every coarse point of every level
+    takes the finer level's value through the user's coarsen (and its C-points a copy); the
+    slowest rank's work, no messages. Without spatial coarsening these are copies the model
+    leaves out (0)."""
+    if ctx.spatial == 0:
+        return 0.0
+    work = np.zeros(len(lv[0].n))
+    for l in range(1, len(lv)):
+        work = work + lv[l].n * ctx.coarsen(l - 1) + lv[l].cpoints * ctx.op("sum", l)
+    return float(work.max()) if work.size else 0.0
+
+
 def skip_cycle_time(ctx: _Ctx, lv: Sequence[RankLevel]) -> Breakdown:
-    """The first cycle with skip: the coarsest solve and interpolation up, no relaxation."""
+    """The first cycle with skip: the coarsest solve and interpolation up, no relaxation
+    (with spatial coarsening, the initial guess coarsened to every level first)."""
     b = Breakdown()
+    b.coarsening += inject_initial_guess(ctx, lv)
     b.coarsest += coarsest_solve(ctx, len(lv) - 1, lv[-1])
     for l in range(len(lv) - 2, 0, -1):
         _add_sweep(b, interpolation(ctx, l, lv[l]))
@@ -803,11 +1145,29 @@ def final_time(ctx: _Ctx, lv: Sequence[RankLevel], ranks: int) -> Breakdown:
     return b
 
 
+def spatial_setup(ctx: _Ctx, lv0: RankLevel) -> float:
+    """Before a solve with spatial coarsening, each rank's layers (those stepping to its
+    points) on the coarse images: S coarse kernels per layer (kernel_coarsen), and before the
+    adjoint also the layer's sigma'(z) pooled to each resolution s = 1..S (coarsen_s<s>). The
+    slowest rank's work (no messages)."""
+    S = ctx.spatial
+    if S == 0:
+        return 0.0
+    per_layer = S * ctx.op("kernel_coarsen")
+    if ctx.adjoint:
+        per_layer += sum(ctx.op(f"coarsen_s{s}") for s in range(1, S + 1))
+    layers = lv0.stepped
+    return float(layers.max() * per_layer) if layers.size else 0.0
+
+
 def solve_time(ctx: _Ctx, depth: int, ranks: int, settings: Settings, iterations: int,
                skip_first: bool) -> Breakdown:
-    """One solve: its cycles (the first skipped when skip_first), the final access sweep."""
+    """One solve: the spatial setup, its cycles (the first skipped when skip_first), the
+    final access sweep."""
     lv = rank_levels(depth, ranks, settings, reverted=ctx.adjoint)
     b = Breakdown()
+    if len(lv) > 1:
+        b.coarsening += spatial_setup(ctx, lv[0])
     if len(lv) == 1:
         b.coarsest = coarsest_solve(ctx, 0, lv[0])
         b.norm = reduction(ctx, ranks)
@@ -846,6 +1206,7 @@ class Prediction:
     communication: float
     norm: float
     serial: float                   # layer-serial on one rank
+    coarsening: float = 0.0         # spatial setup and the coarsened initial guess
 
     @property
     def total(self) -> float:
@@ -878,9 +1239,14 @@ def predict(depth: int, ranks: int, settings: Settings, iterations: tuple[int, i
                          f"{platform.ranks} ranks)")
     if any(i < 0 for i in iterations):
         raise ValueError(f"iterations must be >= 0, got {iterations}")
+    if settings.spatial > costs.spatial:
+        raise ValueError(f"spatial coarsening {settings.spatial} needs a conv cost table with "
+                         f"the costs of {settings.spatial} halved resolutions; this "
+                         + (f"one has {costs.spatial}" if costs.network == "conv"
+                            else "one is for a dense network"))
     parts = []
     for k, adjoint in enumerate((False, True)):
-        ctx = _Ctx(costs, platform, adjoint)
+        ctx = _Ctx(costs, platform, adjoint, settings.spatial)
         parts.append(solve_time(ctx, depth, ranks, settings, iterations[k], skip_first))
     total = Breakdown()
     for p in parts:
@@ -891,37 +1257,49 @@ def predict(depth: int, ranks: int, settings: Settings, iterations: tuple[int, i
                       skip_first=skip_first, forward=parts[0].total, adjoint=parts[1].total,
                       relaxation=total.relaxation, coarsest=total.coarsest,
                       communication=total.communication, norm=total.norm,
-                      serial=serial_time(depth, costs, platform.speed))
+                      serial=serial_time(depth, costs, platform.speed),
+                      coarsening=total.coarsening)
 
 
 # ------------------------------------------------------------------------------------------
 # iterations and the search
 # ------------------------------------------------------------------------------------------
 
-def measure_iterations(depth: int, width: int, batch: int, settings: Settings, tol: float,
-                       *, max_iter: int = 100, seed: int = 0) -> tuple[int, int]:
+def measure_iterations(depth: int, width: int | ConvShape, batch: int, settings: Settings,
+                       tol: float, *, max_iter: int = 100, seed: int = 0) -> tuple[int, int]:
     """MGRIT iterations of a forward and an adjoint solve to abs tolerance ``tol`` on one rank
-    (they do not depend on the number of ranks), with the scaling driver's random network."""
+    (they do not depend on the number of ranks), with the scaling driver's random network:
+    dense of ``width``, or conv of the :class:`ConvShape` ``width`` (with the settings'
+    spatial coarsening)."""
     from .native import _module
 
     m = _module()
     o = _native_solver_options(m, settings.max_levels, settings.cfactor, settings.nrelax, tol,
                                max_iter, False)
     o.min_coarse = settings.min_coarse
+    if settings.spatial:
+        if not isinstance(width, ConvShape):
+            raise ValueError("spatial coarsening is for conv networks")
+        if not hasattr(o, "spatial_coarsen"):
+            raise RuntimeError("this build of the native backend has no spatial coarsening "
+                               "(SolverOptions.spatial_coarsen); rebuild layerbraid")
+        o.spatial_coarsen = settings.spatial
     fwd, adj = _NativeNet(depth, width, batch, o, o, seed).solve()
     return int(fwd["iterations"]), int(adj["iterations"])
 
 
 def candidate_settings(depth: int, min_coarse: int = 2,
-                       cfactors: Iterable[int] = (2, 4, 8, 16)) -> list[Settings]:
+                       cfactors: Iterable[int] = (2, 4, 8, 16), max_spatial: int = 0
+                       ) -> list[Settings]:
     """Levels 2, 3, 4 and the most the engine builds (down to min_coarse), every cfactor,
-    F and FCF."""
+    F and FCF; spatial coarsening 0..min(max_spatial, levels - 1) for each."""
     out = []
     for cf in cfactors:
         most = len(level_sizes(depth, Settings(30, cf, "F", min_coarse)))
         for levels in sorted({min(2, most), min(3, most), min(4, most), most} - {1}):
             for relax in ("F", "FCF"):
-                out.append(Settings(levels, cf, relax, min_coarse))
+                for spatial in range(min(max_spatial, levels - 1) + 1):
+                    out.append(Settings(levels, cf, relax, min_coarse, spatial))
     return out
 
 
@@ -939,13 +1317,21 @@ class Plan:
     verdict: str = ""
     notes: list[str] = field(default_factory=list)
     by_cycles: dict[int, Prediction] = field(default_factory=dict)   # one-shot: best per K
+    conv: ConvShape | None = None        # a conv network (width: its features)
+    max_spatial: int = 0                 # spatial coarsening searched 0..max_spatial
 
     @property
     def best(self) -> Prediction | None:
         return self.candidates[0] if self.candidates else None
 
     def to_dict(self, top: int = 5) -> dict[str, Any]:
-        return {"depth": self.depth, "width": self.width, "batch": self.batch,
+        best = self.best
+        network: dict[str, Any] = {"network": "conv" if self.conv else "dense"}
+        if self.conv:
+            network.update(conv=asdict(self.conv), max_spatial=self.max_spatial,
+                           spatial_coarsen=best.settings.spatial if best else 0,
+                           spatial_levels=_spatial_levels(best.settings) if best else [])
+        return {**network, "depth": self.depth, "width": self.width, "batch": self.batch,
                 "ranks": self.ranks, "platform": asdict(self.platform), "mode": self.mode,
                 "costs": self.costs.to_dict(), "serial_time": self.serial,
                 "layer_serial_faster": self.best is None or self.best.speedup <= 1.0,
@@ -973,24 +1359,48 @@ def _reason(p: Prediction, plan: Plan) -> str:
 
 
 def _describe(s: Settings) -> str:
-    return f"{s.max_levels} levels, cfactor {s.cfactor}, {s.relax}"
+    return f"{s.max_levels} levels, cfactor {s.cfactor}, {s.relax}" \
+        + (f", spatial {s.spatial}" if s.spatial else "")
 
 
-def recommend(depth: int, width: int, batch: int, ranks: int, platform: Platform,
+def _spatial_levels(s: Settings) -> list[int]:
+    """The levels computing on halved images."""
+    return list(range(1, s.spatial + 1))
+
+
+def _spatial_text(plan: "Plan", s: Settings) -> str:
+    """The plan's line on spatial coarsening (conv networks)."""
+    conv = plan.conv
+    assert conv is not None
+    if s.spatial == 0:
+        return (f"spatial coarsening: none (searched 0..{plan.max_spatial}); every level "
+                f"computes on {conv.height}x{conv.width} images")
+    levels = "1" if s.spatial == 1 else f"1..{s.spatial}"
+    h, w = conv.image(s.spatial)
+    return (f"spatial coarsening: images halved on levels {levels} (spatial_coarsen "
+            f"{s.spatial}: {conv.height}x{conv.width} -> {h}x{w} images)")
+
+
+def recommend(depth: int, width: int | ConvShape, batch: int, ranks: int, platform: Platform,
               costs: CostTable, *, mode: str = "tolerance",
               iterations: tuple[int, int] | None = None, cycles: Sequence[int] | None = None,
-              tol: float = 1e-6, min_coarse: int = 2,
+              tol: float = 1e-6, min_coarse: int = 2, max_spatial: int | None = None,
               log: Callable[[str], None] | None = None) -> Plan:
     """Predict every candidate setting and rank them by time per training step.
 
+    width: the dense layers' width, or a :class:`ConvShape` for a conv network, whose
+    candidates also try spatial coarsening 0..S (S: the halvings the image allows, at most
+    MAX_SPATIAL, the cost table's ``spatial``, ``max_spatial`` if given, and levels - 1).
     mode "tolerance": solves to ``tol`` from zero (the first cycle skips its down-cycle);
-    iteration counts measured on one rank per setting (batch min(batch, 64)) unless
-    ``iterations`` gives them. mode "one-shot": warm-started solves of ``cycles`` MGRIT
-    iterations each (default: 1, 2 and 3 searched).
+    iteration counts measured on one rank per setting (batch min(batch, 64); conv:
+    min(batch, 4)) unless ``iterations`` gives them. mode "one-shot": warm-started solves of
+    ``cycles`` MGRIT iterations each (default: 1, 2 and 3 searched).
     """
     if mode not in ("tolerance", "one-shot"):
         raise ValueError(f"mode={mode!r}: use tolerance or one-shot")
-    for name, v in (("depth", depth), ("width", width), ("batch", batch), ("ranks", ranks)):
+    conv = width if isinstance(width, ConvShape) else None
+    features = conv.features if conv else width
+    for name, v in (("depth", depth), ("width", features), ("batch", batch), ("ranks", ranks)):
         if v < 1:
             raise ValueError(f"{name} must be >= 1, got {v}")
     if ranks > depth + 1:
@@ -998,13 +1408,28 @@ def recommend(depth: int, width: int, batch: int, ranks: int, platform: Platform
     if ranks > platform.ranks:
         raise ValueError(f"{ranks} ranks do not fit platform {platform.name!r} "
                          f"({platform.ranks} cores)")
-    if costs.width != width or costs.batch != batch:
-        raise ValueError(f"the cost table is for width {costs.width}, batch {costs.batch}, not "
-                         f"width {width}, batch {batch}; calibrate again (--calibrate)")
+    if conv is None and (costs.network != "dense" or costs.width != width
+                         or costs.batch != batch):
+        raise ValueError(f"the cost table is for {_table_network(costs)}, batch "
+                         f"{costs.batch}, not dense width {width}, batch {batch}; calibrate "
+                         f"again (--calibrate)")
+    if conv is not None and (costs.conv != conv or costs.batch != batch):
+        raise ValueError(f"the cost table is for {_table_network(costs)}, batch "
+                         f"{costs.batch}, not conv {conv}, batch {batch}; calibrate again "
+                         f"(--calibrate)")
+    if max_spatial is not None and max_spatial < 0:
+        raise ValueError(f"max_spatial must be >= 0, got {max_spatial}")
     say = log or (lambda s: None)
-    plan = Plan(depth, width, batch, ranks, platform, mode, costs,
-                serial_time(depth, costs, platform.speed))
-    settings = candidate_settings(depth, min_coarse)
+    plan = Plan(depth, features, batch, ranks, platform, mode, costs,
+                serial_time(depth, costs, platform.speed), conv=conv)
+    if conv is not None:
+        most = conv.max_spatial if max_spatial is None else min(max_spatial, conv.max_spatial)
+        if costs.spatial < most:
+            plan.notes.append(f"the cost table has the costs of {costs.spatial} halved "
+                              f"resolution(s); spatial coarsening searched up to "
+                              f"{costs.spatial}, not {most} (calibrate with more)")
+        plan.max_spatial = min(most, costs.spatial)
+    settings = candidate_settings(depth, min_coarse, max_spatial=plan.max_spatial)
     if mode == "one-shot":
         chosen = cycles[0] if cycles else 2
         for k in sorted({chosen, 1, 2, 3}):
@@ -1020,18 +1445,19 @@ def recommend(depth: int, width: int, batch: int, ranks: int, platform: Platform
             f"{k}: {_describe(p.settings)}, {p.total * 1e3:.3g} ms ({p.speedup:.2f}x)"
             for k, p in sorted(plan.by_cycles.items())))
     else:
+        b = min(batch, 4 if conv else 64)
         if iterations is None:
-            b = min(batch, 64)
             plan.notes.append(f"iterations to abs tol {tol:g} measured on one rank, batch {b}")
         else:
             plan.notes.append(f"the given iterations ({iterations[0]}, {iterations[1]}) are "
-                              f"used for every setting; F-relaxation and coarser grids usually "
-                              f"need more than FCF and finer ones (measure them: leave out "
-                              f"--iterations)")
+                              f"used for every setting; F-relaxation and coarser grids"
+                              + (" (and spatial coarsening)" if plan.max_spatial else "")
+                              + " usually need more than FCF and finer ones (measure them: "
+                              "leave out --iterations)")
         for s in settings:
             its = iterations
             if its is None:
-                its = measure_iterations(depth, width, min(batch, 64), s, tol)
+                its = measure_iterations(depth, width, b, s, tol)
                 say(f"  {_describe(s)}: {its[0]} + {its[1]} iterations")
             plan.candidates.append(predict(depth, ranks, s, its, costs, platform,
                                            skip_first=True))
@@ -1048,10 +1474,19 @@ def recommend(depth: int, width: int, batch: int, ranks: int, platform: Platform
     return plan
 
 
+def _table_network(costs: CostTable) -> str:
+    return f"conv {costs.conv}" if costs.conv else f"dense width {costs.width}"
+
+
 def format_plan(plan: Plan, top: int = 5) -> str:
     pf = plan.platform
+    conv = plan.conv
+    net = (f"conv tanh ResNet, depth {plan.depth}, {conv.channels} channels, {conv.height}x"
+           f"{conv.width} images, kernel {conv.kernel}" if conv else
+           f"dense tanh ResNet, depth {plan.depth}, width {plan.width}")
+    sp = "spatial | " if conv else ""
     lines = [
-        f"layerbraid plan: dense tanh ResNet, depth {plan.depth}, width {plan.width}, batch "
+        f"layerbraid plan: {net}, batch "
         f"{plan.batch}; {plan.ranks} ranks on {pf.name} ({pf.hosts} hosts x "
         f"{pf.cores_per_host} cores, speed x{pf.speed:g}, link {pf.link_latency * 1e6:g} us, "
         f"loopback {pf.loopback_latency * 1e6:g} us)",
@@ -1061,17 +1496,21 @@ def format_plan(plan: Plan, top: int = 5) -> str:
         f"{plan.costs['step_adjoint_coarse'] * 1e6:.1f}), sum {plan.costs['sum'] * 1e6:.2f} us",
         f"layer-serial on one rank: {plan.serial * 1e3:.3f} ms per step",
         "",
-        "| levels | cf | relax | iterations fwd+adj | ms / step | speedup | relaxation | "
-        "coarsest | communication | norm |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| levels | cf | relax | {sp}iterations fwd+adj | ms / step | speedup | relaxation "
+        f"| coarsest | communication | norm |" + (" coarsening |" if conv else ""),
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if conv else ""),
     ]
     for p in plan.candidates[:top]:
         s = p.settings
-        lines.append(f"| {p.levels} | {s.cfactor} | {s.relax} | {p.iterations[0]}+"
-                     f"{p.iterations[1]} | {p.total * 1e3:.3f} | {p.speedup:.2f} | "
-                     f"{p.relaxation * 1e3:.3f} | {p.coarsest * 1e3:.3f} | "
-                     f"{p.communication * 1e3:.3f} | {p.norm * 1e3:.3f} |")
+        lines.append(f"| {p.levels} | {s.cfactor} | {s.relax} | "
+                     + (f"{s.spatial} | " if conv else "")
+                     + f"{p.iterations[0]}+{p.iterations[1]} | {p.total * 1e3:.3f} | "
+                     f"{p.speedup:.2f} | {p.relaxation * 1e3:.3f} | {p.coarsest * 1e3:.3f} | "
+                     f"{p.communication * 1e3:.3f} | {p.norm * 1e3:.3f} |"
+                     + (f" {p.coarsening * 1e3:.3f} |" if conv else ""))
     lines += ["", plan.verdict]
+    if conv and plan.best is not None:
+        lines.append(_spatial_text(plan, plan.best.settings))
     lines += [f"note: {n}" for n in plan.notes]
     return "\n".join(lines)
 
@@ -1083,7 +1522,16 @@ def format_plan(plan: Plan, top: int = 5) -> str:
 def add_arguments(p: Any) -> None:
     """The options of ``layerbraid plan``."""
     p.add_argument("--depth", type=int, required=True, help="residual layers N")
-    p.add_argument("--width", type=int, required=True, help="dense layer width W")
+    p.add_argument("--network", choices=("dense", "conv"), default="dense",
+                   help="dense (--width) or conv (--channels, --image, --kernel) layers")
+    p.add_argument("--width", type=int, help="dense layer width W")
+    p.add_argument("--channels", type=int, help="conv: channels C")
+    p.add_argument("--image", metavar="HxW", help="conv: image height x width (e.g. 32x32)")
+    p.add_argument("--kernel", type=int, default=3, help="conv: kernel size k (3)")
+    p.add_argument("--spatial", type=int, metavar="S",
+                   help="conv: search spatial coarsening 0..S halvings of the image only "
+                        f"(default: as far as the image, the cost table and {MAX_SPATIAL} "
+                        f"allow)")
     p.add_argument("--batch", type=int, required=True, help="batch size B")
     p.add_argument("--ranks", type=int, required=True, help="MPI ranks P")
     p.add_argument("--platform", default="cluster",
@@ -1104,6 +1552,34 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
 
 
+def _network(args: Any) -> int | ConvShape:
+    """The dense width or the conv shape the options give (ValueError naming the bad one)."""
+    conv_opts = [f"--{n}" for n in ("channels", "image", "spatial")
+                 if getattr(args, n) is not None]
+    if args.network == "dense":
+        if conv_opts:
+            raise ValueError(f"{', '.join(conv_opts)}: for --network conv")
+        if args.width is None:
+            raise ValueError("--width is required for --network dense")
+        if args.width < 1:
+            raise ValueError(f"--width must be >= 1, got {args.width}")
+        return int(args.width)
+    if args.width is not None:
+        raise ValueError("--width is for --network dense; a conv network has --channels, "
+                         "--image HxW and --kernel")
+    if args.channels is None or args.image is None:
+        raise ValueError("--network conv needs --channels C and --image HxW")
+    m = re.fullmatch(r"\s*([0-9]+)\s*[xX]\s*([0-9]+)\s*", args.image)
+    if not m:
+        raise ValueError(f"--image {args.image!r}: give the image size as HxW (e.g. 32x32)")
+    if args.spatial is not None and not 0 <= args.spatial <= MAX_SPATIAL:
+        raise ValueError(f"--spatial must be in 0..{MAX_SPATIAL}, got {args.spatial}")
+    try:
+        return ConvShape(args.channels, int(m.group(1)), int(m.group(2)), args.kernel)
+    except ValueError as e:
+        raise ValueError(f"--network conv: {e}") from None
+
+
 def _parse_iterations(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"\s*([0-9]+)\s*,\s*([0-9]+)\s*", text)
     if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
@@ -1122,7 +1598,8 @@ def run(args: Any) -> int:
         if root:
             print(s, file=sys.stderr, flush=True)
 
-    for name in ("depth", "width", "batch", "ranks", "top", "min_coarse"):
+    network = _network(args)
+    for name in ("depth", "batch", "ranks", "top", "min_coarse"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got "
                              f"{getattr(args, name)}")
@@ -1135,19 +1612,29 @@ def run(args: Any) -> int:
     iterations = _parse_iterations(args.iterations) if args.iterations else None
     platform = load_platform(args.platform)
     if args.calibrate is not None:
-        if not args.json:
-            log(f"calibrating width {args.width}, batch {args.batch} ...")
-        costs = calibrate(args.width, args.batch, log=None if args.json else log)
+        if isinstance(network, ConvShape):
+            spatial = network.max_spatial if args.spatial is None \
+                else min(args.spatial, network.max_spatial)
+            if not args.json:
+                log(f"calibrating conv {network} at {spatial + 1} resolution(s), batch "
+                    f"{args.batch} ...")
+            costs = calibrate_conv(network, args.batch, spatial=spatial,
+                                   log=None if args.json else log)
+        else:
+            if not args.json:
+                log(f"calibrating width {args.width}, batch {args.batch} ...")
+            costs = calibrate(args.width, args.batch, log=None if args.json else log)
         if args.calibrate and root:
             save_costs(costs, args.calibrate)
     elif args.costs:
         costs = load_costs(args.costs)
     else:
         raise ValueError("give --costs FILE (a cost table) or --calibrate [FILE] (measure here)")
-    plan = recommend(args.depth, args.width, args.batch, args.ranks, platform, costs,
+    plan = recommend(args.depth, network, args.batch, args.ranks, platform, costs,
                      mode=args.mode, iterations=iterations,
                      cycles=None if args.cycles is None else (args.cycles,), tol=args.tol,
-                     min_coarse=args.min_coarse, log=None if args.json else log)
+                     min_coarse=args.min_coarse, max_spatial=args.spatial,
+                     log=None if args.json else log)
     if root:
         print(json.dumps(plan.to_dict(args.top), indent=1) if args.json
               else format_plan(plan, args.top), flush=True)
