@@ -170,3 +170,50 @@ def test_propagate_real_and_simulated_agree(smpi_propagate: Path, build_dir: Pat
     # real run are not compared, a loaded machine stretches them without limit
     ratio = results["modelled"]["time"] / sim["time"]
     assert 0.05 < ratio < 20.0, (ratio, results)
+
+
+# Conv layers with spatial coarsening on the coarse levels: the default kind (full-size states,
+# low-resolution updates) and low-resolution states (the engine's spatial coarsen/refine, smaller
+# messages), whose modelled counterpart must mirror every callback and message size.
+PROPAGATE_CONV = ["--network", "conv", "--channels", "4", "--image", "8x8", "--kernel", "3",
+                  "--spatial", "2", "--depth", "32", "--batch", "4", "--levels", "3",
+                  "--cfactor", "4", "--relax", "FCF"]
+
+
+@pytest.mark.parametrize("states", [False, True], ids=["update", "states"])
+def test_propagate_conv_spatial_real_and_simulated_agree(smpi_propagate: Path, build_dir: Path,
+                                                         run_mpi, tmp_path: Path, states: bool):
+    """As above for a conv network with --spatial 2: mpiexec real, smpirun real and modelled."""
+    real_bin = build_dir / "benchmarks" / "scaling" / "propagate"
+    if not real_bin.is_file():
+        pytest.skip(f"{real_bin} is not built; run `make examples` first")
+    args = PROPAGATE_CONV + (["--spatial-states"] if states else [])
+    rc, out = run_mpi(2, [real_bin, *args, "--tol", "1e-10", "--serial-reference",
+                          "--json", tmp_path / "real.json"], timeout=240)
+    assert rc == 0, out
+    real = json.loads((tmp_path / "real.json").read_text())
+    _smpirun(2, [smpi_propagate, *args, "--tol", "1e-10", "--serial-reference",
+                 "--json", tmp_path / "sim.json"], tmp_path)
+    sim = json.loads((tmp_path / "sim.json").read_text())
+    rc, out = run_mpi(1, [real_bin, *PROPAGATE_CONV, "--calibrate", tmp_path / "costs.json"],
+                      timeout=240)
+    assert rc == 0, out
+    _smpirun(2, [smpi_propagate, *args, "--compute", "modelled",
+                 "--costs", tmp_path / "costs.json",
+                 "--iters-forward", str(real["iterations_forward"]),
+                 "--iters-adjoint", str(real["iterations_adjoint"]),
+                 "--json", tmp_path / "modelled.json"], tmp_path)
+    modelled = json.loads((tmp_path / "modelled.json").read_text())
+
+    assert real["network"] == "conv" and real["spatial"] == 2, real
+    assert real["spatial_states"] is states, real
+    assert real["iterations_forward"] > 1 and real["iterations_adjoint"] > 1, real
+    assert real["gradient_rel_error"] < 1e-8, real
+    assert (sim["iterations_forward"], sim["iterations_adjoint"]) == \
+        (real["iterations_forward"], real["iterations_adjoint"])
+    assert sim["gradient_rel_error"] == real["gradient_rel_error"]
+    for name, result in (("simulated", sim), ("modelled", modelled)):
+        for key in COUNTS:
+            assert result["per_rank"][key] == real["per_rank"][key], (name, key, real, result)
+    ratio = modelled["time"] / sim["time"]
+    assert 0.05 < ratio < 20.0, (ratio, sim, modelled)
