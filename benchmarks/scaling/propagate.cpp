@@ -979,8 +979,9 @@ Run real_once(RealSetup& s) {
 // ------------------------------------------------------------------------------------------
 // Modelled mode: the engine with an app that only spends the calibrated time
 // ------------------------------------------------------------------------------------------
-// Propagation's messages: a 16-byte header (the state's spatial index), then the state's values
-// at its resolution; pack reports those bytes (braid_BufferStatusSetSize).
+// Propagation's messages: the state's values; with low-resolution coarse states
+// (--spatial-states) a 16-byte header (the state's spatial index) first, and pack reports the
+// bytes at the state's resolution (braid_BufferStatusSetSize).
 constexpr std::size_t message_header = 16;
 
 // A vector of the modelled app: no data, only the spatial level of the image it stands for
@@ -1102,8 +1103,8 @@ class Model {
     for (ModelApp* a : {&fwd_, &bwd_}) {
       a->spatial = S;
       a->low_states = o.spatial_states;
-      a->header = message_header;
-      a->set_size = message_header > 0;
+      a->header = o.spatial_states ? message_header : 0;
+      a->set_size = o.spatial_states;
       a->init = c.get("init");
       a->coarsen.assign(1, 0.0);
       a->refine.assign(1, 0.0);

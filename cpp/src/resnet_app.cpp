@@ -6,8 +6,9 @@
 // image is halved: 0 on the finest level, min(level, spatial_coarsen) on the others), then
 // the batch's values at that resolution. The engine's braid_Vector is that array's pointer
 // (new T[] in init/clone/unpack/coarsen/refine, delete[] in free), so a clone is one
-// allocation, a step allocates nothing, and a message is the array as it is (header
-// included, so unpack knows the size). braid_App is a pointer to one Solve.
+// allocation and a step allocates nothing. A message is the values; only a solve with
+// low-resolution states (spatial_states) sends the header too, so unpack knows the size.
+// braid_App is a pointer to one Solve.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -867,14 +868,22 @@ struct Propagation<T>::Impl {
   }
 
   static braid_Int bufsize_cb(braid_App app, braid_Int* size_ptr, braid_BufferStatus) {
-    *size_ptr = static_cast<braid_Int>(solve_of(app).impl->state_bytes);
+    const Solve& s = solve_of(app);
+    *size_ptr = static_cast<braid_Int>(s.impl->n_state * sizeof(T) +
+                                       (s.low_states ? header_bytes : 0));
     return 0;
   }
 
-  // The state's array as it is, header included; a coarser state sends fewer bytes.
+  // The values; with low-resolution states the array as it is, header included, and a
+  // coarser state sends fewer bytes.
   static braid_Int pack_cb(braid_App app, braid_Vector u, void* buffer,
                            braid_BufferStatus status) {
-    const std::size_t bytes = header_bytes + solve_of(app).impl->size_of(u) * sizeof(T);
+    const Solve& s = solve_of(app);
+    if (!s.low_states) {
+      std::memcpy(buffer, data(u), s.impl->n_state * sizeof(T));
+      return 0;
+    }
+    const std::size_t bytes = header_bytes + s.impl->size_of(u) * sizeof(T);
     std::memcpy(buffer, u, bytes);
     braid_BufferStatusSetSize(status, static_cast<braid_Real>(bytes));
     return 0;
@@ -884,6 +893,12 @@ struct Propagation<T>::Impl {
                              braid_BufferStatus) {
     *u_ptr = nullptr;
     return guarded(app, "bufunpack", [&](Solve& s) {
+      if (!s.low_states) {
+        const braid_Vector u = s.impl->new_state(0);
+        std::memcpy(data(u), buffer, s.impl->n_state * sizeof(T));
+        *u_ptr = u;
+        return;
+      }
       int sp = -1;
       std::memcpy(&sp, buffer, sizeof sp);
       if (sp < 0 || sp > s.spatial) {
