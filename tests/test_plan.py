@@ -54,6 +54,7 @@ def native_steps(depth: int, settings: Settings, iterations: int, warm: bool
     o = m.SolverOptions()
     o.max_levels, o.cfactor, o.nrelax = settings.max_levels, settings.cfactor, settings.nrelax
     o.max_iter, o.abs_tol, o.warm_start = iterations, np.nextafter(0.0, 1.0), warm
+    o.profile = True   # the step counts (the engine keeps them only when profiling)
     W, B = 3, 2
     prop = m.Propagation64("dense", [W], "tanh", depth, 1.0, B, MPI.COMM_SELF.py2f(), o, o,
                            [W, W])
@@ -332,14 +333,16 @@ def test_conv_shape_halvings():
     assert ConvShape(3, 32, 32).image(2) == (8, 8)
 
 
-def test_spatial_predictions_shrink_when_coarse_steps_dominate():
-    """With coarse steps costing a quarter per halving, each more halving saves time, and the
-    step counts (and the layer-serial time) do not change."""
+@pytest.mark.parametrize("states", [False, True])
+def test_spatial_predictions_shrink_when_coarse_steps_dominate(states):
+    """With coarse steps costing a quarter per halving, each more halving saves time (with
+    full-size or low-resolution states), and the layer-serial time does not change."""
     cluster = load_platform("cluster")
     table = conv_table(3)
     totals, coarse = [], []
     for S in range(4):
-        p = predict(1024, 64, Settings(4, 4, "FCF", spatial=S), (5, 5), table, cluster)
+        p = predict(1024, 64, Settings(4, 4, "FCF", spatial=S, spatial_states=states), (5, 5),
+                    table, cluster)
         totals.append(p.total)
         coarse.append(p.coarsest)
         parts = p.relaxation + p.coarsest + p.communication + p.norm + p.coarsening
@@ -350,8 +353,10 @@ def test_spatial_predictions_shrink_when_coarse_steps_dominate():
     assert totals == sorted(totals, reverse=True) and totals[3] < totals[0]
     assert coarse == sorted(coarse, reverse=True)
     # S beyond the coarsest level changes nothing (level l computes at min(l, S))
-    p3 = predict(1024, 64, Settings(3, 4, "FCF", spatial=2), (5, 5), table, cluster)
-    p3b = predict(1024, 64, Settings(3, 4, "FCF", spatial=3), (5, 5), table, cluster)
+    p3 = predict(1024, 64, Settings(3, 4, "FCF", spatial=2, spatial_states=states), (5, 5),
+                 table, cluster)
+    p3b = predict(1024, 64, Settings(3, 4, "FCF", spatial=3, spatial_states=states), (5, 5),
+                  table, cluster)
     assert math.isclose(p3.coarsest, p3b.coarsest)
     # a dense table has no spatial costs
     with pytest.raises(ValueError, match="dense network"):
@@ -381,19 +386,49 @@ def test_message_bytes_per_level():
     state = [8 * 16 * (32 >> s) * (32 >> s) for s in range(3)]
     assert [table.message_bytes_at(s) for s in range(3)] == [16 + 8 * n for n in state]
     assert SYNTHETIC.message_bytes == SYNTHETIC.message_bytes_at(0) == 8 * 32 * 256
+    cluster = load_platform("cluster")
     for spatial in (0, 1, 2):
-        ctx = plan._Ctx(table, load_platform("cluster"), False, spatial)
+        # low-resolution states: level l's messages at resolution min(l, S)
+        ctx = plan._Ctx(table, cluster, False, spatial, True)
         assert [ctx.message_bytes(l) for l in range(5)] == \
             [16 + 8 * state[min(l, spatial)] for l in range(5)]
-    # the per-level costs follow: coarsen pools while level < S, then copies (clone)
-    ctx = plan._Ctx(table, load_platform("host"), False, 2)
+        # full-size states: every message is full size
+        ctx = plan._Ctx(table, cluster, False, spatial, False)
+        assert [ctx.message_bytes(l) for l in range(5)] == [16 + 8 * state[0]] * 5
+
+
+def test_costs_per_level():
+    table = conv_table(2)
+    host = load_platform("host")
+    # low-resolution states: coarsen pools while level < S, then copies (clone); vector
+    # operations at the level's resolution; the engine's coarsen/refine calls
+    ctx = plan._Ctx(table, host, False, 2, True)
     assert ctx.coarsen(0) == table["coarsen_s1"] and ctx.coarsen(1) == table["coarsen_s2"]
     assert ctx.coarsen(2) == ctx.coarsen(5) == table["clone_s2"]
     assert ctx.refine(1) == table["refine_s1"] and ctx.refine(3) == table["clone_s2"]
+    assert ctx.op("sum", 1) == table["sum_s1"] and ctx.op("clone", 4) == table["clone_s2"]
     assert ctx.step(0) == table["step_forward_fine"]
     assert ctx.step(1) == table["step_forward_coarse_s1"]
     assert ctx.step(4) == table["step_forward_coarse_s2"]
-    assert plan._Ctx(table, load_platform("host"), False, 0).refine(1) == 0
+    assert plan._Ctx(table, host, True, 2, True).step(2) == table["step_adjoint_coarse_s2"]
+    # full-size states: full-size vector operations, no engine coarsen/refine calls, and a
+    # coarse step moves the state to resolution s and back
+    ctx = plan._Ctx(table, host, False, 2, False)
+    assert ctx.coarsen(0) == table["sum"] and ctx.refine(1) == 0
+    assert ctx.op("sum", 1) == table["sum"]
+    assert math.isclose(ctx.step(1), table["step_forward_coarse_s1"] + table["coarsen_s1"]
+                        + table["refine_s1"] + table["pack_s1"] + table["sum_s1"])
+    assert math.isclose(ctx.step(3), table["step_forward_coarse_s2"] + table["coarsen_s1"]
+                        + table["refine_s1"] + table["coarsen_s2"] + table["refine_s2"]
+                        + table["pack_s2"] + table["sum_s2"])
+    assert plan._Ctx(table, host, False, 0).refine(1) == 0
+    assert plan._Ctx(table, host, False, 0).step(1) == table["step_forward_coarse"]
+    # the skipped cycle's coarsened initial guess: only with low-resolution states
+    lv = plan.rank_levels(64, 2, Settings(3, 4))
+    assert plan.inject_initial_guess(plan._Ctx(table, host, False, 2, False), lv) == 0
+    assert plan.inject_initial_guess(plan._Ctx(table, host, False, 2, True), lv) > 0
+    with pytest.raises(ValueError, match="spatial_states with F-relaxation"):
+        Settings(3, 4, "F", spatial=1, spatial_states=True)
 
 
 def test_spatial_setup_per_rank():
@@ -404,6 +439,7 @@ def test_spatial_setup_per_rank():
     lv0 = plan.rank_levels(100, 4, Settings(3, 4))[0]
     fwd = plan.spatial_setup(plan._Ctx(table, host, False, 2), lv0)
     adj = plan.spatial_setup(plan._Ctx(table, host, True, 2), lv0)
+    assert adj == plan.spatial_setup(plan._Ctx(table, host, True, 2, True), lv0)
     layers = int(lv0.stepped.max())      # 26 points on rank 0 (25 layers), 25 on the others
     assert layers == 25
     assert math.isclose(fwd, layers * 2 * table["kernel_coarsen"])
@@ -414,7 +450,10 @@ def test_spatial_setup_per_rank():
 def test_candidates_search_spatial():
     cands = plan.candidate_settings(256, max_spatial=3)
     assert {s.spatial for s in cands} == {0, 1, 2, 3}
-    assert all(s.spatial <= s.max_levels - 1 for s in cands)
+    assert all(s.spatial <= s.max_levels - 1 and not s.spatial_states for s in cands)
+    states = plan.candidate_settings(256, max_spatial=2, spatial_states=True)
+    assert all(s.spatial_states == (s.spatial > 0) for s in states)
+    assert all(s.relax == "FCF" for s in states if s.spatial)
     assert {s.spatial for s in plan.candidate_settings(256)} == {0}
     pl = recommend(1024, CONV, 8, 64, load_platform("cluster"), conv_table(3),
                    iterations=(5, 5))
@@ -452,6 +491,10 @@ def test_cli_json_conv(tmp_path: Path, capsys):
     assert d["spatial_coarsen"] == best["settings"]["spatial"] > 0
     assert d["spatial_levels"] == list(range(1, best["settings"]["spatial"] + 1))
     assert "coarsening" in best and d["costs"]["spatial"] == 3
+    assert best["settings"]["spatial_states"] is False and d["spatial_states"] is False
+    assert main(base + ["--json", "--spatial-states"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["spatial_states"] is True and d["recommendations"][0]["settings"]["relax"] == "FCF"
     # --spatial caps the search; 0: none
     assert main(base + ["--json", "--spatial", "0"]) == 0
     d = json.loads(capsys.readouterr().out)
@@ -471,6 +514,9 @@ def test_cli_json_conv(tmp_path: Path, capsys):
     assert main(["plan", "--depth", "64", "--width", "32", "--batch", "8", "--ranks", "2",
                  "--channels", "4", "--costs", str(f), "--iterations", "5,5"]) == 2
     assert "--channels: for --network conv" in capsys.readouterr().err
+    assert main(["plan", "--depth", "64", "--width", "32", "--batch", "8", "--ranks", "2",
+                 "--spatial-states", "--costs", str(f), "--iterations", "5,5"]) == 2
+    assert "--spatial-states: for --network conv" in capsys.readouterr().err
     assert main(["plan", "--depth", "64", "--width", "32", "--batch", "8", "--ranks", "2",
                  "--costs", str(f), "--iterations", "5,5"]) == 2
     assert "the cost table is for conv" in capsys.readouterr().err
@@ -500,20 +546,26 @@ def test_measure_iterations_conv():
         fwd, adj = plan.measure_iterations(16, shape, 2, Settings(3, 2, "FCF", spatial=s), 1e-9,
                                            max_iter=50)
         assert 1 <= fwd < 50 and 1 <= adj < 50, (s, fwd, adj)
+    if _has_spatial_coarsening():
+        # low-resolution states converge too (slowly: the fine detail only by relaxation)
+        s = Settings(3, 2, "FCF", spatial=1, spatial_states=True)
+        fwd, adj = plan.measure_iterations(16, shape, 2, s, 1e-9, max_iter=100)
+        assert 1 <= fwd <= 100 and 1 <= adj <= 100
 
 
 @pytest.mark.skipif(not _has_spatial_coarsening(),
                     reason="the native backend has no SolverOptions.spatial_coarsen")
-@pytest.mark.parametrize("spatial", [1, 2])
-def test_step_counts_unchanged_by_spatial_coarsening(spatial):
+@pytest.mark.parametrize("spatial,states", [(1, False), (2, False), (2, True)])
+def test_step_counts_unchanged_by_spatial_coarsening(spatial, states):
     """The engine's step counts of a conv solve with spatial coarsening are the model's."""
     from layerbraid.native import _module
 
     m = _module()
-    s = Settings(3, 2, "FCF", spatial=spatial)
+    s = Settings(3, 2, "FCF", spatial=spatial, spatial_states=states)
     o = m.SolverOptions()
     o.max_levels, o.cfactor, o.nrelax, o.spatial_coarsen = 3, 2, 1, spatial
-    o.max_iter, o.abs_tol = 3, np.nextafter(0.0, 1.0)
+    o.spatial_states = states
+    o.max_iter, o.abs_tol, o.profile = 3, np.nextafter(0.0, 1.0), True
     depth, shape = 24, ConvShape(2, 8, 8, 3)
     net = plan._NativeNet(depth, shape, 2, o, o)
     fwd, adj = net.solve()

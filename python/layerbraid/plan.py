@@ -26,14 +26,23 @@ A cost model of one training step (a forward and an adjoint solve) on P ranks of
   binomial-tree reductions (2 log2 P message latencies).
 
 Spatial coarsening (conv networks, ``Settings.spatial`` = S, the native backend's
-``SolverOptions.spatial_coarsen``): time level l computes on images halved s = min(l, S) times,
-so steps, vector operations and messages on level l cost what they cost at resolution s, while
-the step counts do not change. The engine adds its user coarsen (restriction: the restricted
-value and the FAS right-hand side at each C-point; the skipped first cycle: the initial guess
-at every coarse point of every level) and refine (interpolation: the correction at every
-coarse point) calls; from level l to l + 1 coarsen is a 2x2 pooling when l < S and a copy
-otherwise. Before the solves every rank coarsens its layers' kernels (S per layer) and, for
-the adjoint, the layers' sigma'(z) at each s (:func:`spatial_setup`).
+``SolverOptions.spatial_coarsen``): time level l steps on images halved s = min(l, S) times;
+the step counts do not change. Two kinds (``Settings.spatial_states``, as the library):
+
+- full-size states (the default): vectors, vector operations and messages stay full size; a
+  coarse step at s > 0 costs the step at resolution s plus moving the state there and back
+  (s poolings, a copy, a subtraction at s, s refinements).
+- low-resolution states: vector operations and messages on level l cost what they cost at
+  resolution s, and the engine adds its user coarsen (restriction: the restricted value and
+  the FAS right-hand side at each C-point; the skipped first cycle: the initial guess at every
+  coarse point of every level) and refine (interpolation: the correction at every coarse
+  point) calls; from level l to l + 1 coarsen is a 2x2 pooling when l < S and a copy
+  otherwise. Such solves need many more iterations (the coarse grid cannot correct fine
+  detail), which the measured iteration counts show.
+
+Either way, before the solves every rank coarsens its layers' kernels (S per layer) and, for
+the adjoint, the layers' sigma'(z) at each s (:func:`spatial_setup`). Conv messages carry a
+16-byte header (the state's resolution).
 
 :func:`recommend` searches levels, cfactor, relaxation (one-shot cycles, and for conv networks
 spatial coarsening) and says plainly when layer-serial training is faster.
@@ -756,12 +765,17 @@ class Settings:
     relax: str = "FCF"          # "F" (nrelax 0) or "FCF" (nrelax 1), every level
     min_coarse: int = 2
     spatial: int = 0            # conv: images halved on levels 1..spatial (spatial_coarsen)
+    spatial_states: bool = False  # conv: the coarse levels' states are the small images too
 
     def __post_init__(self) -> None:
         if self.max_levels < 1 or self.cfactor < 2 or self.min_coarse < 1 \
                 or not 0 <= self.spatial <= MAX_SPATIAL:
             raise ValueError(f"bad settings {self}: max_levels >= 1, cfactor >= 2, "
                              f"min_coarse >= 1, 0 <= spatial <= {MAX_SPATIAL}")
+        if self.spatial_states and self.spatial > 0 and self.relax == "F":
+            raise ValueError(f"bad settings {self}: spatial_states with F-relaxation never "
+                             f"corrects the C-points' fine detail (the library refuses it); "
+                             f"use FCF")
         if self.relax not in RELAXATIONS:
             raise ValueError(f"relax={self.relax!r}: use F or FCF")
 
@@ -911,41 +925,56 @@ class _Ctx:
     costs: CostTable
     platform: Platform
     adjoint: bool
-    spatial: int = 0      # images halved on levels 1..spatial
+    spatial: int = 0         # coarse steps on images halved min(level, spatial) times
+    low_states: bool = False  # spatial_states: the coarse levels' vectors are the small images
 
-    def res(self, level: int) -> int:
-        """The resolution (halvings) level `level` computes on."""
+    def step_res(self, level: int) -> int:
+        """The resolution (halvings) level `level` steps on."""
         return min(level, self.spatial)
 
+    def res(self, level: int) -> int:
+        """The resolution of the vectors of level `level` (full size unless low_states)."""
+        return self.step_res(level) if self.low_states else 0
+
     def step(self, level: int) -> float:
+        """A step on `level`. Coarse levels step on images halved s = min(level, spatial)
+        times; with full-size states (not low_states) such a step also moves the state there
+        and back: s poolings, a copy (pack) of the small image, the step, a subtraction (sum)
+        at s and s refinements of the update (the library's low-resolution update)."""
         d = "adjoint" if self.adjoint else "forward"
         if level == 0:
             return self.costs[f"step_{d}_fine"] / self.platform.speed
-        return self.costs[self.costs.key(f"step_{d}_coarse", self.res(level))] \
-            / self.platform.speed
+        s = self.step_res(level)
+        t = self.costs[self.costs.key(f"step_{d}_coarse", s)]
+        if s > 0 and not self.low_states:
+            t += sum(self.costs[f"coarsen_s{k}"] + self.costs[f"refine_s{k}"]
+                     for k in range(1, s + 1))
+            t += self.costs[f"pack_s{s}"] + self.costs[f"sum_s{s}"]
+        return t / self.platform.speed
 
     def op(self, name: str, level: int = 0) -> float:
-        """A vector operation on a state of level `level`."""
+        """A vector operation on a vector of level `level`."""
         return self.costs[self.costs.key(name, self.res(level))] / self.platform.speed
 
     def message_bytes(self, level: int) -> float:
         return self.costs.message_bytes_at(self.res(level))
 
     def coarsen(self, level: int) -> float:
-        """One vector from level to level + 1 (_braid_CoarsenInto): without spatial
-        coarsening a copy into the coarse vector (a sum); with it the user's coarsen, a 2x2
-        pooling while level < spatial, a copy into a new vector (a clone) after."""
-        if self.spatial == 0:
+        """One vector from level to level + 1 (_braid_CoarsenInto): without the engine's
+        spatial coarsening (spatial 0, or full-size states) a copy into the coarse vector (a
+        sum); with low-resolution states the user's coarsen, a 2x2 pooling while level <
+        spatial, a copy into a new vector (a clone) after."""
+        if self.spatial == 0 or not self.low_states:
             return self.op("sum", level)
         if level < self.spatial:
             return self.op(f"coarsen_s{level + 1}")
         return self.op("clone", level)
 
     def refine(self, level: int) -> float:
-        """One correction from level to level - 1 (_braid_RefineNew): nothing without spatial
-        coarsening (the coarse vector is added directly); the 2x2 copy while level <=
-        spatial, else a clone."""
-        if self.spatial == 0:
+        """One correction from level to level - 1 (_braid_RefineNew): nothing without the
+        engine's spatial coarsening (the coarse vector is added directly); with
+        low-resolution states the 2x2 copy while level <= spatial, else a clone."""
+        if self.spatial == 0 or not self.low_states:
             return 0.0
         if level <= self.spatial:
             return self.op(f"refine_s{level}")
@@ -1113,11 +1142,10 @@ def vcycle_time(ctx: _Ctx, lv: Sequence[RankLevel], nrelax: int, ranks: int) -> 
 
 
 def inject_initial_guess(ctx: _Ctx, lv: Sequence[RankLevel]) -> float:
-    """The skipped cycle's start with spatial coarsening: every coarse point of every level
+    """The skipped cycle's start with low-resolution states: every coarse point of every level
     takes the finer level's value through the user's coarsen (and its C-points a copy); the
-    slowest rank's work, no messages. Without spatial coarsening these are copies the model
-    leaves out (0)."""
-    if ctx.spatial == 0:
+    slowest rank's work, no messages. Otherwise these are copies the model leaves out (0)."""
+    if ctx.spatial == 0 or not ctx.low_states:
         return 0.0
     work = np.zeros(len(lv[0].n))
     for l in range(1, len(lv)):
@@ -1166,8 +1194,7 @@ def solve_time(ctx: _Ctx, depth: int, ranks: int, settings: Settings, iterations
     final access sweep."""
     lv = rank_levels(depth, ranks, settings, reverted=ctx.adjoint)
     b = Breakdown()
-    if len(lv) > 1:
-        b.coarsening += spatial_setup(ctx, lv[0])
+    b.coarsening += spatial_setup(ctx, lv[0])
     if len(lv) == 1:
         b.coarsest = coarsest_solve(ctx, 0, lv[0])
         b.norm = reduction(ctx, ranks)
@@ -1246,7 +1273,8 @@ def predict(depth: int, ranks: int, settings: Settings, iterations: tuple[int, i
                             else "one is for a dense network"))
     parts = []
     for k, adjoint in enumerate((False, True)):
-        ctx = _Ctx(costs, platform, adjoint, settings.spatial)
+        ctx = _Ctx(costs, platform, adjoint, settings.spatial,
+                   settings.spatial_states and settings.spatial > 0)
         parts.append(solve_time(ctx, depth, ranks, settings, iterations[k], skip_first))
     total = Breakdown()
     for p in parts:
@@ -1284,22 +1312,27 @@ def measure_iterations(depth: int, width: int | ConvShape, batch: int, settings:
             raise RuntimeError("this build of the native backend has no spatial coarsening "
                                "(SolverOptions.spatial_coarsen); rebuild layerbraid")
         o.spatial_coarsen = settings.spatial
+        o.spatial_states = settings.spatial_states
     fwd, adj = _NativeNet(depth, width, batch, o, o, seed).solve()
     return int(fwd["iterations"]), int(adj["iterations"])
 
 
 def candidate_settings(depth: int, min_coarse: int = 2,
-                       cfactors: Iterable[int] = (2, 4, 8, 16), max_spatial: int = 0
-                       ) -> list[Settings]:
+                       cfactors: Iterable[int] = (2, 4, 8, 16), max_spatial: int = 0,
+                       spatial_states: bool = False) -> list[Settings]:
     """Levels 2, 3, 4 and the most the engine builds (down to min_coarse), every cfactor,
-    F and FCF; spatial coarsening 0..min(max_spatial, levels - 1) for each."""
+    F and FCF; spatial coarsening 0..min(max_spatial, levels - 1) for each (with
+    spatial_states: low-resolution states, FCF only)."""
     out = []
     for cf in cfactors:
         most = len(level_sizes(depth, Settings(30, cf, "F", min_coarse)))
         for levels in sorted({min(2, most), min(3, most), min(4, most), most} - {1}):
             for relax in ("F", "FCF"):
                 for spatial in range(min(max_spatial, levels - 1) + 1):
-                    out.append(Settings(levels, cf, relax, min_coarse, spatial))
+                    states = spatial_states and spatial > 0
+                    if states and relax == "F":
+                        continue
+                    out.append(Settings(levels, cf, relax, min_coarse, spatial, states))
     return out
 
 
@@ -1330,6 +1363,7 @@ class Plan:
         if self.conv:
             network.update(conv=asdict(self.conv), max_spatial=self.max_spatial,
                            spatial_coarsen=best.settings.spatial if best else 0,
+                           spatial_states=best.settings.spatial_states if best else False,
                            spatial_levels=_spatial_levels(best.settings) if best else [])
         return {**network, "depth": self.depth, "width": self.width, "batch": self.batch,
                 "ranks": self.ranks, "platform": asdict(self.platform), "mode": self.mode,
@@ -1360,7 +1394,8 @@ def _reason(p: Prediction, plan: Plan) -> str:
 
 def _describe(s: Settings) -> str:
     return f"{s.max_levels} levels, cfactor {s.cfactor}, {s.relax}" \
-        + (f", spatial {s.spatial}" if s.spatial else "")
+        + (f", spatial {s.spatial}" + (" (low-resolution states)" if s.spatial_states else "")
+           if s.spatial else "")
 
 
 def _spatial_levels(s: Settings) -> list[int]:
@@ -1378,19 +1413,23 @@ def _spatial_text(plan: "Plan", s: Settings) -> str:
     levels = "1" if s.spatial == 1 else f"1..{s.spatial}"
     h, w = conv.image(s.spatial)
     return (f"spatial coarsening: images halved on levels {levels} (spatial_coarsen "
-            f"{s.spatial}: {conv.height}x{conv.width} -> {h}x{w} images)")
+            f"{s.spatial}: {conv.height}x{conv.width} -> {h}x{w} images; "
+            + ("the coarse levels' states are the small images, spatial_states"
+               if s.spatial_states else "full-size states, the coarse steps on the small "
+               "images") + ")")
 
 
 def recommend(depth: int, width: int | ConvShape, batch: int, ranks: int, platform: Platform,
               costs: CostTable, *, mode: str = "tolerance",
               iterations: tuple[int, int] | None = None, cycles: Sequence[int] | None = None,
               tol: float = 1e-6, min_coarse: int = 2, max_spatial: int | None = None,
-              log: Callable[[str], None] | None = None) -> Plan:
+              spatial_states: bool = False, log: Callable[[str], None] | None = None) -> Plan:
     """Predict every candidate setting and rank them by time per training step.
 
     width: the dense layers' width, or a :class:`ConvShape` for a conv network, whose
     candidates also try spatial coarsening 0..S (S: the halvings the image allows, at most
-    MAX_SPATIAL, the cost table's ``spatial``, ``max_spatial`` if given, and levels - 1).
+    MAX_SPATIAL, the cost table's ``spatial``, ``max_spatial`` if given, and levels - 1;
+    full-size states, or low-resolution ones with ``spatial_states``).
     mode "tolerance": solves to ``tol`` from zero (the first cycle skips its down-cycle);
     iteration counts measured on one rank per setting (batch min(batch, 64); conv:
     min(batch, 4)) unless ``iterations`` gives them. mode "one-shot": warm-started solves of
@@ -1429,7 +1468,8 @@ def recommend(depth: int, width: int | ConvShape, batch: int, ranks: int, platfo
                               f"resolution(s); spatial coarsening searched up to "
                               f"{costs.spatial}, not {most} (calibrate with more)")
         plan.max_spatial = min(most, costs.spatial)
-    settings = candidate_settings(depth, min_coarse, max_spatial=plan.max_spatial)
+    settings = candidate_settings(depth, min_coarse, max_spatial=plan.max_spatial,
+                                  spatial_states=spatial_states)
     if mode == "one-shot":
         chosen = cycles[0] if cycles else 2
         for k in sorted({chosen, 1, 2, 3}):
@@ -1503,7 +1543,8 @@ def format_plan(plan: Plan, top: int = 5) -> str:
     for p in plan.candidates[:top]:
         s = p.settings
         lines.append(f"| {p.levels} | {s.cfactor} | {s.relax} | "
-                     + (f"{s.spatial} | " if conv else "")
+                     + (f"{s.spatial}{' (states)' if s.spatial_states else ''} | " if conv
+                        else "")
                      + f"{p.iterations[0]}+{p.iterations[1]} | {p.total * 1e3:.3f} | "
                      f"{p.speedup:.2f} | {p.relaxation * 1e3:.3f} | {p.coarsest * 1e3:.3f} | "
                      f"{p.communication * 1e3:.3f} | {p.norm * 1e3:.3f} |"
@@ -1532,6 +1573,10 @@ def add_arguments(p: Any) -> None:
                    help="conv: search spatial coarsening 0..S halvings of the image only "
                         f"(default: as far as the image, the cost table and {MAX_SPATIAL} "
                         f"allow)")
+    p.add_argument("--spatial-states", action="store_true",
+                   help="conv: spatial coarsening with low-resolution states on the coarse "
+                        "levels (smaller messages, many more iterations) instead of full-size "
+                        "states")
     p.add_argument("--batch", type=int, required=True, help="batch size B")
     p.add_argument("--ranks", type=int, required=True, help="MPI ranks P")
     p.add_argument("--platform", default="cluster",
@@ -1556,6 +1601,8 @@ def _network(args: Any) -> int | ConvShape:
     """The dense width or the conv shape the options give (ValueError naming the bad one)."""
     conv_opts = [f"--{n}" for n in ("channels", "image", "spatial")
                  if getattr(args, n) is not None]
+    if args.spatial_states:
+        conv_opts.append("--spatial-states")
     if args.network == "dense":
         if conv_opts:
             raise ValueError(f"{', '.join(conv_opts)}: for --network conv")
@@ -1634,7 +1681,7 @@ def run(args: Any) -> int:
                      mode=args.mode, iterations=iterations,
                      cycles=None if args.cycles is None else (args.cycles,), tol=args.tol,
                      min_coarse=args.min_coarse, max_spatial=args.spatial,
-                     log=None if args.json else log)
+                     spatial_states=args.spatial_states, log=None if args.json else log)
     if root:
         print(json.dumps(plan.to_dict(args.top), indent=1) if args.json
               else format_plan(plan, args.top), flush=True)
