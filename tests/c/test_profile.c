@@ -8,7 +8,9 @@
  *    of ranks, so the steps summed over the ranks equal a one-rank solve's (checked against a
  *    solve on MPI_COMM_SELF of rank 0), and some but not all of them are on the coarsest level;
  *  - timings level 2 fills the step and wait times and braid_PrintTimers writes the counts;
- *  - the counts accumulate over braid_Drive calls and braid_ResetTimer clears them.
+ *  - the counts accumulate over braid_Drive calls and braid_ResetTimer clears them;
+ *  - the counts are kept only when asked for (layerbraid_SetProfile, layerbraid_SetTimeCalls,
+ *    timings level 2): a solve without stays at 0 counts, on every rank.
  */
 #include <stdio.h>
 
@@ -65,12 +67,37 @@ static int profile_zero(const layerbraid_Profile *p)
           && p->time_step_coarsest == 0.0 && p->time_wait == 0.0 && p->time_drive == 0.0;
 }
 
+static int counts_zero(const layerbraid_Profile *p)
+{
+   return p->steps == 0 && p->steps_coarsest == 0 && p->messages_sent == 0
+          && p->messages_received == 0 && p->bytes_sent == 0.0;
+}
+
+/* No profile asked for (the default): the solve keeps no counts, nor step or wait times. */
+static void check_off(int max_levels)
+{
+   struct scalar_app app = {0};
+   layerbraid_Profile p;
+   braid_Core core = make_core(&app, MPI_COMM_WORLD, max_levels);
+   EXPECT(braid_Drive(core) == 0, "drive without a profile (%d levels)", max_levels);
+   EXPECT(layerbraid_GetProfile(core, &p) == 0, "layerbraid_GetProfile");
+   EXPECT(counts_zero(&p) && p.time_step == 0.0 && p.time_wait == 0.0,
+          "%d levels, no profile asked for: counts stay 0 (steps %d, coarsest %d, sent %d, "
+          "received %d, %g bytes; step time %g, wait %g)", max_levels, (int) p.steps,
+          (int) p.steps_coarsest, (int) p.messages_sent, (int) p.messages_received,
+          p.bytes_sent, p.time_step, p.time_wait);
+   EXPECT(p.time_drive > 0.0, "drive time %g without a profile", p.time_drive);
+   EXPECT(layerbraid_SetProfile(NULL, 1) != 0, "layerbraid_SetProfile: NULL core is an error");
+   destroy(&app, core);
+}
+
 static void check_serial(int nprocs)
 {
    struct scalar_app app = {0};
    layerbraid_Profile p;
    long sent, received;
    braid_Core core = make_core(&app, MPI_COMM_WORLD, 1);
+   EXPECT(layerbraid_SetProfile(core, 1) == 0, "layerbraid_SetProfile");
    EXPECT(layerbraid_GetProfile(core, &p) == 0 && profile_zero(&p), "zero before braid_Drive");
    EXPECT(braid_Drive(core) == 0, "serial drive");
    EXPECT(layerbraid_GetProfile(core, &p) == 0, "layerbraid_GetProfile");
@@ -111,6 +138,7 @@ static long two_level_steps_one_rank(int rank)
    braid_Core core;
    if (rank != 0) return -1;
    core = make_core(&app, MPI_COMM_SELF, 2);
+   layerbraid_SetProfile(core, 1);
    EXPECT(braid_Drive(core) == 0, "2-level drive on one rank");
    layerbraid_GetProfile(core, &p);
    destroy(&app, core);
@@ -126,7 +154,7 @@ static void check_two_level(int rank, int nprocs)
    char name[64];
    FILE *f;
    int niter, nlevels;
-   braid_SetTimings(core, 2);
+   braid_SetTimings(core, 2); /* counts too, without layerbraid_SetProfile */
    braid_SetTimerFile(core, 14, "profile_timers");
    EXPECT(braid_Drive(core) == 0, "2-level drive");
    braid_GetNumIter(core, &niter);
@@ -175,7 +203,7 @@ static void check_two_level(int rank, int nprocs)
    }
 
    /* a second solve adds to the counts; layerbraid_SetTimeCalls times it like level 2 does,
-    * without writing the timer file */
+    * without writing the timer file, and counts */
    braid_SetTimings(core, 1);
    layerbraid_SetTimeCalls(core, 1);
    EXPECT(braid_Drive(core) == 0, "second 2-level drive");
@@ -191,6 +219,14 @@ static void check_two_level(int rank, int nprocs)
    braid_ResetTimer(core);
    layerbraid_GetProfile(core, &q);
    EXPECT(profile_zero(&q), "braid_ResetTimer clears the profile");
+
+   /* layerbraid_SetTimeCalls(core, 0) at timings level 1: nothing is counted or timed again */
+   layerbraid_SetTimeCalls(core, 0);
+   EXPECT(braid_Drive(core) == 0, "third 2-level drive");
+   layerbraid_GetProfile(core, &q);
+   EXPECT(counts_zero(&q) && q.time_step == 0.0 && q.time_wait == 0.0 && q.time_drive > 0.0,
+          "profile off again: steps %d, sent %d, step time %g", (int) q.steps,
+          (int) q.messages_sent, q.time_step);
    destroy(&app, core);
 }
 
@@ -200,6 +236,8 @@ int main(int argc, char *argv[])
    MPI_Init(&argc, &argv);
    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
    MPI_Comm_size(MPI_COMM_WORLD, &nprocs);
+   check_off(1);
+   check_off(2);
    check_serial(nprocs);
    check_two_level(rank, nprocs);
    EXPECT(layerbraid_GetProfile(NULL, NULL) != 0, "NULL core is an error");

@@ -111,8 +111,8 @@ typedef struct {
    braid_Real step_coarsest;       /* the part of step spent on the coarsest level */
 } _braid_Timers;
 
-/* Always-on counts of this rank's work and point-to-point messages (layerbraid_GetProfile);
- * cleared with the timers by braid_ResetTimer. */
+/* Counts of this rank's work and point-to-point messages (layerbraid_GetProfile), kept while
+ * a profile is asked for (core->profile); cleared with the timers by braid_ResetTimer. */
 typedef struct {
    braid_Int steps, steps_coarsest;          /* calls of the user's step */
    braid_Int messages_sent, messages_received;
@@ -176,6 +176,10 @@ struct _braid_Core_struct {
    braid_Int richardson, est_error, order;
    braid_Int print_level, access_level, io_level, timings;
    braid_Int time_calls;           /* layerbraid_SetTimeCalls: level-2 timers without files */
+   braid_Int count_calls;          /* layerbraid_SetProfile: keep the counts */
+   braid_Int profile;              /* what the step and message paths record, derived from
+                                    * the three above (_braid_ProfileUpdate): 0 nothing, else
+                                    * _BRAID_PROFILE_COUNT, plus _BRAID_PROFILE_TIME */
    FILE *outfile;                  /* rank 0 of comm_world prints here */
    braid_Int outfile_owned;
    char *timer_file_stem;

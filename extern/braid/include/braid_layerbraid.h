@@ -44,9 +44,11 @@ braid_Int layerbraid_SetQuietFailures(braid_Core core, braid_Int quiet);
 /* ---- Profile: per-rank work and communication ---- */
 
 /** This rank's counts and times, accumulated over the life of the core (every braid_Drive)
- *  and cleared by braid_ResetTimer, like the timers. The counts are always kept; the step
- *  and wait times need braid_SetTimings(core, 2) or layerbraid_SetTimeCalls (else they stay
- *  0), the drive time is kept at every level. */
+ *  and cleared by braid_ResetTimer, like the timers. The counts are kept only while a profile
+ *  is asked for: layerbraid_SetProfile, layerbraid_SetTimeCalls or braid_SetTimings(core, 2);
+ *  otherwise they stay 0 (the default: counting costs a cheap step measurably). The step and
+ *  wait times need braid_SetTimings(core, 2) or layerbraid_SetTimeCalls (else they stay 0);
+ *  the drive time is kept at every level. */
 typedef struct {
    braid_Int steps;              /* calls of the user's step on this rank, all levels */
    braid_Int steps_coarsest;     /* of which on the coarsest level of the hierarchy */
@@ -64,12 +66,20 @@ typedef struct {
    double time_drive;            /* seconds in braid_Drive */
 } layerbraid_Profile;
 
-/** Copy this rank's profile into *profile. */
+/** Copy this rank's profile into *profile. On a core that never counted (no
+ *  layerbraid_SetProfile, layerbraid_SetTimeCalls or timings level 2), the counts are 0. */
 braid_Int layerbraid_GetProfile(braid_Core core, layerbraid_Profile *profile);
+
+/** When set (nonzero), keep the counts of layerbraid_GetProfile (step calls, messages, bytes)
+ *  in every following braid_Drive; cleared (0, the default), they are not kept unless
+ *  layerbraid_SetTimeCalls or timings level 2 asks for them. Turning it off keeps the counts
+ *  so far. No timers, no files. */
+braid_Int layerbraid_SetProfile(braid_Core core, braid_Int on);
 
 /** Time every step call and wait, as timings level 2 does, without writing the per-rank timer
  *  files level 2 writes after each braid_Drive (for profiles read with layerbraid_GetProfile
- *  in runs of many ranks). Off by default. */
+ *  in runs of many ranks); it also keeps the counts, as layerbraid_SetProfile does. Off by
+ *  default. */
 braid_Int layerbraid_SetTimeCalls(braid_Core core, braid_Int on);
 
 /* ---- XBraid_Adjoint (after braid_InitAdjoint) ---- */

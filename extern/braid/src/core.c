@@ -366,5 +366,6 @@ braid_Int layerbraid_SetTimeCalls(braid_Core core, braid_Int on)
 {
    CHECK_CORE("layerbraid_SetTimeCalls");
    core->time_calls = on != 0;
+   _braid_ProfileUpdate(core);
    return 0;
 }

@@ -178,48 +178,50 @@ braid_Int _braid_Residual(braid_Core core, braid_Int level, braid_Int index, bra
 braid_Int _braid_FullResidualNorm(braid_Core core);
 
 /* ---- timers and counts (timers.c: braid_ResetTimer, braid_PrintTimers,
- *      layerbraid_GetProfile) ----
- * Inline: they sit around every step call, where a trivial step costs a few nanoseconds. */
-/** Whether every call is timed: timings level >= 2 (which also writes the timer files), or
- *  layerbraid_SetTimeCalls (the same timers, no files). */
-static inline braid_Int _braid_TimingCalls(braid_Core core)
-{
-   return core->timings >= 2 || core->time_calls;
-}
+ *      layerbraid_GetProfile, layerbraid_SetProfile) ----
+ * Inline: they sit around every step call, where a trivial step costs a few nanoseconds. The
+ * step path reads one flag word, core->profile, once before and once after the call (as the
+ * timers alone did): with no profile asked for, that is all. */
+#define _BRAID_PROFILE_COUNT 1 /* keep core->counts */
+#define _BRAID_PROFILE_TIME 2  /* time every call (timings level 2, layerbraid_SetTimeCalls) */
+/** Set core->profile from the timings level, layerbraid_SetTimeCalls and
+ *  layerbraid_SetProfile; every one of their setters calls it. */
+void _braid_ProfileUpdate(braid_Core core);
 /** MPI_Wtime() when calls are timed (else 0): the start of a timed call. */
 static inline braid_Real _braid_TimerStart(braid_Core core)
 {
-   return _braid_TimingCalls(core) ? MPI_Wtime() : 0.0;
+   return (core->profile & _BRAID_PROFILE_TIME) ? MPI_Wtime() : 0.0;
 }
-/** Add the time since start to *total (timings level >= 2). */
+/** Add the time since start to *total (when calls are timed). */
 static inline void _braid_TimerStop(braid_Core core, braid_Real *total, braid_Real start)
 {
-   if (_braid_TimingCalls(core)) *total += MPI_Wtime() - start;
+   if (core->profile & _BRAID_PROFILE_TIME) *total += MPI_Wtime() - start;
 }
-/** After a call of the user's step on `level` that began at start: count it and add its time
- *  (timings level >= 2), both also to the coarsest level's totals when level is the coarsest. */
+/** The counting and timing of _braid_StepDone (timers.c), out of line. */
+void _braid_StepRecord(braid_Core core, braid_Int level, braid_Real start);
+/** After a call of the user's step on `level` that began at start: count it (when counting)
+ *  and add its time (when timing), both also to the coarsest level's totals when level is the
+ *  coarsest. Timing implies counting (_braid_ProfileUpdate), so when neither is on this is
+ *  one bit test of core->profile in memory and a branch, as the timer's test alone was (the
+ *  rest out of line: inline, the compiler kept the flag in a register, one more instruction
+ *  per step). */
 static inline void _braid_StepDone(braid_Core core, braid_Int level, braid_Real start)
 {
-   braid_Int coarsest = level == core->nlevels - 1;
-   core->counts.steps++;
-   if (coarsest) core->counts.steps_coarsest++;
-   if (_braid_TimingCalls(core))
-   {
-      braid_Real elapsed = MPI_Wtime() - start;
-      core->timers.step += elapsed;
-      if (coarsest) core->timers.step_coarsest += elapsed;
-   }
+   if (core->profile & _BRAID_PROFILE_COUNT) _braid_StepRecord(core, level, start);
 }
 /** Count a point-to-point engine message posted to another rank (bytes of payload). */
 static inline void _braid_CountSend(braid_Core core, braid_Int bytes)
 {
-   core->counts.messages_sent++;
-   core->counts.bytes_sent += (braid_Real) bytes;
+   if (core->profile & _BRAID_PROFILE_COUNT)
+   {
+      core->counts.messages_sent++;
+      core->counts.bytes_sent += (braid_Real) bytes;
+   }
 }
 /** Count a point-to-point engine message received from another rank. */
 static inline void _braid_CountRecv(braid_Core core)
 {
-   core->counts.messages_received++;
+   if (core->profile & _BRAID_PROFILE_COUNT) core->counts.messages_received++;
 }
 
 /* ---- richardson.c (level 0 sweeps that propagate to C-points) ---- */

@@ -337,7 +337,9 @@ braid_Int braid_SetAccessLevel(braid_Core core, braid_Int access_level)
 
 braid_Int braid_SetTimings(braid_Core core, braid_Int timing_level)
 {
-   return _braid_SetIntOption(core, "braid_SetTimings", "timing_level", timing_level, 0, 2,
-                  core ? &core->timings : NULL);
+   braid_Int err = _braid_SetIntOption(core, "braid_SetTimings", "timing_level", timing_level,
+                                       0, 2, core ? &core->timings : NULL);
+   if (!err) _braid_ProfileUpdate(core);
+   return err;
 }
 
