@@ -461,6 +461,7 @@ struct Propagation<T>::Impl {
     }
 #if LAYERBRAID_RESNET_ENGINE_EXTENSIONS
     set("profile", layerbraid_SetTimeCalls(core, o.profile ? 1 : 0));  // no timer files
+    set("counts", layerbraid_SetProfile(core, 1));  // SolveInfo's counts, always
 #else
     set("profile", braid_SetTimings(core, o.profile ? 2 : 1));  // upstream: writes its files
 #endif
