@@ -41,8 +41,9 @@ the step counts do not change. Two kinds (``Settings.spatial_states``, as the li
   detail), which the measured iteration counts show.
 
 Either way, before the solves every rank coarsens its layers' kernels (S per layer) and, for
-the adjoint, the layers' sigma'(z) at each s (:func:`spatial_setup`). Conv messages carry a
-16-byte header (the state's resolution).
+the adjoint, the layers' sigma'(z) at each s (:func:`spatial_setup`). Messages of
+low-resolution states carry a 16-byte header (the state's resolution), others are the bare
+state.
 
 :func:`recommend` searches levels, cfactor, relaxation (one-shot cycles, and for conv networks
 spatial coarsening) and says plainly when layer-serial training is faster.
@@ -82,7 +83,8 @@ SPATIAL_COST_NAMES = ("step_forward_coarse", "step_adjoint_coarse", "clone", "su
                       "pack", "unpack", "coarsen", "refine")
 #: Halvings of the image a conv table or plan may use (spatial_coarsen at most this).
 MAX_SPATIAL = 3
-#: Bytes a conv message carries besides the state (the resolution it was packed at).
+#: Bytes a conv message with low-resolution states carries besides the state (the resolution it
+#: was packed at); other messages are the bare state.
 CONV_MESSAGE_HEADER = 16
 
 #: The platform files shipped with the package (``--platform NAME``).
@@ -190,12 +192,10 @@ class CostTable:
         """Bytes of one engine message: a state of float64."""
         return self.message_bytes_at(0)
 
-    def message_bytes_at(self, s: int = 0) -> int:
-        """Bytes of one engine message at resolution s: a state of float64 (conv: and a
-        header of CONV_MESSAGE_HEADER bytes)."""
-        if self.network != "conv":
-            return 8 * self.state_size
-        return CONV_MESSAGE_HEADER + 8 * self.state_size_at(s)
+    def message_bytes_at(self, s: int = 0, header: bool = False) -> int:
+        """Bytes of one engine message at resolution s: a state of float64, and with
+        ``header`` (conv, low-resolution states) CONV_MESSAGE_HEADER bytes more."""
+        return 8 * self.state_size_at(s) + (CONV_MESSAGE_HEADER if header else 0)
 
     def key(self, name: str, s: int = 0) -> str:
         """The cost of callback `name` at resolution s (its name, or ``<name>_s<s>``)."""
@@ -957,7 +957,9 @@ class _Ctx:
         return self.costs[self.costs.key(name, self.res(level))] / self.platform.speed
 
     def message_bytes(self, level: int) -> float:
-        return self.costs.message_bytes_at(self.res(level))
+        """Low-resolution states: the state at the level's resolution and its 16-byte header;
+        otherwise the bare full-size state (as dense messages)."""
+        return self.costs.message_bytes_at(self.res(level), header=self.low_states)
 
     def coarsen(self, level: int) -> float:
         """One vector from level to level + 1 (_braid_CoarsenInto): without the engine's
