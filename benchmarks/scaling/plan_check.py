@@ -40,9 +40,14 @@ def modelled_cases(cache: dict[str, Any]) -> list[dict[str, Any]]:
 
 def predict(rec: dict[str, Any]) -> plan.Prediction:
     s = rec["settings"]
-    costs = plan.load_costs(REPO / "benchmarks" / "results" / "scaling" /
-                            f"costs_w{s['width']}_b{s['batch']}.json")
-    settings = plan.Settings(max_levels=s["levels"], cfactor=s["cfactor"], relax=s["relax"])
+    scaling = REPO / "benchmarks" / "results" / "scaling"
+    if s.get("network") == "conv":
+        costs = plan.load_costs(scaling / f"costs_conv_{s['dataset']}.json")
+    else:
+        costs = plan.load_costs(scaling / f"costs_w{s['width']}_b{s['batch']}.json")
+    settings = plan.Settings(max_levels=s["levels"], cfactor=s["cfactor"], relax=s["relax"],
+                             spatial=s.get("spatial", 0),
+                             spatial_states=bool(s.get("spatial_states")))
     iters = (rec["iterations_forward"], rec["iterations_adjoint"])
     return plan.predict(s["depth"], s["ranks"], settings, iters, costs,
                         plan.load_platform(s["platform"]), skip_first=not s.get("no_skip"))
@@ -54,15 +59,19 @@ def compare() -> list[dict[str, Any]]:
     for rec in modelled_cases(cache):
         s = rec["settings"]
         p = predict(rec)
-        rows.append({"platform": s["platform"], "depth": s["depth"], "width": s["width"],
+        conv = s.get("network") == "conv"
+        rows.append({"platform": s["platform"], "depth": s["depth"],
+                     "network": f"conv {s['dataset']} S={s.get('spatial', 0)}" if conv
+                     else "dense",
+                     "width": s["width"] if not conv else f"C{s['channels']} {s['image']}",
                      "batch": s["batch"], "ranks": s["ranks"], "levels": s["levels"],
                      "cfactor": s["cfactor"], "relax": s["relax"],
                      "mode": s["mode"] + (" no-skip" if s.get("no_skip") else ""),
                      "iterations": [rec["iterations_forward"], rec["iterations_adjoint"]],
                      "simulated": rec["time"], "predicted": p.total,
                      "ratio": p.total / rec["time"]})
-    rows.sort(key=lambda r: (r["platform"], r["mode"], r["depth"], r["width"], r["relax"],
-                             r["levels"], r["cfactor"], r["ranks"]))
+    rows.sort(key=lambda r: (r["platform"], r["network"], r["mode"], r["depth"], str(r["width"]),
+                             r["relax"], r["levels"], r["cfactor"], r["ranks"]))
     return rows
 
 
@@ -81,25 +90,29 @@ def section(rows: list[dict[str, Any]]) -> str:
         f"min {min(ratios):.3f}, max {max(ratios):.3f}; "
         f"{len(rows) - len(outside)} of {len(rows)} within {TOLERANCE:.0%}.",
         "",
-        "| platform | mode | N | cases | ratio median | min | max | largest P: simulated s / predicted s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| platform | network | mode | N | cases | ratio median | min | max | largest P: "
+        "simulated s / predicted s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in rows:
-        groups.setdefault((r["platform"], r["mode"], r["depth"]), []).append(r)
-    for (platform, mode, depth), rs in sorted(groups.items()):
+        net = r["network"].split(" S=")[0]
+        groups.setdefault((r["platform"], net, r["mode"], r["depth"]), []).append(r)
+    for (platform, net, mode, depth), rs in sorted(groups.items()):
         q = [r["ratio"] for r in rs]
         top = max(rs, key=lambda r: (r["ranks"], -r["simulated"]))
-        lines.append(f"| {platform} | {mode} | {depth} | {len(rs)} | {statistics.median(q):.3f} "
+        lines.append(f"| {platform} | {net} | {mode} | {depth} | {len(rs)} | "
+                     f"{statistics.median(q):.3f} "
                      f"| {min(q):.3f} | {max(q):.3f} | P={top['ranks']}: "
                      f"{top['simulated']:.4g} / {top['predicted']:.4g} |")
     lines.append("")
     if outside:
         lines += ["Outside 20 %:", "",
-                  "| platform | mode | N | W | relax | levels | cf | P | simulated s | "
-                  "predicted s | ratio |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| platform | network | mode | N | W | relax | levels | cf | P | simulated s | "
+                  "predicted s | ratio |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in outside:
-            lines.append(f"| {r['platform']} | {r['mode']} | {r['depth']} | {r['width']} | "
+            lines.append(f"| {r['platform']} | {r['network']} | {r['mode']} | {r['depth']} | "
+                         f"{r['width']} | "
                          f"{r['relax']} | {r['levels']} | {r['cfactor']} | {r['ranks']} | "
                          f"{r['simulated']:.4g} | {r['predicted']:.4g} | {r['ratio']:.3f} |")
         lines.append("")

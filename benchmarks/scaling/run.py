@@ -27,6 +27,9 @@ Parts (``--parts``, default all, run in this order):
 - ``gpu``         a few strong-scaling points on ``gpu.xml`` (16 nodes x 4 GPU-like ranks).
 - ``validate``    real vs simulated on this machine (1 and 2 ranks): real under mpiexec, real
                   under smpirun (host.xml), modelled under smpirun; the same work in all three.
+- ``conv``        conv ResNets (N = 1024, 3x3) on digits (8x8) and layerbraid.data.shapes
+                  (32x32) with spatial coarsening S = 0..3 on the coarse levels, F and FCF, to
+                  tolerance and capped, ranks 1..256 (benchmarks/scaling/conv_part.py).
 
 Every finished case is cached in ``benchmarks/results/scaling.json`` under a key made of its
 exact settings, so a re-run skips it (``--fresh`` reruns everything). Two instances may run at
@@ -57,6 +60,8 @@ from _common import (RESULTS, machine_info, mpiexec, table, thread_env,  # noqa:
                      write_section)
 from layerbraid.plan import load_platform  # noqa: E402  (the platform files, parsed as data)
 
+import conv_part  # noqa: E402  (part conv: conv networks with spatial coarsening)
+
 NAME = "scaling"
 HEADING = "## Speedup at cluster scale (simulated clusters, SimGrid SMPI)"
 JSON_PATH = RESULTS / "scaling.json"
@@ -66,7 +71,8 @@ REAL_BIN = REPO / "build" / "benchmarks" / "scaling" / "propagate"
 SMPI_BIN = REPO / "build" / "smpi" / "benchmarks" / "scaling" / "propagate"
 TRAIN_BIN = REPO / "build" / "examples" / "cpp" / "train_peaks"
 PLATFORMS = REPO / "python" / "layerbraid" / "platforms"
-ALL_PARTS = ["calibrate", "iterations", "strong", "settings", "oneshot", "gpu", "validate"]
+ALL_PARTS = ["calibrate", "iterations", "strong", "settings", "oneshot", "gpu", "validate",
+             "conv"]
 GRAD_TARGET = 1e-6
 CAL_REPEAT = 3
 CAL_LOADS: dict[tuple[int, int], list[float]] = {}
@@ -184,15 +190,21 @@ def wait_quiet(limit: float = 60.0, threshold: float = 1.5) -> float:
 
 
 def propagate_args(s: dict[str, Any]) -> list[str]:
-    a = ["--depth", s["depth"], "--width", s["width"], "--batch", s["batch"],
-         "--levels", s["levels"], "--cfactor", s["cfactor"], "--relax", s["relax"]]
+    conv = s.get("network") == "conv"
+    computes = s.get("compute", "real") != "modelled"
+    a = ["--depth", s["depth"],
+         *(conv_part.conv_args(s, computes) if conv else ["--width", s["width"]]),
+         "--batch", s["batch"], "--levels", s["levels"], "--cfactor", s["cfactor"],
+         "--relax", s["relax"]]
     if s.get("iters") is not None:
         a += ["--iters", s["iters"]]
     elif s.get("iters_forward") is not None:
         a += ["--iters-forward", s["iters_forward"], "--iters-adjoint", s["iters_adjoint"]]
     else:
         a += ["--tol", repr(s["tol"])]
-    if s.get("compute", "real") == "modelled":
+    if s.get("compute", "real") == "modelled" and conv:
+        a += ["--compute", "modelled", "--costs", s["costs"]]
+    elif s.get("compute", "real") == "modelled":
         calibrate(s["width"], s["batch"], refresh=False)
         a += ["--compute", "modelled", "--costs",
               str(costs_file(s["width"], s["batch"], s.get("costs_divided_by", 1)))]
@@ -607,6 +619,8 @@ def cases(kind: str, **match: Any) -> list[dict[str, Any]]:
         if rec.get("kind") != kind:
             continue
         s = rec["settings"]
+        if s.get("network") != match.get("network"):
+            continue    # dense queries see dense cases, conv queries conv ones
         if kind == "smpi" and (s.get("host_bursts") != "off"
                                or s.get("no_skip", False) != (s.get("batch") == 50
                                                               and s["mode"].startswith("cap"))):
@@ -653,7 +667,7 @@ def plots() -> list[str]:
     import matplotlib.pyplot as plt
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    made = []
+    made = conv_part.plot(sys.modules[__name__])
     # speedup vs P
     depths = [d for d in DEPTHS if cases("smpi", depth=d, platform="cluster", batch=256)]
     if depths:
@@ -1035,6 +1049,7 @@ def section(made: list[str]) -> str:
                         "modelled, mpiexec (busy waits)", "real, smpirun",
                         "modelled, smpirun", "steps per rank"], rows))
         L.append("")
+    L.extend(conv_part.section(sys.modules[__name__]))
     # findings
     f = findings()
     if f:
@@ -1207,6 +1222,8 @@ def main() -> None:
                 part_gpu()
             elif part == "validate":
                 part_validate()
+            elif part == "conv":
+                conv_part.part_conv(sys.modules[__name__])
         log(f"parts done in {time.time() - t0:.0f} s")
     made = plots()
     if QUICK:
