@@ -35,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "tol": 1e-10, "cfactor": 2, "max_levels": 10, "min_coarse": 10, "optimizer": "lbfgs",
     "lr": None, "schedule": "constant", "epochs": 130, "batch_size": None, "lbfgs_memory": 30,
     "gradient_method": "two-solve", "seed": 0, "init": "zero", "init_scale": 1.0,
-    "fine_relax": 1, "coarse_relax": 1,
+    "fine_relax": 1, "coarse_relax": 1, "spatial_coarsen": 0,
     "blocks": None, "coarse": "average", "sweeps": 1, "coarse_lr_cap": "auto",
     "nested": 1, "nested_epochs": None, "nested_kind": "constant",
     "device": "cpu", "native": False, "dtype": "float64",
@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fine-relax", type=int, help="relaxation on the finest level: 0 F, 1 FCF "
                                                   "(default)")
     g.add_argument("--coarse-relax", type=int, help="relaxation below it: 0 F, 1 FCF (default)")
+    g.add_argument("--spatial-coarsen", type=int, metavar="S",
+                   help="conv layers with --native: coarse MGRIT levels compute on images "
+                        "halved up to S times (0, off; see layerbraid plan)")
     g.add_argument("--blocks", type=int, help="predict-correct: layer blocks (one per rank)")
     g.add_argument("--coarse", choices=c["coarse"], help="predict-correct: coarse network, "
                                                          "average (default) or exact")
@@ -349,7 +352,8 @@ def train(s: dict[str, Any]) -> int:
                              seed=s["seed"], init=s["init"], init_scale=s["init_scale"],
                              backend=backend, eval_every=s["eval_every"], blocks=s["blocks"],
                              coarse=s["coarse"], sweeps=s["sweeps"],
-                             gradient_method=s["gradient_method"])
+                             gradient_method=s["gradient_method"],
+                             spatial_coarsen=s["spatial_coarsen"])
     out = _prepare_out(s, comm)
     if root:
         print(f"layerbraid train: {dataset}; ResNet {net.depth} layers of "

@@ -76,9 +76,12 @@ def active_isa() -> str:
     return str(_module().active_isa())
 
 
-def native_options(options: Mapping[str, Any], warm_start: bool) -> Any:
+def native_options(options: Mapping[str, Any], warm_start: bool, spatial_coarsen: int = 0
+                   ) -> Any:
     """The checked solver options (:func:`layerbraid.braid.check_options` output) as the C++
-    app's SolverOptions; ValueError naming an option the native backend does not take."""
+    app's SolverOptions, with the conv layers' spatial coarsening (images halved on the coarse
+    levels 1..spatial_coarsen); ValueError naming an option the native backend does not
+    take."""
     unsupported = sorted(set(options) - set(NATIVE_OPTIONS))
     if unsupported:
         raise ValueError(f"backend='native' does not support the solver option(s) "
@@ -109,6 +112,7 @@ def native_options(options: Mapping[str, Any], warm_start: bool) -> Any:
         # the C++ app needs a positive tolerance; 0 (run max_iter cycles) is the smallest one
         o.abs_tol = abs_tol if abs_tol > 0 else np.nextafter(0.0, 1.0)
     o.warm_start = bool(warm_start)
+    o.spatial_coarsen = int(spatial_coarsen)
     return o
 
 

@@ -272,6 +272,29 @@ class PiggyBackApp(_LayerApp):
                 stacks[p][row] += g
 
 
+def _checked_spatial_coarsen(net: ResNet, backend: str, value: Any) -> int:
+    """Propagator's spatial_coarsen, checked: an int >= 0; > 0 only for conv layers on the
+    native backend, with images that halve that often."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"spatial_coarsen={value!r} must be an int >= 0 (0 = off)")
+    value = int(value)
+    if value == 0:
+        return 0
+    layer = net.layer
+    if not hasattr(layer, "channels"):
+        raise ValueError(f"spatial_coarsen={value} needs conv layers; the network's layers are "
+                         f"{type(layer).__name__}, which have no image to coarsen")
+    if backend != "native":
+        raise ValueError(f"spatial_coarsen={value} runs in the native backend's C++ layer "
+                         f"solves; use backend='native' (not {backend!r})")
+    f = 1 << min(value, 62)
+    if value > 30 or layer.height % f or layer.width % f:
+        raise ValueError(f"spatial_coarsen={value} halves {layer.height} x {layer.width} "
+                         f"images {value} times; height and width must be divisible by "
+                         f"2^{value}")
+    return value
+
+
 class Propagator:
     """Loss and gradient of a ResNet-ODE for a batch, by forward and adjoint solves over the
     layers distributed over the ranks of ``comm``.
@@ -299,6 +322,11 @@ class Propagator:
             capped, it needs a cycle more than two-solve for gradients as good. Not with
             ``backend="native"``. :meth:`loss`, :meth:`predict` and :meth:`forward_states`
             are forward solves either way.
+        spatial_coarsen: conv networks with ``backend="native"``: coarse MGRIT level l
+            computes the layers on images halved min(l, S) times (2x2 means, Galerkin coarse
+            kernels; the states stay full size), so coarse steps cost up to 4^S times less.
+            The converged result is the same; ``layerbraid plan`` says which S pays off.
+            Height and width must be divisible by 2^S. Default 0 (off).
 
     Every rank passes the same batch. Gradients come back for the parameters the rank holds
     (:attr:`layout`); the loss and accuracy are the same on every rank.
@@ -313,7 +341,8 @@ class Propagator:
     def __init__(self, net: ResNet, comm: MPI.Comm | None = None, *, backend: str = "numpy",
                  options: Mapping[str, Any] | None = None,
                  adjoint_options: Mapping[str, Any] | None = None,
-                 warm_start: bool = False, gradient_method: str = "two-solve") -> None:
+                 warm_start: bool = False, gradient_method: str = "two-solve",
+                 spatial_coarsen: int = 0) -> None:
         self.net = net
         self.comm = MPI.COMM_WORLD if comm is None else comm
         if self.comm.Get_size() > net.depth + 1:
@@ -349,8 +378,11 @@ class Propagator:
         self.piggy_back_options = (self._piggy_back_options(base, adjoint_options or {})
                                    if self.piggy_back else None)
         self.warm_start = bool(warm_start)
-        self._native_options = ((native_options(self.forward_options, self.warm_start),
-                                 native_options(self.adjoint_options, self.warm_start))
+        self.spatial_coarsen = _checked_spatial_coarsen(net, backend, spatial_coarsen)
+        self._native_options = ((native_options(self.forward_options, self.warm_start,
+                                                self.spatial_coarsen),
+                                 native_options(self.adjoint_options, self.warm_start,
+                                                self.spatial_coarsen))
                                 if self.native else None)
         self._native: NativeLayers | None = None
         self._final: Array | None = None   # u_N of the last forward solve (last rank)

@@ -111,6 +111,7 @@ class TrainConfig:
     coarse: str = "average"            # predict-correct: the coarse network (COARSE_MAPS)
     sweeps: int = 1                    # predict-correct: parareal iterations per step
     gradient_method: str = "two-solve"  # serial, parallel, one-shot: see GRADIENT_METHODS
+    spatial_coarsen: int = 0           # conv + native backend: images halved on coarse levels
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -123,6 +124,9 @@ class TrainConfig:
                 raise ValueError(f"{name}={value!r} must be an int >= 1")
         if self.cfactor < 2:
             raise ValueError(f"cfactor={self.cfactor} must be >= 2")
+        if isinstance(self.spatial_coarsen, bool) or not isinstance(self.spatial_coarsen, int) \
+                or self.spatial_coarsen < 0:
+            raise ValueError(f"spatial_coarsen={self.spatial_coarsen!r} must be an int >= 0")
         if self.batch_size is not None and (not isinstance(self.batch_size, int)
                                             or self.batch_size < 1):
             raise ValueError(f"batch_size={self.batch_size!r} must be an int >= 1 or None "
@@ -227,7 +231,8 @@ class Trainer:
             return PredictCorrect(self.net, self.comm, blocks=c.blocks, coarse=c.coarse,
                                   sweeps=c.sweeps, backend=c.backend)
         return Propagator(self.net, self.comm, backend=c.backend, options=c.solver_options(),
-                          warm_start=c.method == "one-shot", gradient_method=c.gradient_method)
+                          warm_start=c.method == "one-shot", gradient_method=c.gradient_method,
+                          spatial_coarsen=c.spatial_coarsen)
 
     def _check_data(self) -> None:
         want = self.net.opening.input_shape()
