@@ -215,15 +215,9 @@ def plot(R: ModuleType) -> list[str]:
                     ax.plot([p for p, _ in pts], [ts / t for _, t in pts], ls, marker="o",
                             color=f"C{spatial}",
                             label=f"S={spatial} {'tol' if mode == 'tol' else 'capped 2'}")
-        ax.plot(RANKS, RANKS, "k:", lw=1, label="ideal (P)")
-        ax.axhline(1, color="grey", lw=0.8)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log", base=2)
-        ax.set_xlabel("simulated ranks P (cluster.xml)")
-        ax.set_ylabel("speedup over layer-serial")
         h, w = SETS[name]["image"]
-        ax.set_title(f"{name}: N = {DEPTH} conv, {h}x{w}, C = {SETS[name]['channels']}, F")
-        ax.grid(True, which="both", alpha=0.3)
+        R.speedup_axis(ax, list(RANKS),
+                       f"{name}: N = {DEPTH} conv, {h}x{w}, C = {SETS[name]['channels']}, F")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(R.OUT_DIR / "conv_speedup.png", dpi=110)

@@ -661,6 +661,20 @@ def strong_series(depth: int, width: int, relax: str, mode: str, platform: str =
 # ------------------------------------------------------------------------------- plots
 
 
+def speedup_axis(ax: Any, ranks: list[int], title: str,
+                 xlabel: str = "simulated ranks P (cluster.xml)",
+                 ylabel: str = "speedup over layer-serial") -> None:
+    """The common frame of a speedup-against-P plot: log2 axes, the ideal P line, 1x."""
+    ax.plot(ranks, ranks, "k:", lw=1, label="ideal (P)")
+    ax.axhline(1, color="grey", lw=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log", base=2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+
+
 def plots() -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
@@ -686,14 +700,7 @@ def plots() -> list[str]:
                         ax.plot(ps, [ts / ser[p]["time"] for p in ps], ls, marker=mk,
                                 label=f"W={width} {relax} {'tol' if mode == 'tol' else 'capped 2'}")
             ps = [p for p in ALL_RANKS if p <= depth // 4]
-            ax.plot(ps, ps, "k:", lw=1, label="ideal (P)")
-            ax.axhline(1, color="grey", lw=0.8)
-            ax.set_xscale("log", base=2)
-            ax.set_yscale("log", base=2)
-            ax.set_xlabel("simulated ranks P (cluster.xml)")
-            ax.set_ylabel("speedup over layer-serial")
-            ax.set_title(f"N = {depth}, batch 256, multilevel cf 4")
-            ax.grid(True, which="both", alpha=0.3)
+            speedup_axis(ax, ps, f"N = {depth}, batch 256, multilevel cf 4")
         axes[0][0].legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(OUT_DIR / "speedup.png", dpi=110)
@@ -772,15 +779,9 @@ def plots() -> list[str]:
             q = sorted(sr)
             ax.plot(q, [ts / sr[p]["time"] for p in q], "o-",
                     label=f"one-shot step ({md[3:]}+{md[3:]} it., {relax})")
-        ax.plot(ps, ps, "k:", lw=1, label="ideal (P)")
-        ax.axhline(1, color="grey", lw=0.8)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log", base=2)
-        ax.set_xlabel("simulated ranks P")
-        ax.set_ylabel("speedup over layer-serial step")
-        ax.set_title("Peaks N=1024 W=16 B=50")
+        speedup_axis(ax, ps, "Peaks N=1024 W=16 B=50", xlabel="simulated ranks P",
+                     ylabel="speedup over layer-serial step")
         ax.legend(fontsize=8)
-        ax.grid(True, which="both", alpha=0.3)
         fig.tight_layout()
         fig.savefig(OUT_DIR / "oneshot_peaks.png", dpi=110)
         plt.close(fig)
