@@ -23,6 +23,7 @@
 #include "braid.h"
 #include "layerbraid/resnet_app.hpp"
 #include "mpi_types.hpp"
+#include "spatial_levels.hpp"
 
 #if __has_include("braid_layerbraid.h")
 #include "braid_layerbraid.h"
@@ -213,8 +214,6 @@ struct Propagation<T>::Impl {
   };
 
   Layer layer;
-  std::vector<Layer> layer_at;        // by spatial index s: the layer on images halved s times
-  std::vector<std::size_t> n_state_at;  // by s: values of one state
   Activation act;
   int depth;
   double final_time;
@@ -224,6 +223,7 @@ struct Propagation<T>::Impl {
   std::size_t n_state, n_weight, n_bias, n_layer;
   std::size_t state_bytes = 0;  // a fine state with its header: the largest message
   Workspace<T> work;
+  std::unique_ptr<detail::SpatialLevels<T>> levels;  // by spatial index s (images halved s times)
   LayerParameters<T> params, grads;  // this rank's layers
   std::vector<T> cache_u, cache_deriv;  // this rank's layers: u_n and sigma'(z_n)
   // Layers this rank's adjoint steps through but does not own ("foreign"), by slot.
@@ -233,8 +233,6 @@ struct Propagation<T>::Impl {
   // Spatial coarsening, by s - 1: the coarse kernels of this rank's layers (forward), and of
   // its adjoint layers with their averaged sigma'(z_n) (adjoint), remade before each solve.
   std::vector<std::vector<T>> coarse_weights, adjoint_coarse_weights, adjoint_coarse_derivs;
-  // Scratch of low_resolution_update, by s - 1: states of spatial index s.
-  std::vector<std::vector<T>> low, low_up;
   std::vector<MPI_Request> requests;
   bool forward_ready = false;  // a forward solve succeeded; its caches are current
   std::function<bool()> interrupt_check;  // asked every step and while waiting (may be empty)
@@ -250,7 +248,8 @@ struct Propagation<T>::Impl {
     n_layer = n_weight + n_bias;
     state_bytes = header_bytes + n_state * sizeof(T);
     int_size("state_size() * sizeof(T) + 16 in bytes", state_bytes);
-    make_spatial_levels(std::max(fo.spatial_coarsen, ao.spatial_coarsen));
+    levels = std::make_unique<detail::SpatialLevels<T>>(
+        layer, batch, std::max(fo.spatial_coarsen, ao.spatial_coarsen));
     for (const SolverOptions* o : {&fo, &ao}) {
       // F-relaxation never updates the C-points' fine detail, and a low-resolution coarse
       // grid cannot correct it: such a solve would not converge.
@@ -335,62 +334,6 @@ struct Propagation<T>::Impl {
     return Layout(depth, size, rank);
   }
 
-  // The layer and state size on images halved s = 0 .. levels times (levels > 0: Conv only).
-  void make_spatial_levels(int levels) {
-    layer_at.assign(1, layer);
-    n_state_at.assign(1, n_state);
-    if (levels == 0) return;
-    const Conv* conv = std::get_if<Conv>(&layer);
-    if (conv == nullptr) {
-      throw std::invalid_argument("Propagation: spatial_coarsen=" + str(levels) +
-                                  " needs Conv layers; Dense states have no image to coarsen");
-    }
-    const std::int64_t f = std::int64_t(1) << levels;
-    if (conv->height() % f != 0 || conv->width() % f != 0) {
-      throw std::invalid_argument(
-          "Propagation: spatial_coarsen=" + str(levels) + " halves " + str(conv->height()) +
-          " x " + str(conv->width()) + " images " + str(levels) +
-          " times; height and width must be divisible by " + str(f));
-    }
-    for (int s = 1; s <= levels; ++s) {
-      const Conv c(conv->channels(), conv->height() >> s, conv->width() >> s,
-                   conv->kernel_size());
-      layer_at.emplace_back(c);
-      n_state_at.push_back(c.state_size(batch));
-      low.emplace_back(n_state_at.back());
-      low_up.emplace_back(n_state_at.back());
-    }
-  }
-
-  const Conv& conv_at(int s) const { return std::get<Conv>(layer_at[static_cast<std::size_t>(s)]); }
-
-  // kernels[s - 1] <- the coarse kernels, s = 1 .. levels, of `count` layers whose fine
-  // kernels are fine(i); derivs (adjoint): sigma'(z) averaged likewise from deriv(i).
-  template <class Weight, class Deriv>
-  void coarsen_layers(int levels, int count, Weight fine, std::vector<std::vector<T>>& kernels,
-                      Deriv deriv, std::vector<std::vector<T>>* derivs) {
-    kernels.resize(static_cast<std::size_t>(levels));
-    if (derivs != nullptr) derivs->resize(static_cast<std::size_t>(levels));
-    const std::size_t nc = static_cast<std::size_t>(count);
-    for (int s = 1; s <= levels; ++s) {
-      const std::size_t k = static_cast<std::size_t>(s - 1);
-      const Conv& g = conv_at(s - 1);
-      kernels[k].resize(nc * n_weight);
-      if (derivs != nullptr) (*derivs)[k].resize(nc * n_state_at[k + 1]);
-      for (std::size_t i = 0; i < nc; ++i) {
-        const T* from = s == 1 ? fine(i) : kernels[k - 1].data() + i * n_weight;
-        coarsen_kernel<T>(CSpan<T>(from, n_weight), Span<T>(kernels[k].data() + i * n_weight,
-                                                           n_weight),
-                          g.channels(), g.kernel_size());
-        if (derivs == nullptr) continue;
-        const std::size_t nf = n_state_at[k], nco = n_state_at[k + 1];
-        const T* d = s == 1 ? deriv(i) : (*derivs)[k - 1].data() + i * nf;
-        restrict_image<T>(CSpan<T>(d, nf), Span<T>((*derivs)[k].data() + i * nco, nco), batch,
-                          g.height(), g.width(), g.channels());
-      }
-    }
-  }
-
   // ---- the engine's cores ----
 
   static braid_App as_app(Solve* s) { return reinterpret_cast<braid_App>(s); }
@@ -406,11 +349,11 @@ struct Propagation<T>::Impl {
     return s;
   }
   std::size_t size_of(braid_Vector v) const {
-    return n_state_at[static_cast<std::size_t>(spatial_of(v))];
+    return levels->state_size(spatial_of(v));
   }
   // A new state of spatial index s; its values are not set.
   braid_Vector new_state(int s) const {
-    T* block = new T[header + n_state_at[static_cast<std::size_t>(s)]];
+    T* block = new T[header + levels->state_size(s)];
     std::memset(block, 0, header_bytes);
     std::memcpy(block, &s, sizeof s);
     return reinterpret_cast<braid_Vector>(block);
@@ -633,38 +576,8 @@ struct Propagation<T>::Impl {
         else m.forward_step(v, tstart, tstop, level == 0, sp);
       };
       if (sp == 0 || s.low_states) step(data(u));
-      else m.low_resolution_update(data(u), sp, step);
+      else m.levels->low_resolution_update(data(u), sp, step);
     });
-  }
-
-  // u <- u + P^sp (step(R^sp u) - R^sp u) on a full-size state u: the step's update computed on
-  // the image halved sp times (the `low` scratch), brought back by P.
-  template <class Step>
-  void low_resolution_update(T* u, int sp, Step&& step) {
-    const T* src = u;
-    for (int s = 1; s <= sp; ++s) {
-      const Conv& g = conv_at(s - 1);
-      restrict_image<T>(CSpan<T>(src, n_state_at[std::size_t(s - 1)]),
-                        Span<T>(low[std::size_t(s - 1)].data(), n_state_at[std::size_t(s)]),
-                        batch, g.height(), g.width(), g.channels());
-      src = low[std::size_t(s - 1)].data();
-    }
-    const std::size_t n = n_state_at[std::size_t(sp)];
-    T* z = low[std::size_t(sp - 1)].data();
-    T* before = low_up[std::size_t(sp - 1)].data();
-    std::memcpy(before, z, n * sizeof(T));
-    step(z);
-    for (std::size_t i = 0; i < n; ++i) z[i] -= before[i];
-    const T* d = z;
-    for (int s = sp; s >= 1; --s) {
-      const Conv& g = conv_at(s - 1);
-      const std::size_t nf = n_state_at[std::size_t(s - 1)];
-      T* out = s == 1 ? u : low_up[std::size_t(s - 2)].data();
-      if (s > 1) std::fill(out, out + nf, T(0));
-      refine_image<T>(CSpan<T>(d, n_state_at[std::size_t(s)]), Span<T>(out, nf), batch,
-                      g.height(), g.width(), g.channels());
-      d = out;
-    }
   }
 
   // Spatial coarsening from `level` to level + 1 (status level: the finer one): halve the
@@ -701,18 +614,14 @@ struct Propagation<T>::Impl {
     }
     std::unique_ptr<T[]> block(reinterpret_cast<T*>(new_state(to)));
     const braid_Vector out = reinterpret_cast<braid_Vector>(block.get());
-    const std::size_t n_from = n_state_at[std::size_t(from)], n_to = n_state_at[std::size_t(to)];
+    const std::size_t n_to = levels->state_size(to);
     if (from == to) {
       std::memcpy(data(out), data(v), n_to * sizeof(T));
     } else if (down) {
-      const Conv& g = conv_at(from);
-      restrict_image<T>(CSpan<T>(data(v), n_from), Span<T>(data(out), n_to), batch, g.height(),
-                        g.width(), g.channels());
+      levels->restrict_state(data(v), from, data(out));
     } else {
-      const Conv& g = conv_at(to);
       std::fill(data(out), data(out) + n_to, T(0));
-      refine_image<T>(CSpan<T>(data(v), n_from), Span<T>(data(out), n_to), batch, g.height(),
-                      g.width(), g.channels());
+      levels->refine_add(data(v), to, data(out));
     }
     block.release();
     return out;
@@ -741,9 +650,9 @@ struct Propagation<T>::Impl {
                                static_cast<std::size_t>(n - own.first) * n_weight,
                            n_weight);
     std::visit([&](const auto& l) {
-      l.template forward<T>(Span<T>(u, n_state_at[k]), batch, weight, params.bias(n), dt, act,
-                            work, cu, cd);
-    }, layer_at[k]);
+      l.template forward<T>(Span<T>(u, levels->state_size(sp)), batch, weight, params.bias(n),
+                            dt, act, work, cu, cd);
+    }, levels->layer(sp));
   }
 
   // The adjoint step to point n (adjoint time index N - n) applies layer n's transpose at
@@ -759,7 +668,7 @@ struct Propagation<T>::Impl {
     const std::size_t i = static_cast<std::size_t>(n - back.first);
     const AdjointLayer& a = adj[i];
     const double dt = tstop - tstart;
-    const std::size_t k = static_cast<std::size_t>(sp), ns = n_state_at[k];
+    const std::size_t k = static_cast<std::size_t>(sp), ns = levels->state_size(sp);
     const T* weight = sp == 0 ? a.weight : adjoint_coarse_weights[k - 1].data() + i * n_weight;
     const T* deriv = sp == 0 ? a.deriv : adjoint_coarse_derivs[k - 1].data() + i * ns;
     CSpan<T> u_in;
@@ -772,7 +681,7 @@ struct Propagation<T>::Impl {
     std::visit([&](const auto& l) {
       l.template adjoint<T>(Span<T>(lam, ns), batch, CSpan<T>(weight, n_weight), dt,
                             CSpan<T>(deriv, ns), work, u_in, gw, gb);
-    }, layer_at[k]);
+    }, levels->layer(sp));
   }
 
   static braid_Int init_cb(braid_App app, braid_Real t, braid_Vector* u_ptr) {
@@ -908,7 +817,7 @@ struct Propagation<T>::Impl {
       }
       const braid_Vector u = s.impl->new_state(sp);
       std::memcpy(data(u), static_cast<const char*>(buffer) + header_bytes,
-                  s.impl->n_state_at[static_cast<std::size_t>(sp)] * sizeof(T));
+                  s.impl->levels->state_size(sp) * sizeof(T));
       *u_ptr = u;
     });
   }
@@ -1015,10 +924,10 @@ struct Propagation<T>::Impl {
     std::copy(given.values().data(), given.values().data() + given.values().size(),
               params.values().data());
     const LayerRange own_now = layout.owned_layers();
-    coarsen_layers(fwd.spatial, own_now.count,
-                   [&](std::size_t i) { return params.weight(own_now.first + int(i)).data(); },
-                   coarse_weights, [](std::size_t) { return static_cast<const T*>(nullptr); },
-                   nullptr);
+    levels->coarsen_layers(
+        fwd.spatial, own_now.count,
+        [&](std::size_t i) { return params.weight(own_now.first + int(i)).data(); },
+        coarse_weights, [](std::size_t) { return static_cast<const T*>(nullptr); }, nullptr);
     fwd.initial = layout.has_first_point() ? u0 : CSpan<T>();
     drive(fwd);
     forward_ready = true;
@@ -1035,9 +944,9 @@ struct Propagation<T>::Impl {
     }
     agree(error);
     send_adjoint_inputs();
-    coarsen_layers(bwd.spatial, static_cast<int>(adj.size()),
-                   [&](std::size_t i) { return adj[i].weight; }, adjoint_coarse_weights,
-                   [&](std::size_t i) { return adj[i].deriv; }, &adjoint_coarse_derivs);
+    levels->coarsen_layers(bwd.spatial, static_cast<int>(adj.size()),
+                           [&](std::size_t i) { return adj[i].weight; }, adjoint_coarse_weights,
+                           [&](std::size_t i) { return adj[i].deriv; }, &adjoint_coarse_derivs);
     std::fill(grads.values().data(), grads.values().data() + grads.values().size(), T(0));
     std::fill(foreign_grads.begin(), foreign_grads.end(), T(0));
     bwd.initial = layout.has_last_point() ? lambda_N : CSpan<T>();
