@@ -173,6 +173,13 @@ def modelled(R: ModuleType, name: str, spatial: int, relax: str, mode: str, rank
     return R.cached("smpi", key, compute)
 
 
+def validate_settings(R: ModuleType) -> dict[str, Any]:
+    """The conv case validated real against simulated (run.py's part_validate): digits,
+    S = 2, F, to tolerance."""
+    return dict(base_settings("digits"), depth=DEPTH, levels=R.MULTI, cfactor=4, relax="F",
+                spatial=2, costs=str(costs_file(R, "digits")))
+
+
 def part_conv(R: ModuleType) -> None:
     for name, spec in SETS.items():
         calibrate(R, name, refresh=True)
@@ -183,6 +190,8 @@ def part_conv(R: ModuleType) -> None:
         iterations(R, name, 1, "FCF", depth=STATES_DEPTH)
         iterations(R, name, 1, "FCF", depth=STATES_DEPTH, states=True)
         modelled(R, name, 0, "FCF", "serial", 1)
+        if name == "digits":
+            R.part_validate(validate_settings(R))
         for ranks in RANKS:
             for spatial in spec["spatial"]:
                 for relax in ("F", "FCF"):
@@ -277,6 +286,27 @@ def section(R: ModuleType) -> list[str]:
                 rows.append(row)
         L.append(R.table(["S", "relax", "iterations", "gradient error", "to tolerance",
                           "capped 2"], rows))
+        L.append("")
+    val = {(r["settings"]["ranks"], r["settings"]["how"]): r
+           for r in R.cases("validate", network="conv", spatial_states=None)}
+    if val:
+        L.append("Real against simulated for this conv case on this machine (digits, S = 2, F, "
+                 "to tolerance; the four ways of the dense validation above; per-rank steps, "
+                 "coarsest steps, messages and bytes identical in all four, asserted):")
+        L.append("")
+        rows = []
+        for ranks in (1, 2):
+            base = val.get((ranks, "real-mpiexec"))
+            if base is None:
+                continue
+            row = [ranks, f"{base['time']:.4f} s (load {base.get('load_before', 0):.1f})"]
+            for how in ("modelled-mpiexec", "real-smpirun", "modelled-smpirun"):
+                r = val.get((ranks, how))
+                row.append(f"{r['time']:.4f} s ({r['time'] / base['time'] - 1:+.1%})" if r
+                           else "-")
+            rows.append(row)
+        L.append(R.table(["ranks", "real, mpiexec", "modelled, mpiexec", "real, smpirun",
+                          "modelled, smpirun"], rows))
         L.append("")
     states = []
     for name in SETS:

@@ -555,8 +555,10 @@ def part_gpu() -> None:
 VALIDATE = dict(depth=1024, width=32, batch=256, levels=4, cfactor=4, relax="FCF")
 
 
-def part_validate() -> None:
-    base = dict(VALIDATE)
+def part_validate(base: dict[str, Any] | None = None) -> None:
+    """Real against simulated on this machine, 1 and 2 ranks, four ways (module docstring);
+    base: the case (default VALIDATE, the dense one; conv_part gives a conv one)."""
+    base = dict(VALIDATE if base is None else base)
     if QUICK:
         base["depth"] = 256
     tol = tol_start()
