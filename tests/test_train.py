@@ -240,7 +240,7 @@ def test_cli_trains_and_writes_its_outputs(tmp_path) -> None:
                                "'serial', 'parallel', 'one-shot', 'predict-correct', "
                                "'iterations')"),
     (["--dataset", "cifar"], "argument --dataset: invalid choice: 'cifar' (choose from 'peaks', "
-                             "'spirals', 'digits', 'npz', 'mnist')"),
+                             "'spirals', 'digits', 'shapes', 'npz', 'mnist')"),
     (["--dataset", "npz"], "needs --data PATH"),
     (["--width", "1", "--opening", "expand_zero"], "in_features=2 exceeds width=1"),
     (["--layers", "0"], "--layers 0 is not supported"),
