@@ -9,7 +9,7 @@ or layer-parallel; under ``mpiexec -n P`` the layers are distributed over P rank
                                                 # the training steps (Schroder)
     layerbraid train --nested 3 --nested-epochs 60,30   # 4N/... layers first, then N
     layerbraid plan --depth 4096 --width 32 --batch 256 --ranks 256 --platform cluster \\
-        --calibrate                             # MGRIT settings and time per step (plan.py)
+        --calibrate                             # MGRIT settings and time per step (layerbraid.plan)
 
 Options in a config file use the long names, with dashes or underscores
 (``mgrit_iters = 2``); options given on the command line win over the file.
