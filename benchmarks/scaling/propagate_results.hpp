@@ -17,25 +17,17 @@ struct Profile {
   double steps = 0, steps_coarsest = 0, messages_sent = 0, messages_received = 0;
   double bytes_sent = 0, time_step = 0, time_step_coarsest = 0, time_wait = 0;
   static constexpr int fields = 8;
-  void add(const lr::SolveInfo& i) {
+  // From a real solve's lr::SolveInfo or a modelled one's layerbraid_Profile (same fields).
+  template <class Counts>
+  void add(const Counts& i) {
     steps += double(i.steps);
     steps_coarsest += double(i.steps_coarsest);
     messages_sent += double(i.messages_sent);
     messages_received += double(i.messages_received);
-    bytes_sent += i.bytes_sent;
+    bytes_sent += double(i.bytes_sent);
     time_step += i.time_step;
     time_step_coarsest += i.time_step_coarsest;
     time_wait += i.time_wait;
-  }
-  void add(const layerbraid_Profile& p) {
-    steps += double(p.steps);
-    steps_coarsest += double(p.steps_coarsest);
-    messages_sent += double(p.messages_sent);
-    messages_received += double(p.messages_received);
-    bytes_sent += p.bytes_sent;
-    time_step += p.time_step;
-    time_step_coarsest += p.time_step_coarsest;
-    time_wait += p.time_wait;
   }
   void to(double* v) const {
     const double a[fields] = {steps, steps_coarsest, messages_sent, messages_received,
