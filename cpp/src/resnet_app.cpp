@@ -174,6 +174,13 @@ void SolverOptions::validate(const std::string& who) const {
   if (spatial_coarsen < 0 || spatial_coarsen > 30) {
     bad("spatial_coarsen=" + str(spatial_coarsen) + " must lie in [0, 30] (0 = off)");
   }
+  // F-relaxation never updates the C-points' fine detail, and a low-resolution coarse grid
+  // cannot correct it: such a solve would not converge.
+  if (spatial_states && spatial_coarsen > 0 && (nrelax == 0 || fine_nrelax == 0)) {
+    bad("spatial_states with F-relaxation (nrelax=" + str(nrelax) + ", fine_nrelax=" +
+        str(fine_nrelax) + ") never corrects the fine detail of the C-points; use nrelax >= 1 "
+        "(FCF) or spatial_states = false");
+  }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -221,7 +228,6 @@ struct Propagation<T>::Impl {
   MPI_Comm comm = MPI_COMM_NULL;  // our duplicate, for the exchanges outside the engine
   Layout layout;
   std::size_t n_state, n_weight, n_bias, n_layer;
-  std::size_t state_bytes = 0;  // a fine state with its header: the largest message
   Workspace<T> work;
   std::unique_ptr<detail::SpatialLevels<T>> levels;  // by spatial index s (images halved s times)
   LayerParameters<T> params, grads;  // this rank's layers
@@ -246,21 +252,10 @@ struct Propagation<T>::Impl {
     n_weight = std::visit([](const auto& l) { return l.weight_size(); }, layer);
     n_bias = std::visit([](const auto& l) { return l.bias_size(); }, layer);
     n_layer = n_weight + n_bias;
-    state_bytes = header_bytes + n_state * sizeof(T);
-    int_size("state_size() * sizeof(T) + 16 in bytes", state_bytes);
+    // the largest message: a fine state, with the header of low-resolution-state solves
+    int_size("state_size() * sizeof(T) + 16 in bytes", header_bytes + n_state * sizeof(T));
     levels = std::make_unique<detail::SpatialLevels<T>>(
         layer, batch, std::max(fo.spatial_coarsen, ao.spatial_coarsen));
-    for (const SolverOptions* o : {&fo, &ao}) {
-      // F-relaxation never updates the C-points' fine detail, and a low-resolution coarse
-      // grid cannot correct it: such a solve would not converge.
-      if (o->spatial_states && o->spatial_coarsen > 0 &&
-          (o->nrelax == 0 || o->fine_nrelax == 0)) {
-        throw std::invalid_argument(
-            "Propagation: spatial_states with F-relaxation (nrelax=" + str(o->nrelax) +
-            ", fine_nrelax=" + str(o->fine_nrelax) + ") never corrects the fine detail of the "
-            "C-points; use nrelax >= 1 (FCF) or spatial_states = false");
-      }
-    }
     int_size("weight_size() + bias_size()", n_layer);
     std::visit([&](const auto& l) { work.reserve(l, batch); }, layer);
 

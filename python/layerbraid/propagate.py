@@ -51,7 +51,7 @@ from .backends import BACKENDS as ARRAY_BACKENDS, ArrayOps, get_ops
 from .braid import SolveResult, Solver, check_options
 from .layout import LayerLayout, route
 from .native import NativeLayers, native_options
-from .nn.layers import Workspace
+from .nn.layers import Conv, Workspace
 from .nn.network import ResNet, layer_key
 
 __all__ = ["Propagator", "Evaluation", "SERIAL", "LAYER_PARALLEL", "GRADIENT_METHODS"]
@@ -281,14 +281,13 @@ def _checked_spatial_coarsen(net: ResNet, backend: str, value: Any) -> int:
     if value == 0:
         return 0
     layer = net.layer
-    if not hasattr(layer, "channels"):
+    if not isinstance(layer, Conv):
         raise ValueError(f"spatial_coarsen={value} needs conv layers; the network's layers are "
                          f"{type(layer).__name__}, which have no image to coarsen")
     if backend != "native":
         raise ValueError(f"spatial_coarsen={value} runs in the native backend's C++ layer "
                          f"solves; use backend='native' (not {backend!r})")
-    f = 1 << min(value, 62)
-    if value > 30 or layer.height % f or layer.width % f:
+    if value > 30 or layer.height % (1 << value) or layer.width % (1 << value):
         raise ValueError(f"spatial_coarsen={value} halves {layer.height} x {layer.width} "
                          f"images {value} times; height and width must be divisible by "
                          f"2^{value}")
